@@ -1,0 +1,132 @@
+"""The CartPole family: Gymnasium's cart-pole balance with gravity, masses, length and force."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+
+from .family import TaskEnv
+from .task_space import Feature, Task, TaskSpace
+
+TAU = 0.02
+X_THRESHOLD = 2.4
+THETA_THRESHOLD = 12 * 2 * math.pi / 360
+
+TASK_SPACE = TaskSpace(
+    [
+        Feature(name="gravity", default=9.8, low=4.9, high=19.6, unit="m/s^2", scale="log"),
+        Feature(name="masscart", default=1.0, low=0.5, high=3.0, unit="kg", scale="log"),
+        Feature(name="masspole", default=0.1, low=0.05, high=0.5, unit="kg", scale="log"),
+        Feature(
+            name="length",
+            default=0.5,
+            low=0.25,
+            high=1.25,
+            unit="m",
+            scale="log",
+            doc="half the pole's length",
+        ),
+        Feature(name="force_mag", default=10.0, low=5.0, high=20.0, unit="N", scale="log"),
+    ]
+)
+
+
+def cartpole_step(
+    state: np.ndarray, action: np.ndarray, task: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One Euler step of the cart-pole, batched over leading axes.
+
+    Args:
+        state: ``(..., 4)`` cart position, cart velocity, pole angle, pole angular velocity.
+        action: ``(...)`` 0 pushes left, 1 pushes right.
+        task: Feature values, scalars or arrays broadcasting with ``action``.
+
+    Returns:
+        The next state and whether it is terminal (pole fallen or cart out of bounds).
+    """
+    masspole, length = task["masspole"], task["length"]
+    total_mass = masspole + task["masscart"]
+    polemass_length = masspole * length
+    x, x_dot, theta, theta_dot = (state[..., i] for i in range(4))
+    force = np.where(np.asarray(action) == 1, task["force_mag"], -task["force_mag"])
+    cos, sin = np.cos(theta), np.sin(theta)
+    temp = (force + polemass_length * theta_dot**2 * sin) / total_mass
+    theta_acc = (task["gravity"] * sin - cos * temp) / (
+        length * (4.0 / 3.0 - masspole * cos**2 / total_mass)
+    )
+    x_acc = temp - polemass_length * theta_acc * cos / total_mass
+    new = np.stack(
+        [
+            x + TAU * x_dot,
+            x_dot + TAU * x_acc,
+            theta + TAU * theta_dot,
+            theta_dot + TAU * theta_acc,
+        ],
+        axis=-1,
+    )
+    terminated = (np.abs(new[..., 0]) > X_THRESHOLD) | (np.abs(new[..., 2]) > THETA_THRESHOLD)
+    return new, terminated
+
+
+class CartPoleFamilyEnv(TaskEnv, CartPoleEnv):
+    """Balance a pole on a cart, for a task of gravity, masses, pole length and push force.
+
+    **Observation** ``Box(4)``: cart position, cart velocity, pole angle, pole angular
+    velocity. **Action** ``Discrete(2)``: push left or right with ``force_mag``. **Reward**:
+    +1 per step, as CartPole-v1. **Terminated** when the pole leans more than 12 degrees or
+    the cart leaves [-2.4, 2.4]; truncated at 500 steps. At the default task the dynamics
+    equal CartPole-v1's.
+
+    **Task features** (all log scale)
+
+    ========= ======= ============= =====
+    name      default bounds        unit
+    ========= ======= ============= =====
+    gravity   9.8     [4.9, 19.6]   m/s^2
+    masscart  1.0     [0.5, 3.0]    kg
+    masspole  0.1     [0.05, 0.5]   kg
+    length    0.5     [0.25, 1.25]  m (half the pole)
+    force_mag 10.0    [5, 20]       N
+    ========= ======= ============= =====
+
+    Why these bounds: a short pole under double gravity falls about three times faster than
+    a long one under half gravity, and the cart's response to a push varies eightfold with
+    force and mass, so the gain a balancing policy needs differs across the space; bang-bang
+    control at 50 Hz still balances every corner.
+
+    Derived quantities (total mass, pole mass times length) follow every task change, which
+    takes effect at once. **Version history**: v0, first release.
+    """
+
+    task_space = TASK_SPACE
+
+    def __init__(self, render_mode: str | None = None, task: Mapping[str, float] | None = None):
+        super().__init__(render_mode=render_mode, task=task)
+
+    def _apply_task(self, task: Task) -> None:
+        self.gravity, self.masscart, self.masspole = (
+            task["gravity"],
+            task["masscart"],
+            task["masspole"],
+        )
+        self.length, self.force_mag = task["length"], task["force_mag"]
+        self.total_mass = self.masspole + self.masscart
+        self.polemass_length = self.masspole * self.length
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        if self.state is None:
+            raise RuntimeError("call reset() before step()")
+        state, terminated = cartpole_step(np.asarray(self.state, np.float64), action, self._task)
+        self.state = state
+        terminated = bool(terminated)
+        if terminated:
+            self.steps_beyond_terminated = (self.steps_beyond_terminated or 0) + 1
+        if self.render_mode == "human":
+            self.render()
+        return np.asarray(state, dtype=np.float32), 1.0, terminated, False, {}

@@ -1,0 +1,309 @@
+"""Environment families: a Gymnasium env class plus a task space, registered under one id.
+
+Every family env inherits :class:`TaskEnv`, which gives it the public contract::
+
+    env = gym.make("meta_rl/Pendulum-v0", task={"m": 1.5})
+    env.unwrapped.task_space      # TaskSpace
+    env.unwrapped.task            # {"m": 1.5, "l": 1.0, ...}
+    env.unwrapped.set_task({...}) # validated; missing features take defaults
+    env.unwrapped.descriptor      # float32, normalised to [-1, 1]
+
+:func:`make_family` builds a family from any Gymnasium env and a list of features.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+
+from .task_space import Feature, Task, TaskSpace
+
+ApplyFn = Callable[[gym.Env, Task], None]
+FeatureApply = str | Callable[[gym.Env, float], None]
+
+
+class TaskEnv:
+    """Mixin for an env whose physics or reward depends on a task.
+
+    Subclasses set the class attribute ``task_space`` and implement :meth:`_apply_task`, which
+    must push the task into *instance* state (never module or class globals) and update every
+    derived quantity. Put ``TaskEnv`` first among the bases.
+    """
+
+    task_space: ClassVar[TaskSpace]
+
+    def __init__(self, *args: Any, task: Mapping[str, float] | None = None, **kwargs: Any):
+        task = self.task_space.validate(task)  # fail before building anything heavy
+        super().__init__(*args, **kwargs)
+        self._task: Task = {}
+        self.set_task(task)
+
+    @property
+    def task(self) -> Task:
+        """The current task (a copy)."""
+        return dict(self._task)
+
+    @property
+    def descriptor(self) -> np.ndarray:
+        """The current task's normalised descriptor (float32, in [-1, 1])."""
+        return self.task_space.to_descriptor(self._task)
+
+    def set_task(self, task: Mapping[str, float] | None) -> None:
+        """Switch to ``task``; missing features take their defaults.
+
+        Dynamics features take effect at once where the env allows it and at the latest on
+        the next ``reset``; the family's docstring says which.
+
+        Raises:
+            ValueError: an unknown feature or a bad value (the message names the bounds).
+        """
+        self._task = self.task_space.validate(task)
+        self._apply_task(self._task)
+
+    def _apply_task(self, task: Task) -> None:
+        raise NotImplementedError
+
+    def widest_spaces(self) -> tuple[gym.Space, gym.Space]:
+        """Observation and action spaces that hold every task of the family.
+
+        Wrappers that change the task within one env (a new task at every reset) declare
+        these. Families whose spaces follow the task override this.
+        """
+        env: gym.Env = self  # type: ignore[assignment]
+        return env.observation_space, env.action_space
+
+
+@dataclass(frozen=True)
+class Family:
+    """A registered family.
+
+    Attributes:
+        name: Short name (``"Pendulum"``), as used by the command line.
+        id: Gymnasium id (``"meta_rl/Pendulum-v0"``).
+        env_cls: The env class (a :class:`TaskEnv`).
+        task_space: Its task space.
+        max_episode_steps: Time limit set by ``gym.make``.
+        summary: One line for ``meta-rl families``.
+        kwargs: Fixed keyword arguments of the registration.
+    """
+
+    name: str
+    id: str
+    env_cls: type
+    task_space: TaskSpace
+    max_episode_steps: int | None
+    summary: str
+    kwargs: Mapping[str, Any]
+
+    def make(self, task: Mapping[str, float] | None = None, **kwargs: Any) -> gym.Env:
+        """Build an env of the family: ``gym.make(self.id, task=task, **kwargs)``."""
+        if self.id:
+            return gym.make(self.id, task=task, **kwargs)
+        env = self.env_cls(task=task, **{**self.kwargs, **kwargs})
+        if self.max_episode_steps is not None:
+            env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
+        return env
+
+    @property
+    def discrete(self) -> bool:
+        return isinstance(self.make().action_space, gym.spaces.Discrete)
+
+
+_FAMILIES: dict[str, Family] = {}
+
+
+def register_family(
+    name: str,
+    env_cls: type,
+    *,
+    max_episode_steps: int | None,
+    summary: str = "",
+    kwargs: Mapping[str, Any] | None = None,
+    version: int = 0,
+) -> Family:
+    """Register ``env_cls`` (a :class:`TaskEnv`) as ``meta_rl/<name>-v<version>``.
+
+    Registering the same name again replaces the earlier family.
+    """
+    if not (isinstance(env_cls, type) and issubclass(env_cls, TaskEnv)):
+        raise ValueError(f"{env_cls!r} is not a TaskEnv subclass; use make_family for plain envs")
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"family name {name!r} must be letters, digits and underscores")
+    env_id = f"meta_rl/{name}-v{version}"
+    kwargs = dict(kwargs or {})
+    if env_id in gym.registry:
+        del gym.registry[env_id]
+    gym.register(
+        id=env_id,
+        entry_point=env_cls,
+        max_episode_steps=max_episode_steps,
+        kwargs=kwargs,
+    )
+    family = Family(
+        name=name,
+        id=env_id,
+        env_cls=env_cls,
+        task_space=env_cls.task_space,
+        max_episode_steps=max_episode_steps,
+        summary=summary or (inspect.getdoc(env_cls) or "").split("\n")[0],
+        kwargs=kwargs,
+    )
+    _FAMILIES[name.lower()] = family
+    return family
+
+
+def families() -> dict[str, Family]:
+    """All registered families, by name."""
+    return {f.name: f for f in _FAMILIES.values()}
+
+
+def get_family(name_or_id: str) -> Family:
+    """Look a family up by name (case-insensitive) or Gymnasium id.
+
+    Raises:
+        ValueError: no such family; the message lists the known ones.
+    """
+    key = name_or_id.lower()
+    if key in _FAMILIES:
+        return _FAMILIES[key]
+    for family in _FAMILIES.values():
+        if family.id.lower() == key:
+            return family
+    from .registry import UNAVAILABLE
+
+    if key in UNAVAILABLE:
+        raise ValueError(UNAVAILABLE[key])
+    known = ", ".join(sorted(f.name for f in _FAMILIES.values()))
+    raise ValueError(f"unknown family {name_or_id!r}; known families: {known}")
+
+
+def family_of(env: gym.Env) -> TaskEnv:
+    """The :class:`TaskEnv` under any wrappers, or a clear error."""
+    base = env.unwrapped
+    if not isinstance(base, TaskEnv):
+        raise ValueError(
+            f"{type(base).__name__} is not a meta_rl family env; make one with "
+            "gym.make('meta_rl/<Family>-v0') or meta_rl.envs.make_family"
+        )
+    return base
+
+
+def make_family(
+    name: str,
+    env: str | type[gym.Env],
+    features: Sequence[Feature],
+    apply: ApplyFn | Mapping[str, FeatureApply],
+    *,
+    max_episode_steps: int | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    summary: str = "",
+    register: bool = True,
+    version: int = 0,
+) -> Family:
+    """Build a family over any Gymnasium env.
+
+    Args:
+        name: Family name; registered as ``meta_rl/<name>-v<version>``.
+        env: A registered Gymnasium id (``"CartPole-v1"``) or an env class.
+        features: The task features.
+        apply: How a task reaches the env. Either one function ``apply(env, task)`` or a
+            mapping from feature name to an attribute name (set with ``setattr``) or to a
+            function ``fn(env, value)``. It runs on construction and at every
+            ``set_task``; it receives the unwrapped env and must update every derived
+            quantity.
+        max_episode_steps: Time limit (default: the Gymnasium id's own, if any).
+        env_kwargs: Keyword arguments of the env constructor.
+        summary: One line for ``meta-rl families``.
+        register: Register with Gymnasium (and ``meta_rl.envs.families()``).
+        version: Version number of the id.
+
+    Returns:
+        The :class:`Family`; ``family.make(task=...)`` builds an env.
+
+    Example:
+        >>> from meta_rl.envs import Feature, make_family
+        >>> fam = make_family(
+        ...     "WindyMountainCar", "MountainCarContinuous-v0",
+        ...     [Feature(name="power", default=0.0015, low=0.001, high=0.003, scale="log")],
+        ...     apply={"power": "power"},
+        ... )
+        >>> env = fam.make(task={"power": 0.002})
+    """
+    features = list(features)
+    space = TaskSpace(features)
+    env_kwargs = dict(env_kwargs or {})
+    if isinstance(env, str):
+        try:
+            spec = gym.spec(env)
+        except gym.error.Error as err:
+            raise ValueError(f"make_family: unknown Gymnasium id {env!r}") from err
+        base = spec.entry_point
+        if isinstance(base, str):
+            base = gym.envs.registration.load_env_creator(base)
+        if not isinstance(base, type):
+            raise ValueError(f"make_family: {env!r} has no env class as entry point")
+        env_kwargs = {**spec.kwargs, **env_kwargs}
+        if max_episode_steps is None:
+            max_episode_steps = spec.max_episode_steps
+    else:
+        base = env
+    if not (isinstance(base, type) and issubclass(base, gym.Env)):
+        raise ValueError(f"make_family: env must be a Gymnasium id or Env class, got {env!r}")
+
+    if callable(apply):
+        apply_fn: ApplyFn = apply  # type: ignore[assignment]
+    elif isinstance(apply, Mapping):
+        missing = [f.name for f in features if f.name not in apply]
+        extra = [k for k in apply if k not in space.names]
+        if missing or extra:
+            raise ValueError(
+                f"make_family: apply must name every feature once; missing {missing}, "
+                f"unknown {extra}"
+            )
+        per_feature = dict(apply)
+
+        def apply_fn(target: gym.Env, task: Task) -> None:
+            for key, how in per_feature.items():
+                if isinstance(how, str):
+                    setattr(target, how, task[key])
+                else:
+                    how(target, task[key])
+    else:
+        raise ValueError("make_family: apply must be a function or a mapping of features")
+
+    def _apply_task(self: TaskEnv, task: Task) -> None:
+        apply_fn(self, task)  # type: ignore[arg-type]
+
+    cls = type(
+        f"{name}Env",
+        (TaskEnv, base),
+        {
+            "task_space": space,
+            "_apply_task": _apply_task,
+            "__doc__": summary or f"{base.__name__} with task features {space.names}.",
+            "__module__": base.__module__,
+        },
+    )
+    if not register:
+        return Family(
+            name=name,
+            id="",
+            env_cls=cls,
+            task_space=space,
+            max_episode_steps=max_episode_steps,
+            summary=summary,
+            kwargs=env_kwargs,
+        )
+    return register_family(
+        name,
+        cls,
+        max_episode_steps=max_episode_steps,
+        summary=summary or f"{base.__name__} family: {', '.join(space.names)}",
+        kwargs=env_kwargs,
+        version=version,
+    )

@@ -1,0 +1,371 @@
+"""Task spaces: the named, bounded parameters that tell one environment of a family from another.
+
+A :class:`TaskSpace` is an ordered list of :class:`Feature` objects. It validates tasks (plain
+``dict`` of physical values), samples them from a seeded generator, turns them into the
+normalised float32 **descriptor** in ``[-1, 1]`` that a mapping network reads, and back, and
+makes reproducible train/validation/test splits.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+Task = dict[str, float]
+"""A task: feature name to physical value."""
+
+FeatureKind = Literal["dynamics", "reward"]
+FeatureScale = Literal["linear", "log"]
+SplitKind = Literal["interpolation", "extrapolation"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Feature:
+    """One parameter of a task.
+
+    Attributes:
+        name: Identifier, used as the task dictionary's key.
+        default: Value of the unmodified environment.
+        low: Smallest allowed value.
+        high: Largest allowed value.
+        unit: Physical unit, for tables (``""`` for dimensionless).
+        kind: ``"dynamics"`` if it changes the transition function, ``"reward"`` if it changes
+            the reward only.
+        scale: ``"log"`` where the feature spans a ratio (a mass, a power): the descriptor is
+            then linear in ``log(value)``. Requires ``low > 0``.
+        doc: One line on what the feature does.
+    """
+
+    name: str
+    default: float
+    low: float
+    high: float
+    unit: str = ""
+    kind: FeatureKind = "dynamics"
+    scale: FeatureScale = "linear"
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"feature name {self.name!r} must be a Python identifier")
+        for attr in ("default", "low", "high"):
+            value = getattr(self, attr)
+            if not _is_real(value) or not math.isfinite(value):
+                raise ValueError(f"feature {self.name!r}: {attr} must be a finite number")
+            object.__setattr__(self, attr, float(value))
+        if not self.low < self.high:
+            raise ValueError(f"feature {self.name!r}: low ({self.low}) must be below high")
+        if not self.low <= self.default <= self.high:
+            raise ValueError(
+                f"feature {self.name!r}: default {self.default} is outside [{self.low}, "
+                f"{self.high}]"
+            )
+        if self.kind not in ("dynamics", "reward"):
+            raise ValueError(f"feature {self.name!r}: kind must be 'dynamics' or 'reward'")
+        if self.scale not in ("linear", "log"):
+            raise ValueError(f"feature {self.name!r}: scale must be 'linear' or 'log'")
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError(f"feature {self.name!r}: a log-scale feature needs low > 0")
+
+    @property
+    def bounds_text(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"[{self.low:g}, {self.high:g}]{unit}"
+
+    def check(self, value: object) -> float:
+        """Return ``value`` as a float, or raise ``ValueError`` naming the feature and bounds."""
+        if not _is_real(value):
+            raise ValueError(
+                f"task feature {self.name!r} must be a number in {self.bounds_text}, "
+                f"got {value!r} ({type(value).__name__})"
+            )
+        value = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(value):
+            raise ValueError(
+                f"task feature {self.name!r} must be a finite number in {self.bounds_text}, "
+                f"got {value}"
+            )
+        if not self.low <= value <= self.high:
+            raise ValueError(
+                f"task feature {self.name!r}={value:g} is out of bounds {self.bounds_text}; "
+                "choose a value inside the bounds"
+            )
+        return value
+
+    def normalise(self, value: np.ndarray | float) -> np.ndarray:
+        """Map physical values to ``[-1, 1]`` (linearly in ``log`` for log-scale features)."""
+        lo, hi, v = self.low, self.high, np.asarray(value, dtype=np.float64)
+        if self.scale == "log":
+            lo, hi, v = math.log(lo), math.log(hi), np.log(v)
+        return 2.0 * (v - lo) / (hi - lo) - 1.0
+
+    def denormalise(self, z: np.ndarray | float) -> np.ndarray:
+        """Inverse of :meth:`normalise`."""
+        lo, hi = self.low, self.high
+        if self.scale == "log":
+            lo, hi = math.log(lo), math.log(hi)
+        v = lo + (np.asarray(z, dtype=np.float64) + 1.0) * 0.5 * (hi - lo)
+        return np.exp(v) if self.scale == "log" else v
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+@dataclass(frozen=True)
+class TaskSplit:
+    """Disjoint train, validation and test tasks."""
+
+    train: list[Task]
+    val: list[Task]
+    test: list[Task]
+
+
+@dataclass(frozen=True)
+class TaskSpace:
+    """An ordered set of task features.
+
+    Args:
+        features: The features, in descriptor order. Names must be unique.
+    """
+
+    features: tuple[Feature, ...] = field(default_factory=tuple)
+
+    def __init__(self, features: Sequence[Feature]) -> None:
+        features = tuple(features)
+        if not features:
+            raise ValueError("a task space needs at least one feature")
+        if not all(isinstance(f, Feature) for f in features):
+            raise ValueError("task space features must be meta_rl.envs.Feature objects")
+        names = [f.name for f in features]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate feature names in {names}")
+        object.__setattr__(self, "features", features)
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def dim(self) -> int:
+        """Length of the descriptor."""
+        return len(self.features)
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def default_task(self) -> Task:
+        return {f.name: f.default for f in self.features}
+
+    # ------------------------------------------------------------- validation
+    def validate(self, task: Mapping[str, object] | None, *, complete: bool = False) -> Task:
+        """Check a task and fill missing features with their defaults.
+
+        Args:
+            task: Feature name to physical value; ``None`` means the default task.
+            complete: If true, every feature must be given (a missing one is an error).
+
+        Returns:
+            A new dict with every feature, in the space's order, as floats.
+
+        Raises:
+            ValueError: unknown feature, missing feature (with ``complete``), a value that is
+                not a real number, not finite, or out of bounds. The message names the feature
+                and its bounds.
+        """
+        if task is None:
+            task = {}
+        if not isinstance(task, Mapping):
+            raise ValueError(
+                f"a task must be a dict of feature values, got {type(task).__name__}; "
+                f"features: {self.describe_bounds()}"
+            )
+        unknown = [k for k in task if k not in self.names]
+        if unknown:
+            raise ValueError(
+                f"unknown task feature {unknown[0]!r}; known features: {self.describe_bounds()}"
+            )
+        out: Task = {}
+        for f in self.features:
+            if f.name in task:
+                out[f.name] = f.check(task[f.name])
+            elif complete:
+                raise ValueError(
+                    f"missing task feature {f.name!r} (bounds {f.bounds_text}); "
+                    "give a value for every feature"
+                )
+            else:
+                out[f.name] = f.default
+        return out
+
+    def describe_bounds(self) -> str:
+        return ", ".join(f"{f.name} in {f.bounds_text}" for f in self.features)
+
+    def contains(self, task: Mapping[str, object]) -> bool:
+        try:
+            self.validate(task)
+        except ValueError:
+            return False
+        return True
+
+    # ------------------------------------------------------------ descriptors
+    def to_descriptor(self, task: Mapping[str, object], *, extrapolate: bool = False) -> np.ndarray:
+        """Normalised float32 descriptor of a task (missing features take defaults).
+
+        Args:
+            task: Physical values.
+            extrapolate: Allow values outside the bounds (the descriptor then leaves [-1, 1]).
+        """
+        if extrapolate:
+            full = self.default_task()
+            unknown = [k for k in task if k not in full]
+            if unknown:
+                raise ValueError(f"unknown task feature {unknown[0]!r}; known: {self.names}")
+            for f in self.features:
+                if f.name in task:
+                    value = task[f.name]
+                    if not _is_real(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
+                        raise ValueError(f"task feature {f.name!r} must be a finite number")
+                    if f.scale == "log" and float(value) <= 0:  # type: ignore[arg-type]
+                        raise ValueError(f"task feature {f.name!r} must be positive")
+                    full[f.name] = float(value)  # type: ignore[arg-type]
+        else:
+            full = self.validate(task)
+        return np.array(
+            [f.normalise(full[f.name]) for f in self.features], dtype=np.float32
+        ).reshape(self.dim)
+
+    def from_descriptor(self, descriptor: Sequence[float] | np.ndarray) -> Task:
+        """Physical task of a descriptor (values clipped into the bounds)."""
+        d = np.asarray(descriptor, dtype=np.float64).reshape(-1)
+        if d.shape != (self.dim,):
+            raise ValueError(f"descriptor must have {self.dim} values, got {d.shape[0]}")
+        if not np.all(np.isfinite(d)):
+            raise ValueError("descriptor must be finite")
+        return {
+            f.name: float(np.clip(f.denormalise(z), f.low, f.high))
+            for f, z in zip(self.features, d, strict=True)
+        }
+
+    # --------------------------------------------------------------- sampling
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> list[Task]:
+        """Draw ``n`` tasks uniformly in descriptor space (log-uniform on log features).
+
+        Args:
+            n: Number of tasks.
+            rng: A ``np.random.Generator`` or a seed.
+        """
+        if n < 0:
+            raise ValueError(f"n must be non-negative, got {n}")
+        rng = np.random.default_rng(rng)
+        z = rng.uniform(-1.0, 1.0, size=(n, self.dim))
+        return [self.from_descriptor(row) for row in z]
+
+    def sampler(self):
+        """A task sampler (``rng -> task``) drawing uniformly from this space."""
+
+        def draw(rng: np.random.Generator) -> Task:
+            return self.sample(1, rng)[0]
+
+        return draw
+
+    def split(
+        self,
+        n_train: int,
+        n_test: int,
+        *,
+        n_val: int = 0,
+        kind: SplitKind = "interpolation",
+        seed: int = 0,
+        holdout_feature: str | None = None,
+        holdout_fraction: float = 0.25,
+    ) -> TaskSplit:
+        """Make reproducible, disjoint train/validation/test task lists.
+
+        Args:
+            n_train: Number of training tasks.
+            n_test: Number of test tasks.
+            n_val: Number of validation tasks (for early stopping and choices of settings).
+            kind: ``"interpolation"``: every set drawn from the whole space.
+                ``"extrapolation"``: test tasks come from a held-out region at the upper edge
+                of one feature (its top ``holdout_fraction`` in descriptor space); training and
+                validation tasks never enter it.
+            seed: Seed of the draw; the same seed gives the same split.
+            holdout_feature: Feature whose edge is held out (default: the first feature).
+            holdout_fraction: Width of the held-out region, as a fraction of the feature's
+                normalised range.
+        """
+        for name, n in (("n_train", n_train), ("n_test", n_test), ("n_val", n_val)):
+            if not isinstance(n, int) or n < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
+        rng = np.random.default_rng(seed)
+        total = n_train + n_val + n_test
+        if kind == "interpolation":
+            z = rng.uniform(-1.0, 1.0, size=(total, self.dim))
+            inside = z[: n_train + n_val]
+            outside = z[n_train + n_val :]
+        elif kind == "extrapolation":
+            if not 0.0 < holdout_fraction < 1.0:
+                raise ValueError("holdout_fraction must be in (0, 1)")
+            name = holdout_feature or self.features[0].name
+            if name not in self.names:
+                raise ValueError(f"unknown holdout feature {name!r}; known: {self.names}")
+            i = self.names.index(name)
+            edge = 1.0 - 2.0 * holdout_fraction
+            inside = rng.uniform(-1.0, 1.0, size=(n_train + n_val, self.dim))
+            inside[:, i] = rng.uniform(-1.0, edge, size=n_train + n_val)
+            outside = rng.uniform(-1.0, 1.0, size=(n_test, self.dim))
+            outside[:, i] = rng.uniform(edge, 1.0, size=n_test)
+        else:
+            raise ValueError(f"split kind must be 'interpolation' or 'extrapolation', got {kind!r}")
+        tasks = [self.from_descriptor(row) for row in np.concatenate([inside, outside])]
+        return TaskSplit(
+            train=tasks[:n_train],
+            val=tasks[n_train : n_train + n_val],
+            test=tasks[n_train + n_val :],
+        )
+
+    # ----------------------------------------------------------- presentation
+    def table(self) -> str:
+        """A Markdown table of the features."""
+        rows = ["| feature | default | bounds | unit | kind | scale |", "|---|---|---|---|---|---|"]
+        for f in self.features:
+            rows.append(
+                f"| `{f.name}` | {f.default:g} | [{f.low:g}, {f.high:g}] | {f.unit} | "
+                f"{f.kind} | {f.scale} |"
+            )
+        return "\n".join(rows)
+
+    def to_json(self) -> list[dict[str, object]]:
+        return [
+            {
+                "name": f.name,
+                "default": f.default,
+                "low": f.low,
+                "high": f.high,
+                "unit": f.unit,
+                "kind": f.kind,
+                "scale": f.scale,
+                "doc": f.doc,
+            }
+            for f in self.features
+        ]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Mapping[str, object]]) -> TaskSpace:
+        try:
+            return cls([Feature(**dict(item)) for item in data])  # type: ignore[arg-type]
+        except TypeError as err:
+            raise ValueError(f"malformed task space in metadata: {err}") from err
