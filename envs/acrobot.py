@@ -132,8 +132,13 @@ class AcrobotFamilyEnv(TaskEnv, AcrobotEnv):
 
     task_space = TASK_SPACE
 
-    def __init__(self, render_mode: str | None = None, task: Mapping[str, float] | None = None):
-        super().__init__(render_mode=render_mode, task=task)
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        task: Mapping[str, float] | None = None,
+        extrapolate: bool = False,
+    ):
+        super().__init__(render_mode=render_mode, task=task, extrapolate=extrapolate)
 
     def _apply_task(self, task: Task) -> None:
         # Instance attributes shadow AcrobotEnv's class constants, for rendering.

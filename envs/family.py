@@ -37,11 +37,18 @@ class TaskEnv:
 
     task_space: ClassVar[TaskSpace]
 
-    def __init__(self, *args: Any, task: Mapping[str, float] | None = None, **kwargs: Any):
-        task = self.task_space.validate(task)  # fail before building anything heavy
+    def __init__(
+        self,
+        *args: Any,
+        task: Mapping[str, float] | None = None,
+        extrapolate: bool = False,
+        **kwargs: Any,
+    ):
+        # Fail on a bad task before building anything heavy.
+        task = self.task_space.validate(task, extrapolate=extrapolate)
         super().__init__(*args, **kwargs)
         self._task: Task = {}
-        self.set_task(task)
+        self.set_task(task, extrapolate=extrapolate)
 
     @property
     def task(self) -> Task:
@@ -51,18 +58,23 @@ class TaskEnv:
     @property
     def descriptor(self) -> np.ndarray:
         """The current task's normalised descriptor (float32, in [-1, 1])."""
-        return self.task_space.to_descriptor(self._task)
+        return self.task_space.to_descriptor(self._task, extrapolate=True)
 
-    def set_task(self, task: Mapping[str, float] | None) -> None:
+    def set_task(self, task: Mapping[str, float] | None, *, extrapolate: bool = False) -> None:
         """Switch to ``task``; missing features take their defaults.
 
         Dynamics features take effect at once where the env allows it and at the latest on
         the next ``reset``; the family's docstring says which.
 
+        Args:
+            task: Feature values.
+            extrapolate: Accept finite values outside the bounds (deliberate extrapolation;
+                the env may then behave in ways its docstring does not promise).
+
         Raises:
             ValueError: an unknown feature or a bad value (the message names the bounds).
         """
-        self._task = self.task_space.validate(task)
+        self._task = self.task_space.validate(task, extrapolate=extrapolate)
         self._apply_task(self._task)
 
     def _apply_task(self, task: Task) -> None:

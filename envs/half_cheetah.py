@@ -70,8 +70,10 @@ class HalfCheetahVelEnv(TaskEnv, HalfCheetahEnv):
 
     task_space = VEL_TASK_SPACE
 
-    def __init__(self, task: Mapping[str, float] | None = None, **kwargs: Any):
-        super().__init__(task=task, **kwargs)
+    def __init__(
+        self, task: Mapping[str, float] | None = None, extrapolate: bool = False, **kwargs: Any
+    ):
+        super().__init__(task=task, extrapolate=extrapolate, **kwargs)
 
     def _apply_task(self, task: Task) -> None:
         self.target_velocity = task["target_velocity"]
@@ -106,8 +108,10 @@ class HalfCheetahFamilyEnv(TaskEnv, HalfCheetahEnv):
 
     task_space = DYNAMICS_TASK_SPACE
 
-    def __init__(self, task: Mapping[str, float] | None = None, **kwargs: Any):
-        super().__init__(task=task, **kwargs)
+    def __init__(
+        self, task: Mapping[str, float] | None = None, extrapolate: bool = False, **kwargs: Any
+    ):
+        super().__init__(task=task, extrapolate=extrapolate, **kwargs)
 
     def _apply_task(self, task: Task) -> None:
         model = self.model

@@ -111,8 +111,11 @@ class LunarLanderFamilyEnv(TaskEnv, _ll.LunarLander):
         render_mode: str | None = None,
         continuous: bool = False,
         task: Mapping[str, float] | None = None,
+        extrapolate: bool = False,
     ):
-        super().__init__(render_mode=render_mode, continuous=continuous, task=task)
+        super().__init__(
+            render_mode=render_mode, continuous=continuous, task=task, extrapolate=extrapolate
+        )
 
     def _apply_task(self, task: Task) -> None:
         self.gravity = task["gravity"]

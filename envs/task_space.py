@@ -77,8 +77,12 @@ class Feature:
         unit = f" {self.unit}" if self.unit else ""
         return f"[{self.low:g}, {self.high:g}]{unit}"
 
-    def check(self, value: object) -> float:
-        """Return ``value`` as a float, or raise ``ValueError`` naming the feature and bounds."""
+    def check(self, value: object, *, extrapolate: bool = False) -> float:
+        """Return ``value`` as a float, or raise ``ValueError`` naming the feature and bounds.
+
+        With ``extrapolate``, finite values outside the bounds pass (positive ones only, for
+        a log-scale feature).
+        """
         if not _is_real(value):
             raise ValueError(
                 f"task feature {self.name!r} must be a number in {self.bounds_text}, "
@@ -90,6 +94,10 @@ class Feature:
                 f"task feature {self.name!r} must be a finite number in {self.bounds_text}, "
                 f"got {value}"
             )
+        if extrapolate:
+            if self.scale == "log" and value <= 0:
+                raise ValueError(f"task feature {self.name!r} is log-scale and must be positive")
+            return value
         if not self.low <= value <= self.high:
             raise ValueError(
                 f"task feature {self.name!r}={value:g} is out of bounds {self.bounds_text}; "
@@ -170,12 +178,20 @@ class TaskSpace:
         return {f.name: f.default for f in self.features}
 
     # ------------------------------------------------------------- validation
-    def validate(self, task: Mapping[str, object] | None, *, complete: bool = False) -> Task:
+    def validate(
+        self,
+        task: Mapping[str, object] | None,
+        *,
+        complete: bool = False,
+        extrapolate: bool = False,
+    ) -> Task:
         """Check a task and fill missing features with their defaults.
 
         Args:
             task: Feature name to physical value; ``None`` means the default task.
             complete: If true, every feature must be given (a missing one is an error).
+            extrapolate: Accept finite values outside the bounds (log-scale features must
+                stay positive). For deliberate extrapolation only.
 
         Returns:
             A new dict with every feature, in the space's order, as floats.
@@ -200,7 +216,7 @@ class TaskSpace:
         out: Task = {}
         for f in self.features:
             if f.name in task:
-                out[f.name] = f.check(task[f.name])
+                out[f.name] = f.check(task[f.name], extrapolate=extrapolate)
             elif complete:
                 raise ValueError(
                     f"missing task feature {f.name!r} (bounds {f.bounds_text}); "
@@ -228,24 +244,8 @@ class TaskSpace:
             task: Physical values.
             extrapolate: Allow values outside the bounds (the descriptor then leaves [-1, 1]).
         """
-        if extrapolate:
-            full = self.default_task()
-            unknown = [k for k in task if k not in full]
-            if unknown:
-                raise ValueError(f"unknown task feature {unknown[0]!r}; known: {self.names}")
-            for f in self.features:
-                if f.name in task:
-                    value = task[f.name]
-                    if not _is_real(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
-                        raise ValueError(f"task feature {f.name!r} must be a finite number")
-                    if f.scale == "log" and float(value) <= 0:  # type: ignore[arg-type]
-                        raise ValueError(f"task feature {f.name!r} must be positive")
-                    full[f.name] = float(value)  # type: ignore[arg-type]
-        else:
-            full = self.validate(task)
-        return np.array(
-            [f.normalise(full[f.name]) for f in self.features], dtype=np.float32
-        ).reshape(self.dim)
+        full = self.validate(task, extrapolate=extrapolate)
+        return np.array([f.normalise(full[f.name]) for f in self.features], dtype=np.float32)
 
     def from_descriptor(self, descriptor: Sequence[float] | np.ndarray) -> Task:
         """Physical task of a descriptor (values clipped into the bounds)."""

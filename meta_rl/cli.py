@@ -1,14 +1,24 @@
-"""The ``meta-rl`` command line."""
+"""The ``meta-rl`` command line.
+
+Commands: ``families``, ``train``, ``adapt``, ``evaluate``, ``rollout``, ``benchmark`` and
+``demo``. Bad arguments exit with status 2 and one line on stderr. Commands that report
+results take ``--json`` and then print one JSON object on stdout.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
+import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import Any, NoReturn
 
-from meta_rl.envs import Family, families, get_family
+import torch
+
+from meta_rl.envs import TaskSpace, families
 from meta_rl.envs.registry import UNAVAILABLE
 
 
@@ -21,11 +31,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def parse_task(text: str | None, family: Family) -> dict[str, float]:
+def parse_task(
+    text: str | None, space: TaskSpace, *, extrapolate: bool = False
+) -> dict[str, float]:
     """Parse ``k=v,k=v`` into a validated task (missing features take defaults).
 
     Raises:
-        UsageError: malformed text, an unknown feature, or a bad value.
+        UsageError: malformed text, an unknown feature, or a bad value; a value out of
+            bounds unless ``extrapolate``.
     """
     raw: dict[str, object] = {}
     for item in (text or "").split(","):
@@ -43,103 +56,344 @@ def parse_task(text: str | None, family: Family) -> dict[str, float]:
         except ValueError:
             raise UsageError(
                 f"--task {key}={value!r}: the value must be a number; "
-                f"features: {family.task_space.describe_bounds()}"
+                f"features: {space.describe_bounds()}"
             ) from None
     try:
-        return family.task_space.validate(raw)
+        return space.validate(raw)
     except ValueError as err:
-        raise UsageError(str(err)) from None
+        if not extrapolate or "out of bounds" not in str(err):
+            hint = " (or pass --extrapolate)" if "out of bounds" in str(err) else ""
+            raise UsageError(f"{err}{hint}") from None
+    task = space.validate(raw, extrapolate=True)
+    warnings.warn(
+        f"--extrapolate: task {task} is outside the bounds the mapping was trained on",
+        stacklevel=2,
+    )
+    return task
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data) if getattr(args, "json", False) else text)
+
+
+def _load(args: argparse.Namespace):
+    from meta_rl.checkpoint import TrainedMapping
+
+    return TrainedMapping.load(args.checkpoint)
+
+
+def _fmt_task(task: dict[str, float]) -> str:
+    return ",".join(f"{k}={v:.4g}" for k, v in task.items())
 
 
 # ---------------------------------------------------------------- commands
 def cmd_families(args: argparse.Namespace) -> int:
     registered = families()
     if args.json:
-        out = {
-            f.name: {
-                "id": f.id,
-                "summary": f.summary,
-                "max_episode_steps": f.max_episode_steps,
-                "features": f.task_space.to_json(),
-            }
-            for f in registered.values()
-        }
-        print(json.dumps(out))
+        print(
+            json.dumps(
+                {
+                    f.name: {
+                        "id": f.id,
+                        "summary": f.summary,
+                        "max_episode_steps": f.max_episode_steps,
+                        "features": f.task_space.to_json(),
+                    }
+                    for f in registered.values()
+                }
+            )
+        )
         return 0
     for f in registered.values():
         print(f"{f.id}  ({f.summary}; {f.max_episode_steps} steps)")
         width = max(len(x.name) for x in f.task_space.features)
         for x in f.task_space.features:
+            bounds = f"[{x.low:g}, {x.high:g}]"
             print(
-                f"    {x.name:<{width}}  default {x.default:<8g} bounds [{x.low:g}, {x.high:g}]"
-                f"  {x.unit or '-':<6} {x.kind}, {x.scale}"
+                f"    {x.name:<{width}}  default {x.default:<8g} bounds {bounds:<18} "
+                f"{x.unit or '-':<6} {x.kind}, {x.scale}"
             )
     for hint in UNAVAILABLE.values():
         print(f"(not installed: {hint})")
     return 0
 
 
-def cmd_rollout(args: argparse.Namespace) -> int:
-    from meta_rl.evaluation import random_rollout
+def cmd_train(args: argparse.Namespace) -> int:
+    from meta_rl.mapping import MappingConfig
+    from meta_rl.train import TrainConfig, train
 
-    family = get_family(args.family)
-    task = parse_task(args.task, family)
-    result = random_rollout(family, task, episodes=args.episodes, seed=args.seed)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(
-            f"{family.id} task {task}: random policy, {args.episodes} episodes, "
-            f"return {result['return_mean']:.1f} +- {result['return_std']:.1f}"
+    config = TrainConfig(
+        family=args.family,
+        objective=args.objective,
+        seed=args.seed,
+        workdir=Path(args.workdir),
+        workers=args.workers,
+        budget_scale=args.budget_scale,
+        mapping=MappingConfig(hidden=tuple(args.hidden), rank=args.rank or None),
+        rounds=args.rounds,
+        steps_per_round=args.steps_per_round,
+        n_train=args.n_train,
+        progress=not args.json,
+    )
+    trained, _ = train(config)
+    out = Path(args.out or config.workdir / f"{trained.family_name.lower()}.safetensors")
+    trained.save(out)
+    result = {
+        "checkpoint": str(out),
+        "log": str(config.workdir / trained.family_name.lower() / "train_log.json"),
+        "family": trained.family_name,
+        "objective": trained.objective,
+        "val_return": trained.info["val_return"],
+        "env_steps": trained.info["env_steps"],
+        "seconds": trained.info["seconds"],
+    }
+    _emit(args, result, "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from meta_rl.evaluation import ParamsPolicy, run_episodes, summarise
+
+    mapping = _load(args)
+    task = parse_task(args.task, mapping.task_space, extrapolate=args.extrapolate)
+    params = mapping.predict(task, extrapolate=True)
+    env = mapping.family.make(task=task, extrapolate=args.extrapolate)
+    try:
+        returns = run_episodes(
+            env,
+            ParamsPolicy(mapping.spec, params, env.action_space),
+            episodes=args.episodes,
+            seed=args.seed,
         )
+    finally:
+        env.close()
+    result = {"family": mapping.family_name, "task": task, **summarise(returns)}
+    _emit(
+        args,
+        result,
+        f"{mapping.family_name} {_fmt_task(task)}: zero-shot return "
+        f"{result['return_mean']:.1f} +- {result['return_std']:.1f} over {args.episodes} episodes",
+    )
+    return 0
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from meta_rl.agents import adapt
+    from meta_rl.evaluation import ParamsPolicy, run_episodes
+    from meta_rl.io import atomic_open
+
+    mapping = _load(args)
+    task = parse_task(args.task, mapping.task_space, extrapolate=args.extrapolate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = adapt(mapping, task=task, seed=args.seed, extrapolate=args.extrapolate)
+    env = mapping.family.make(task=task, extrapolate=args.extrapolate)
+
+    def score() -> float:
+        params = mapping.spec.flatten(model.policy)
+        policy = ParamsPolicy(mapping.spec, params, env.action_space)
+        return (
+            sum(run_episodes(env, policy, episodes=args.episodes, seed=args.seed + 1))
+            / args.episodes
+        )
+
+    zero_shot = score()
+    model.learn(args.steps, progress_bar=False)
+    tuned = score()
+    env.close()
+    out = Path(args.out or f"{mapping.family_name.lower()}-adapted.zip")
+    with atomic_open(out, "wb") as fh:
+        model.save(fh)
+    result = {
+        "family": mapping.family_name,
+        "task": task,
+        "steps": args.steps,
+        "zero_shot_return": zero_shot,
+        "fine_tuned_return": tuned,
+        "model": str(out),
+    }
+    _emit(
+        args,
+        result,
+        f"{mapping.family_name} {_fmt_task(task)}: zero-shot {zero_shot:.1f}, after "
+        f"{args.steps} fine-tune steps {tuned:.1f}; SB3 model saved to {out}",
+    )
+    return 0
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    from meta_rl.rollout import rollout
+
+    mapping = _load(args)
+    task = parse_task(args.task, mapping.task_space, extrapolate=args.extrapolate)
+    result = rollout(
+        mapping,
+        task,
+        episodes=args.episodes,
+        seed=args.seed,
+        gif=Path(args.gif) if args.gif else None,
+        extrapolate=args.extrapolate,
+    )
+    lines = [f"{mapping.family_name} {_fmt_task(task)}:"]
+    lines += [f"  episode {i}: return {r:.1f}" for i, r in enumerate(result["returns"])]
+    if args.gif:
+        lines.append(f"  GIF of episode 0 written to {args.gif}")
+    _emit(args, result, "\n".join(lines))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from meta_rl.evaluation import random_rollout
+    from meta_rl.demo import run_demo
 
-    cmd_families(argparse.Namespace(json=False))
-    family = get_family("Pendulum")
-    print("\nShort random-policy rollouts on three Pendulum tasks:")
-    for task in family.task_space.sample(3, args.seed):
-        result = random_rollout(family, task, episodes=2, seed=args.seed)
-        shown = ", ".join(f"{k}={v:.2f}" for k, v in task.items())
-        print(f"  {shown}: return {result['return_mean']:.1f}")
+    result = run_demo(
+        checkpoint=args.checkpoint,
+        out_dir=Path(args.out_dir),
+        n_tasks=args.tasks,
+        steps=args.steps,
+        seed=args.seed,
+        progress=not args.json,
+    )
+    _emit(args, result, result["table"] + f"\n\nplot: {result['plot']}")
     return 0
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from meta_rl.benchmark import BenchmarkConfig, run_benchmark
+
+    config = BenchmarkConfig(
+        checkpoint=args.checkpoint,
+        out_dir=Path(args.out_dir),
+        budget=args.budget,
+        seed=args.seed,
+        workers=args.workers,
+        progress=not args.json,
+        finetune_steps=tuple(args.finetune_steps),
+    )
+    result = run_benchmark(config)
+    _emit(args, result, result["table"] + f"\n\nreport: {result['report']}")
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _checkpoint_args(p: argparse.ArgumentParser, *, episodes: int) -> None:
+    p.add_argument("checkpoint", help="checkpoint path, or a shipped mapping's name (pendulum)")
+    p.add_argument("--task", help="feature values, e.g. m=1.5,l=0.8 (others: defaults)")
+    p.add_argument("--episodes", type=_positive, default=episodes)
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument(
+        "--extrapolate",
+        action="store_true",
+        help="accept a task outside the family's bounds (warns: the mapping never saw it)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="meta-rl", description=__doc__)
+    parser = _Parser(prog="meta-rl", description="Policies ready for a new environment at once.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("families", help="list families with their task features")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_families)
 
-    p = sub.add_parser("rollout", help="run example episodes on a task")
+    p = sub.add_parser("train", help="train a mapping: base policy, experts, mapping network")
     p.add_argument("family", help="family name, e.g. Pendulum")
-    p.add_argument("--task", help="feature values, e.g. m=1.5,l=0.8")
-    p.add_argument("--episodes", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--objective", choices=["distill", "params"], default="distill")
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--workdir", default="runs", help="cache of base and experts, training log")
+    p.add_argument("--out", help="checkpoint path (default: WORKDIR/<family>.safetensors)")
+    p.add_argument("--workers", type=_non_negative, default=2, help="expert worker processes")
+    p.add_argument(
+        "--budget-scale",
+        type=_positive_float,
+        default=1.0,
+        help="factor on every env-step budget (small values for smoke runs)",
+    )
+    p.add_argument("--n-train", type=_positive, default=None, help="training tasks")
+    p.add_argument("--rounds", type=_positive, default=4)
+    p.add_argument("--steps-per-round", type=_positive, default=500)
+    p.add_argument("--hidden", type=_positive, nargs="+", default=[64, 64])
+    p.add_argument("--rank", type=_non_negative, default=32, help="low-rank output (0: full)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="zero-shot return of the predicted policy on a task")
+    _checkpoint_args(p, episodes=10)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("adapt", help="predict, fine-tune, and save an SB3 model")
+    _checkpoint_args(p, episodes=5)
+    p.add_argument("--steps", type=_non_negative, default=5000, help="fine-tune env steps")
+    p.add_argument("--out", help="SB3 model zip (default: <family>-adapted.zip)")
+    p.set_defaults(func=cmd_adapt)
+
+    p = sub.add_parser("rollout", help="example episodes of the predicted policy")
+    _checkpoint_args(p, episodes=1)
+    p.add_argument("--gif", help="write the first episode as an animated GIF")
     p.set_defaults(func=cmd_rollout)
 
-    p = sub.add_parser("demo", help="the main job, on the Pendulum family")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("benchmark", help="score a mapping against baselines on held-out tasks")
+    p.add_argument("checkpoint", help="checkpoint path or shipped name")
+    p.add_argument("--budget", choices=["small", "full"], default="full")
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--workers", type=_non_negative, default=2)
+    p.add_argument("--out-dir", default="benchmark-out")
+    p.add_argument("--finetune-steps", type=_non_negative, nargs="+", default=[0, 1000, 2000, 5000])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("demo", help="the main job: the shipped Pendulum mapping on unseen tasks")
+    p.add_argument("--checkpoint", default="pendulum")
+    p.add_argument("--tasks", type=_positive, default=3, help="unseen tasks to show")
+    p.add_argument("--steps", type=_positive, default=5000, help="fine-tune budget")
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--out-dir", default="meta-rl-demo")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``meta-rl``; returns the exit status."""
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING, format="meta-rl: %(message)s")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        if getattr(args, "episodes", 1) < 1:
-            raise UsageError("--episodes must be at least 1")
         return args.func(args)
     except (UsageError, ValueError) as err:
-        print(f"meta-rl: error: {err}", file=sys.stderr)
+        message = " ".join(str(err).split())
+        print(f"meta-rl: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("meta-rl: interrupted", file=sys.stderr)

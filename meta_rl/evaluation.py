@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from meta_rl.envs import Family
+from meta_rl.policy_spec import PolicySpec, build_policy
 
 Policy = Callable[[np.ndarray], np.ndarray | int]
 """Maps one observation to one action."""
@@ -69,3 +72,128 @@ def normalised_score(value: float, random: float, oracle: float) -> float:
             f"normalised score undefined: oracle return {oracle:g} is not above random {random:g}"
         )
     return (value - random) / (oracle - random)
+
+
+class ParamsPolicy:
+    """Actions of a flat parameter vector, for one env's action space.
+
+    Deterministic: the Gaussian's mean clipped to the action space (as SB3's ``predict``
+    does), or the arg-max of the logits. With ``rng``: sampled from the policy's
+    distribution (then clipped), as during training.
+    """
+
+    def __init__(
+        self,
+        spec: PolicySpec,
+        params: torch.Tensor,
+        action_space: gym.Space,
+        rng: np.random.Generator | None = None,
+    ):
+        self.policy = build_policy(spec.arch)
+        spec.load_into(self.policy, params)
+        self.policy.set_training_mode(False)
+        self.discrete = spec.arch.action_kind == "discrete"
+        self.rng = rng
+        if not self.discrete:
+            self.low, self.high = action_space.low, action_space.high
+            self.std = np.exp(spec.unflatten(params)["log_std"].detach().numpy())
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray | int:
+        with torch.no_grad():
+            x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).unsqueeze(0)
+            features = self.policy.extract_features(x, self.policy.features_extractor)
+            latent = self.policy.mlp_extractor.forward_actor(features)
+            out = self.policy.action_net(latent)[0].numpy().astype(np.float64)
+        if self.discrete:
+            if self.rng is None:
+                return int(out.argmax())
+            p = np.exp(out - out.max())
+            return int(self.rng.choice(len(p), p=p / p.sum()))
+        if self.rng is not None:
+            out = out + self.std * self.rng.standard_normal(out.shape)
+        return np.clip(out, self.low, self.high).astype(np.float32)
+
+
+def collect_states(
+    spec: PolicySpec,
+    params: torch.Tensor,
+    family: Family,
+    task: Mapping[str, float],
+    *,
+    n_states: int,
+    seed: int,
+    stochastic: bool = True,
+) -> np.ndarray:
+    """Observations that the policy ``params`` visits on ``task`` (``(n_states, obs_dim)``)."""
+    env = family.make(task=task)
+    rng = np.random.default_rng(seed)
+    policy = ParamsPolicy(spec, params, env.action_space, rng if stochastic else None)
+    states = []
+    obs, _ = env.reset(seed=seed)
+    episode = 0
+    try:
+        while len(states) < n_states:
+            states.append(np.asarray(obs, dtype=np.float32))
+            obs, _, terminated, truncated, _ = env.step(policy(obs))
+            if terminated or truncated:
+                episode += 1
+                obs, _ = env.reset(seed=seed + 10_000 * episode)
+    finally:
+        env.close()
+    return np.stack(states)
+
+
+def evaluate_params(
+    spec: PolicySpec,
+    params: torch.Tensor,
+    family: Family,
+    task: Mapping[str, float],
+    *,
+    episodes: int,
+    seed: int = 0,
+) -> float:
+    """Mean deterministic return of the policy ``params`` on ``task``."""
+    env = family.make(task=task)
+    try:
+        return float(
+            np.mean(
+                run_episodes(
+                    env, ParamsPolicy(spec, params, env.action_space), episodes=episodes, seed=seed
+                )
+            )
+        )
+    finally:
+        env.close()
+
+
+def learning_curve(
+    model: Any,
+    spec: PolicySpec,
+    family: Family,
+    task: Mapping[str, float],
+    *,
+    checkpoints: Sequence[int],
+    episodes: int,
+    seed: int,
+    extrapolate: bool = False,
+) -> list[tuple[int, float]]:
+    """Deterministic return of an SB3 model's policy after each of ``checkpoints`` env steps.
+
+    The model learns between checkpoints (``model.learn`` in chunks, one continuous run);
+    step 0 is the model as given.
+    """
+    if list(checkpoints) != sorted(set(checkpoints)) or min(checkpoints) < 0:
+        raise ValueError(f"checkpoints must be increasing and non-negative, got {checkpoints}")
+    env = family.make(task=task, extrapolate=extrapolate)
+    curve, done = [], 0
+    try:
+        for step in checkpoints:
+            if step > done:
+                model.learn(step - done, reset_num_timesteps=done == 0, progress_bar=False)
+                done = step
+            policy = ParamsPolicy(spec, spec.flatten(model.policy), env.action_space)
+            ret = float(np.mean(run_episodes(env, policy, episodes=episodes, seed=seed)))
+            curve.append((step, ret))
+    finally:
+        env.close()
+    return curve

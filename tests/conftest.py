@@ -19,3 +19,29 @@ FAMILY_NAMES = sorted(families())
 @pytest.fixture(params=FAMILY_NAMES)
 def family(request: pytest.FixtureRequest):
     return families()[request.param]
+
+
+@pytest.fixture(scope="session")
+def tiny_mapping(tmp_path_factory: pytest.TempPathFactory):
+    """A Pendulum mapping trained end to end at a tiny budget, saved as a checkpoint."""
+    from meta_rl.mapping import MappingConfig
+    from meta_rl.train import TrainConfig, train
+
+    workdir = tmp_path_factory.mktemp("runs")
+    config = TrainConfig(
+        family="Pendulum",
+        objective="distill",
+        workdir=workdir,
+        workers=0,
+        budget_scale=0.001,
+        n_train=3,
+        rounds=2,
+        steps_per_round=5,
+        states_per_task=50,
+        batch_states=16,
+        mapping=MappingConfig(hidden=(16,), rank=4),
+        progress=False,
+    )
+    trained, log = train(config)
+    path = trained.save(workdir / "tiny.safetensors")
+    return path, trained, log, config

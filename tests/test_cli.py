@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from meta_rl.cli import UsageError, main, parse_task
@@ -25,28 +26,39 @@ def test_families_json(capsys):
     assert data["CartPole"]["id"] == "meta_rl/CartPole-v0"
 
 
-def test_rollout_json(capsys):
-    assert main(["rollout", "Pendulum", "--task", "m=1.5,l=0.8", "--episodes", "2", "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert len(data["returns"]) == 2 and data["return_mean"] < 0
+BAD_TASKS = [
+    ("m=nan", "'m'"),
+    ("m=inf", "'m'"),
+    ("m=9", "out of bounds"),
+    ("mass=1", "unknown task feature"),
+    ("m=heavy", "must be a number"),
+    ("m", "name=value"),
+    ("m=1,m=2", "twice"),
+]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "adapt", "rollout"])
+@pytest.mark.parametrize(("task", "needle"), BAD_TASKS, ids=[t for t, _ in BAD_TASKS])
+def test_bad_task_exits_2_with_one_line(capsys, tiny_mapping, command, task, needle):
+    assert main([command, str(tiny_mapping[0]), "--task", task]) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [
-        (["rollout", "Pendulum", "--task", "m=nan"], "'m'"),
-        (["rollout", "Pendulum", "--task", "m=inf"], "'m'"),
-        (["rollout", "Pendulum", "--task", "m=9"], "out of bounds"),
-        (["rollout", "Pendulum", "--task", "mass=1"], "unknown task feature"),
-        (["rollout", "Pendulum", "--task", "m=heavy"], "must be a number"),
-        (["rollout", "Pendulum", "--task", "m"], "name=value"),
-        (["rollout", "Pendulum", "--task", "m=1,m=2"], "twice"),
-        (["rollout", "Nope"], "unknown family"),
-        (["rollout", "Pendulum", "--episodes", "0"], "at least 1"),
+        (["evaluate", "no-such-mapping"], "no checkpoint file"),
+        (["evaluate", "pendulum", "--episodes", "0"], "at least 1"),
+        (["train", "Nope"], "unknown family"),
+        (["train", "Pendulum", "--budget-scale", "-1"], "positive"),
+        (["train", "Pendulum", "--objective", "magic"], "invalid choice"),
+        (["benchmark", "pendulum", "--budget", "huge"], "invalid choice"),
         (["bogus"], "invalid choice"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
+def test_bad_arguments_exit_2_with_one_line(capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert needle in err
@@ -54,18 +66,116 @@ def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
 
 
 def test_parse_task_fills_defaults():
-    family = get_family("Pendulum")
-    assert parse_task("m=1.5", family) == {**family.task_space.default_task(), "m": 1.5}
+    space = get_family("Pendulum").task_space
+    assert parse_task("m=1.5", space) == {**space.default_task(), "m": 1.5}
     with pytest.raises(UsageError):
-        parse_task("g=1e999", family)
+        parse_task("g=1e999", space)
+    with pytest.warns(UserWarning, match="extrapolate"):
+        assert parse_task("m=2.5", space, extrapolate=True)["m"] == 2.5
 
 
-def test_console_script_exit_status():
+def test_console_script_exit_status(tiny_mapping):
     proc = subprocess.run(
-        [sys.executable, "-m", "meta_rl.cli", "rollout", "Pendulum", "--task", "g=99"],
+        [sys.executable, "-m", "meta_rl.cli", "evaluate", str(tiny_mapping[0]), "--task", "g=99"],
         capture_output=True,
         text=True,
         check=False,
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("meta-rl: error:") and "'g'" in proc.stderr
+
+
+def test_evaluate_json(capsys, tiny_mapping):
+    argv = ["evaluate", str(tiny_mapping[0]), "--task", "m=1.5,l=0.8", "--episodes", "2", "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["returns"]) == 2 and data["return_mean"] < 0 and data["return_std"] >= 0
+    assert data["task"]["m"] == 1.5
+
+
+def test_evaluate_extrapolation_warns(capsys, tiny_mapping):
+    argv = ["evaluate", str(tiny_mapping[0]), "--task", "m=2.5", "--episodes", "1", "--json"]
+    assert main(argv) == 2
+    with pytest.warns(UserWarning, match="outside the bounds"):
+        assert main([*argv, "--extrapolate"]) == 0
+    assert json.loads(capsys.readouterr().out)["task"]["m"] == 2.5
+
+
+def test_adapt_saves_an_sb3_zip(capsys, tiny_mapping, tmp_path):
+    from stable_baselines3 import PPO
+
+    out = tmp_path / "model.zip"
+    argv = [
+        "adapt",
+        str(tiny_mapping[0]),
+        "--task",
+        "g=12",
+        "--steps",
+        "200",
+        "--episodes",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+    ]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"zero_shot_return", "fine_tuned_return"} <= set(data)
+    model = PPO.load(out, device="cpu")
+    assert model.num_timesteps >= 200
+
+
+def test_rollout_gif(capsys, tiny_mapping, tmp_path):
+    gif = tmp_path / "episode.gif"
+    argv = ["rollout", str(tiny_mapping[0]), "--task", "l=0.6", "--gif", str(gif), "--json"]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+    assert data["frames"] == 201 and len(data["returns"]) == 1
+
+
+def test_demo_writes_table_and_png(capsys, tiny_mapping, tmp_path):
+    argv = [
+        "demo",
+        "--checkpoint",
+        str(tiny_mapping[0]),
+        "--tasks",
+        "1",
+        "--steps",
+        "128",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
+    ]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    row = data["rows"][0]
+    assert {"default_expert", "zero_shot", "fine_tuned", "ppo_scratch"} <= set(row)
+    assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| task |" in data["table"]
+
+
+def test_benchmark_small(capsys, tiny_mapping, tmp_path):
+    argv = [
+        "benchmark",
+        str(tiny_mapping[0]),
+        "--budget",
+        "small",
+        "--workers",
+        "0",
+        "--finetune-steps",
+        "0",
+        "128",
+        "--out-dir",
+        str(tmp_path),
+        "--json",
+    ]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    zero_shot = data["summary"]["zero_shot"]
+    assert zero_shot["mean"] is None or np.isfinite(zero_shot["mean"])
+    assert all(np.isfinite(r["oracle"]) and np.isfinite(r["random"]) for r in data["rows"])
+    assert (tmp_path / "adaptation.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "results.md").read_text().startswith("Family Pendulum")
+    cached = json.loads((tmp_path / "oracles.json").read_text())
+    assert len(cached) == len(data["rows"])

@@ -1,0 +1,341 @@
+"""``meta-rl benchmark``: a trained mapping against the alternatives on held-out tasks.
+
+Every method is scored on the checkpoint's test tasks (never used for training or for any
+choice) with the normalised score ``(R - R_random) / (R_oracle - R_random)``. The oracle of
+a task is the best of PPO from scratch and, for Box actions, SAC, each trained on that
+very task at the family recipe's budget; oracle results are cached in the output folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from meta_rl.checkpoint import TrainedMapping
+from meta_rl.envs import Task, get_family
+from meta_rl.evaluation import (
+    evaluate_params,
+    learning_curve,
+    normalised_score,
+    random_rollout,
+    run_episodes,
+)
+from meta_rl.experts import make_agent
+from meta_rl.io import write_json, write_text
+from meta_rl.plots import adaptation_plot
+from meta_rl.policy_spec import PolicyArch, PolicySpec
+from meta_rl.recipes import Recipe, recipe_for
+
+BUDGET_SCALE = {"small": 0.02, "full": 1.0}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchmarkConfig:
+    """Settings of ``meta-rl benchmark``.
+
+    Attributes:
+        checkpoint: Checkpoint path or shipped name.
+        out_dir: Where ``results.json``, ``results.md``, the PNGs and the oracle cache go.
+        budget: ``"full"`` (the recipe's oracle budgets) or ``"small"`` (2 percent of them
+            and two tasks, a smoke run that finishes in minutes).
+        seed: Seed of oracles, fine-tunes and evaluations.
+        workers: Processes that train oracles (0: this process).
+        finetune_steps: Points of the adaptation curve, in env steps.
+        episodes: Evaluation episodes per task and point (default: the recipe's).
+        progress: Show progress bars.
+    """
+
+    checkpoint: str
+    out_dir: Path = Path("benchmark-out")
+    budget: str = "full"
+    seed: int = 0
+    workers: int = 2
+    finetune_steps: tuple[int, ...] = (0, 1000, 2000, 5000)
+    episodes: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.budget not in BUDGET_SCALE:
+            raise ValueError(f"budget must be 'small' or 'full', got {self.budget!r}")
+        steps = list(self.finetune_steps)
+        if not steps or steps != sorted(set(steps)) or steps[0] < 0:
+            raise ValueError("finetune_steps must be increasing, non-negative whole numbers")
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+
+
+def _candidates(recipe: Recipe, arch: PolicyArch) -> list[dict[str, Any]]:
+    """The oracle's candidates: PPO, and SAC for Box actions where the recipe names it."""
+    out = [
+        {
+            "algo": "ppo",
+            "settings": recipe.ppo,
+            "n_envs": recipe.n_envs,
+            "steps": recipe.oracle_steps,
+        }
+    ]
+    if recipe.sac is not None and arch.action_kind == "box":
+        out.append({"algo": "sac", "settings": recipe.sac, "n_envs": 1, "steps": recipe.sac_steps})
+    return out
+
+
+def _job_key(family: str, task: Task, candidate: dict[str, Any], seed: int, episodes: int) -> str:
+    blob = json.dumps(
+        {"family": family, "task": task, **candidate, "seed": seed, "episodes": episodes},
+        sort_keys=True,
+    )
+    return f"{candidate['algo']}-" + hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _oracle_job(
+    family_name: str,
+    task: Task,
+    candidate: dict[str, Any],
+    arch_json: dict[str, Any],
+    seed: int,
+    episodes: int,
+) -> dict[str, Any]:
+    """Worker: one candidate (PPO or SAC) trained from scratch on one task.
+
+    PPO's run is evaluated along the way, which gives PPO-from-scratch's learning curve.
+    """
+    torch.set_num_threads(1)
+    family = get_family(family_name)
+    steps = int(candidate["steps"])
+    if candidate["algo"] == "ppo":
+        arch = PolicyArch.from_json(arch_json)
+        spec = PolicySpec(arch)
+        marks = sorted({0, *(int(steps * f) for f in (0.1, 0.25, 0.5, 1.0))})
+        ppo = make_agent(
+            family, task, arch, candidate["settings"], n_envs=candidate["n_envs"], seed=seed
+        )
+        curve = learning_curve(
+            ppo, spec, family, task, checkpoints=marks, episodes=episodes, seed=seed + 1
+        )
+        return {"task": task, "algo": "ppo", "return": curve[-1][1], "curve": curve}
+    from stable_baselines3 import SAC
+
+    env = family.make(task=task)
+    sac = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **candidate["settings"])
+    sac.learn(steps)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        return sac.predict(obs, deterministic=True)[0]
+
+    ret = float(np.mean(run_episodes(env, act, episodes=episodes, seed=seed + 1)))
+    env.close()
+    return {"task": task, "algo": "sac", "return": ret, "curve": [(steps, ret)]}
+
+
+def oracles(
+    mapping: TrainedMapping,
+    tasks: Sequence[Task],
+    recipe: Recipe,
+    config: BenchmarkConfig,
+    episodes: int,
+) -> list[dict[str, Any]]:
+    """Per task: each candidate's result and the oracle (the best), cached in ``out_dir``."""
+    cache_path = config.out_dir / "oracles.json"
+    cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    candidates = _candidates(recipe, mapping.arch)
+    jobs = [
+        (
+            _job_key(mapping.family_name, t, c, config.seed, episodes),
+            (mapping.family_name, t, c, mapping.arch.to_json(), config.seed, episodes),
+        )
+        for t in tasks
+        for c in candidates
+    ]
+    todo = [(k, a) for k, a in jobs if k not in cache]
+    bar = tqdm(
+        total=len(jobs),
+        initial=len(jobs) - len(todo),
+        desc="oracle runs",
+        disable=not config.progress,
+    )
+    if config.workers > 0 and len(todo) > 1:
+        with ProcessPoolExecutor(config.workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [(k, pool.submit(_oracle_job, *a)) for k, a in todo]
+            for key, fut in futures:
+                cache[key] = fut.result()
+                write_json(cache_path, cache)
+                bar.update(1)
+    else:
+        for key, a in todo:
+            cache[key] = _oracle_job(*a)
+            write_json(cache_path, cache)
+            bar.update(1)
+    bar.close()
+    out = []
+    for i, task in enumerate(tasks):
+        runs = {
+            cache[k]["algo"]: cache[k]
+            for k, _ in jobs[i * len(candidates) : (i + 1) * len(candidates)]
+        }
+        out.append(
+            {
+                "task": task,
+                "ppo": runs["ppo"]["return"],
+                "ppo_curve": runs["ppo"]["curve"],
+                "sac": runs["sac"]["return"] if "sac" in runs else None,
+                "oracle": max(r["return"] for r in runs.values()),
+            }
+        )
+    return out
+
+
+def _ci95(values: Sequence[float]) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(1.96 * arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else 0.0
+
+
+def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
+    """Score the mapping and its baselines on the held-out tasks; write the report."""
+    from meta_rl.agents import adapt
+
+    mapping = TrainedMapping.load(config.checkpoint)
+    family, spec = mapping.family, mapping.spec
+    # Oracles follow the family's current recipe, not the one the mapping was trained with.
+    recipe = recipe_for(mapping.family_name).scaled(BUDGET_SCALE[config.budget])
+    episodes = config.episodes or (mapping.recipe.eval_episodes if config.budget == "full" else 3)
+    tasks = list(mapping.info.get("split", {}).get("test", []))
+    if config.budget == "small":
+        tasks = tasks[:2]
+    if not tasks:
+        raise ValueError(f"{config.checkpoint} lists no test tasks in its metadata")
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    oracle_results = oracles(mapping, tasks, recipe, config, episodes)
+
+    rows = []
+    for task, oracle in tqdm(
+        list(zip(tasks, oracle_results, strict=True)), desc="methods", disable=not config.progress
+    ):
+        rand = float(
+            random_rollout(family, task, episodes=episodes, seed=config.seed)["return_mean"]
+        )
+        default = evaluate_params(
+            spec, mapping.base_params, family, task, episodes=episodes, seed=config.seed + 1
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = adapt(mapping, task=task, seed=config.seed)
+        curve = learning_curve(
+            model,
+            spec,
+            family,
+            task,
+            checkpoints=config.finetune_steps,
+            episodes=episodes,
+            seed=config.seed + 1,
+        )
+
+        def score(value: float, rand: float = rand, oracle: dict = oracle) -> float | None:
+            if not oracle["oracle"] > rand:  # an oracle no better than random: undefined
+                return None
+            return normalised_score(value, rand, oracle["oracle"])
+
+        rows.append(
+            {
+                "task": task,
+                "random": rand,
+                "oracle": oracle["oracle"],
+                "oracle_ppo": oracle["ppo"],
+                "oracle_sac": oracle["sac"],
+                "default_expert": default,
+                "default_expert_score": score(default),
+                "fine_tune_curve": curve,
+                "fine_tune_scores": [(s, score(r)) for s, r in curve],
+                "ppo_scratch_curve": oracle["ppo_curve"],
+            }
+        )
+    summary = _summarise(rows, config.finetune_steps)
+    result = {
+        "family": mapping.family_name,
+        "checkpoint": str(config.checkpoint),
+        "objective": mapping.objective,
+        "budget": config.budget,
+        "episodes": episodes,
+        "train_env_steps": mapping.info.get("env_steps"),
+        "summary": summary,
+        "rows": rows,
+    }
+    table = _markdown(result)
+    result["table"] = table
+    write_json(config.out_dir / "results.json", result)
+    write_text(config.out_dir / "results.md", table + "\n")
+    panels = [
+        {
+            "title": ", ".join(f"{k}={v:.2f}" for k, v in r["task"].items()),
+            "curves": {"fine-tune from prediction": r["fine_tune_curve"]},
+            "lines": {"default-task expert": r["default_expert"], "oracle": r["oracle"]},
+        }
+        for r in rows
+    ]
+    adaptation_plot(
+        panels, config.out_dir / "adaptation.png", title=f"{mapping.family_name}: held-out tasks"
+    )
+    result["report"] = str(config.out_dir / "results.md")
+    return result
+
+
+def _stat(values: Sequence[float | None]) -> dict[str, Any]:
+    """Mean and 95% CI of the defined scores (tasks whose oracle beat random)."""
+    defined = [v for v in values if v is not None]
+    if not defined:
+        return {"mean": None, "ci95": None, "tasks": 0}
+    return {"mean": float(np.mean(defined)), "ci95": _ci95(defined), "tasks": len(defined)}
+
+
+def _summarise(rows: list[dict[str, Any]], steps: Sequence[int]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "default_expert": _stat([r["default_expert_score"] for r in rows]),
+        "fine_tune": {
+            str(s): _stat([r["fine_tune_scores"][i][1] for r in rows]) for i, s in enumerate(steps)
+        },
+    }
+    out["zero_shot"] = out["fine_tune"][str(steps[0])] if steps[0] == 0 else None
+    return out
+
+
+def _fmt(stat: dict[str, Any]) -> str:
+    if stat["mean"] is None:
+        return "undefined (no oracle beat random)"
+    return f"{stat['mean']:.3f} ± {stat['ci95']:.3f}"
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    s = result["summary"]
+    lines = [
+        f"Family {result['family']}, objective `{result['objective']}`, "
+        f"{len(result['rows'])} held-out tasks, {result['episodes']} episodes each, "
+        f"budget {result['budget']}. Normalised score (mean ± 95% CI): 0 random, 1 oracle.",
+        "",
+        "| method | normalised score |",
+        "|---|---|",
+        f"| default-task expert, no adaptation | {_fmt(s['default_expert'])} |",
+    ]
+    for steps, v in s["fine_tune"].items():
+        name = "mapping, zero-shot" if steps == "0" else f"mapping + {steps} fine-tune steps"
+        lines.append(f"| {name} | {_fmt(v)} |")
+    lines += [
+        "",
+        "| task | random | oracle | default expert | zero-shot |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        task = ", ".join(f"{k}={v:.3g}" for k, v in r["task"].items())
+        lines.append(
+            f"| {task} | {r['random']:.1f} | {r['oracle']:.1f} | {r['default_expert']:.1f} | "
+            f"{r['fine_tune_curve'][0][1]:.1f} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,344 @@
+"""Aligned experts: one base policy, then one expert per training task fine-tuned from it.
+
+Fine-tuning every expert from the same base keeps all of them in one basin of weight space,
+so ``theta_i - theta_base`` is a meaningful regression target and their behaviours are
+smooth in the task (see DESIGN.md). Experts train in worker processes and are cached on
+disk under a key of everything that determines them, so a second run reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+from stable_baselines3 import A2C, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from tqdm.auto import tqdm
+
+from meta_rl.envs import Family, Task, families, get_family
+from meta_rl.evaluation import evaluate_params
+from meta_rl.io import load_tensors, save_tensors
+from meta_rl.policy_spec import PolicyArch, PolicySpec
+from meta_rl.recipes import Recipe
+
+logger = logging.getLogger(__name__)
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
+A2C_KEYS = {"n_steps", "gamma", "gae_lambda", "learning_rate", "ent_coef", "vf_coef"}
+
+
+def make_agent(
+    family: Family,
+    task: Mapping[str, float] | None,
+    arch: PolicyArch,
+    settings: Mapping[str, Any],
+    *,
+    n_envs: int,
+    seed: int,
+    params: torch.Tensor | None = None,
+    algo: str = "ppo",
+    spec: PolicySpec | None = None,
+    env: gym.Env | None = None,
+) -> BaseAlgorithm:
+    """An SB3 PPO (or A2C) on ``task`` whose ``MlpPolicy`` has architecture ``arch``.
+
+    With ``params``, the policy carries those parameters and its optimizer is rebuilt
+    afterwards, so no optimizer state of other parameters leaks into the fine-tune.
+
+    Args:
+        family: The family.
+        task: The task (validated); ignored when ``env`` is given.
+        arch: Policy architecture.
+        settings: Algorithm keyword arguments (``n_steps``, ``learning_rate``, ...).
+        n_envs: Parallel envs (a ``DummyVecEnv``).
+        seed: Seed of the algorithm and the envs.
+        params: Flat policy parameters to start from.
+        algo: ``"ppo"`` or ``"a2c"``.
+        spec: The spec of ``arch`` (built if not given).
+        env: An env (or VecEnv) to train on instead of ``n_envs`` copies of ``task``.
+    """
+    if algo not in ALGOS:
+        raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
+    if env is None:
+        task = family.task_space.validate(task)
+        env = make_vec_env(family.id, n_envs=n_envs, seed=seed, env_kwargs={"task": task})
+    kwargs = dict(settings)
+    if algo == "a2c":
+        kwargs = {k: v for k, v in kwargs.items() if k in A2C_KEYS}
+    model = ALGOS[algo](
+        "MlpPolicy",
+        env,
+        policy_kwargs=arch.policy_kwargs(),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+        **kwargs,
+    )
+    if params is not None:
+        spec = spec or PolicySpec(arch)
+        spec.load_into(model.policy, params)
+        rebuild_optimizer(model)
+    return model
+
+
+def rebuild_optimizer(model: BaseAlgorithm) -> None:
+    """A fresh optimizer over the policy's current parameters (after loading new ones)."""
+    policy = model.policy
+    lr = model.lr_schedule(1.0)
+    policy.optimizer = policy.optimizer_class(policy.parameters(), lr=lr, **policy.optimizer_kwargs)
+
+
+class _Progress(BaseCallback):
+    def __init__(self, bar: tqdm):
+        super().__init__()
+        self.bar = bar
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.model.n_envs)
+        return True
+
+
+@dataclass(frozen=True)
+class Expert:
+    """A policy fine-tuned from the base on one task.
+
+    Attributes:
+        task: The task.
+        params: Flat policy parameters.
+        return_mean: Its deterministic return on the task.
+        base_return: The base policy's deterministic return on the task.
+        steps: Env steps of its fine-tune.
+    """
+
+    task: Task
+    params: torch.Tensor
+    return_mean: float
+    base_return: float
+    steps: int
+
+
+def params_hash(params: torch.Tensor) -> str:
+    return hashlib.sha1(params.detach().cpu().numpy().tobytes()).hexdigest()[:16]
+
+
+def _key(data: Mapping[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def train_base(
+    family: Family,
+    recipe: Recipe,
+    arch: PolicyArch,
+    *,
+    seed: int,
+    cache_dir: Path | None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """The base policy: PPO on the default task, cached under ``cache_dir``."""
+    key = _key(
+        {
+            "family": family.id,
+            "ppo": recipe.ppo,
+            "n_envs": recipe.n_envs,
+            "steps": recipe.base_steps,
+            "arch": arch.to_json(),
+            "seed": seed,
+        }
+    )
+    path = cache_dir / f"base-{key}.safetensors" if cache_dir else None
+    spec = PolicySpec(arch)
+    if path is not None and path.exists():
+        tensors, _ = load_tensors(path)
+        logger.info("reusing the base policy in %s", path)
+        return tensors["params"]
+    model = make_agent(
+        family,
+        family.task_space.default_task(),
+        arch,
+        recipe.ppo,
+        n_envs=recipe.n_envs,
+        seed=seed,
+    )
+    with tqdm(
+        total=recipe.base_steps, desc="base policy", unit="step", disable=not progress
+    ) as bar:
+        model.learn(recipe.base_steps, callback=_Progress(bar))
+    params = spec.flatten(model.policy)
+    if path is not None:
+        save_tensors(path, {"params": params}, {"kind": "base", "family": family.id, "seed": seed})
+    return params
+
+
+@dataclass(frozen=True)
+class _ExpertJob:
+    family: str
+    task: Task
+    arch: dict[str, Any]
+    recipe: dict[str, Any]
+    base_path: str
+    seed: int
+    out: str
+    eval_episodes: int
+
+
+def _expert_job(job: _ExpertJob) -> str:
+    """Worker: fine-tune the base on one task, keep the better of the two, save."""
+    torch.set_num_threads(1)
+    family = get_family(job.family)
+    arch = PolicyArch.from_json(job.arch)
+    spec = PolicySpec(arch)
+    base = load_tensors(job.base_path)[0]["params"]
+    model = make_agent(
+        family,
+        job.task,
+        arch,
+        job.recipe["ppo"],
+        n_envs=job.recipe["n_envs"],
+        seed=job.seed,
+        params=base,
+        spec=spec,
+    )
+    model.learn(job.recipe["expert_steps"])
+    tuned = spec.flatten(model.policy)
+    r_tuned = evaluate_params(
+        spec, tuned, family, job.task, episodes=job.eval_episodes, seed=job.seed
+    )
+    r_base = evaluate_params(
+        spec, base, family, job.task, episodes=job.eval_episodes, seed=job.seed
+    )
+    # A fine-tune can end worse than where it started; an expert never is worse than the base.
+    params, r = (tuned, r_tuned) if r_tuned >= r_base else (base, r_base)
+    save_tensors(
+        job.out,
+        {"params": params},
+        {
+            "kind": "expert",
+            "family": family.id,
+            "task": job.task,
+            "return_mean": r,
+            "base_return": r_base,
+            "steps": job.recipe["expert_steps"],
+            "seed": job.seed,
+        },
+    )
+    return job.out
+
+
+def _load_expert(path: Path) -> Expert:
+    tensors, meta = load_tensors(path)
+    return Expert(
+        task=meta["task"],
+        params=tensors["params"],
+        return_mean=meta["return_mean"],
+        base_return=meta["base_return"],
+        steps=meta["steps"],
+    )
+
+
+def train_experts(
+    family: Family,
+    tasks: Sequence[Task],
+    base: torch.Tensor,
+    recipe: Recipe,
+    arch: PolicyArch,
+    *,
+    seed: int,
+    cache_dir: Path,
+    workers: int = 2,
+    progress: bool = True,
+) -> list[Expert]:
+    """One expert per task, fine-tuned from ``base``; cached experts are reused.
+
+    Args:
+        family: The family.
+        tasks: Training tasks.
+        base: Flat parameters of the base policy.
+        recipe: Budgets and PPO settings.
+        arch: Policy architecture.
+        seed: Seed; expert ``i`` uses ``seed + i``.
+        cache_dir: Where experts are stored.
+        workers: Worker processes (0 trains in this process). Families defined in user
+            code (not built in) always train in this process.
+        progress: Show a progress bar.
+    """
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    base_path = cache_dir / f"base-{params_hash(base)}.safetensors"
+    if not base_path.exists():
+        save_tensors(base_path, {"params": base}, {"kind": "base", "family": family.id})
+    jobs = []
+    recipe_json = {"ppo": recipe.ppo, "n_envs": recipe.n_envs, "expert_steps": recipe.expert_steps}
+    for i, task in enumerate(tasks):
+        key = _key(
+            {
+                "family": family.id,
+                "task": task,
+                "base": params_hash(base),
+                "recipe": recipe_json,
+                "arch": arch.to_json(),
+                "seed": seed + i,
+                "episodes": recipe.eval_episodes,
+            }
+        )
+        jobs.append(
+            _ExpertJob(
+                family=family.name,
+                task=dict(task),
+                arch=arch.to_json(),
+                recipe=recipe_json,
+                base_path=str(base_path),
+                seed=seed + i,
+                out=str(cache_dir / f"expert-{key}.safetensors"),
+                eval_episodes=recipe.eval_episodes,
+            )
+        )
+    todo = [j for j in jobs if not Path(j.out).exists()]
+    if len(todo) < len(jobs):
+        logger.info("reusing %d cached experts", len(jobs) - len(todo))
+    builtin = family.name in families() and family.env_cls.__module__.startswith("meta_rl.")
+    with tqdm(
+        total=len(jobs),
+        initial=len(jobs) - len(todo),
+        desc="experts",
+        unit="expert",
+        disable=not progress,
+    ) as bar:
+        if workers > 0 and builtin and len(todo) > 1:
+            ctx = mp.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                for fut in as_completed([pool.submit(_expert_job, j) for j in todo]):
+                    fut.result()
+                    bar.update(1)
+        else:
+            for job in todo:
+                _expert_job(job)
+                bar.update(1)
+    return [_load_expert(Path(j.out)) for j in jobs]
+
+
+def expert_table(experts: Sequence[Expert]) -> list[dict[str, Any]]:
+    """Experts as JSON rows, for the training log."""
+    return [
+        {"task": e.task, "return_mean": e.return_mean, "base_return": e.base_return}
+        for e in experts
+    ]
+
+
+__all__ = [
+    "Expert",
+    "make_agent",
+    "rebuild_optimizer",
+    "train_base",
+    "train_experts",
+]

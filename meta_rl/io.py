@@ -1,0 +1,91 @@
+"""Files: atomic writes, and tensors with JSON metadata in one safetensors file.
+
+Nothing here unpickles: weights are safetensors, metadata is JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+META_KEY = "meta_rl"
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Write to a temporary file beside ``path`` and rename it over ``path`` on success.
+
+    A crash or an exception leaves the old file (or none) in place, never a partial one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically write a text file."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Atomically write JSON (indented, keys in insertion order)."""
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def save_tensors(
+    path: str | os.PathLike, tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any]
+) -> None:
+    """Atomically write tensors and JSON metadata as one safetensors file."""
+    payload = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    blob = st_save(payload, metadata={META_KEY: json.dumps(meta)})
+    with atomic_open(path, "wb") as fh:
+        fh.write(blob)
+
+
+def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a file written by :func:`save_tensors`.
+
+    Raises:
+        ValueError: the file is missing, truncated, corrupted, a pickle, or has no metadata.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    data = path.read_bytes()
+    try:
+        tensors = st_load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+    except (SafetensorError, ValueError, UnicodeDecodeError) as err:
+        raise ValueError(
+            f"{path} is not a readable meta-rl file (truncated, corrupted, or another "
+            f"format such as a pickle, which is never loaded): {err}"
+        ) from None
+    raw = header.get("__metadata__", {}).get(META_KEY)
+    if raw is None:
+        raise ValueError(f"{path} is a safetensors file without meta-rl metadata")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} has corrupted metadata: {err}") from None
+    return tensors, meta

@@ -1,0 +1,92 @@
+"""The mapping network: a task descriptor in, every parameter of a policy out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from meta_rl.policy_spec import PolicySpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class MappingConfig:
+    """Shape of the mapping network.
+
+    Attributes:
+        hidden: Hidden layer sizes of the descriptor trunk.
+        rank: Width of the low-rank output: the trunk's features go through a ``rank``-wide
+            linear bottleneck before the ``numel``-wide output layer. ``None`` connects the
+            last hidden layer straight to the output (``hidden[-1] * numel`` weights).
+    """
+
+    hidden: tuple[int, ...] = (64, 64)
+    rank: int | None = 32
+
+    def __post_init__(self) -> None:
+        if not self.hidden or any(int(h) < 1 for h in self.hidden):
+            raise ValueError(f"hidden must be positive layer sizes, got {self.hidden}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.rank is not None and int(self.rank) < 1:
+            raise ValueError(f"rank must be positive or None, got {self.rank}")
+
+
+class MappingNetwork(nn.Module):
+    """``f(d) = theta_base + W h(d) + b`` with ``W`` zero and ``b`` zero at initialisation.
+
+    So an untrained mapping predicts exactly the base policy's parameters for every
+    descriptor; training moves the prediction away from the base only as far as the
+    objective asks. The base parameters are a fixed buffer (saved in the checkpoint); the
+    output layer learns the offset ``Delta theta(d)``.
+
+    Args:
+        descriptor_dim: Length of the task descriptor.
+        base: The base policy's flat parameters, ``(numel,)``.
+        config: Trunk and output shape.
+    """
+
+    def __init__(self, descriptor_dim: int, base: torch.Tensor, config: MappingConfig):
+        super().__init__()
+        if base.dim() != 1:
+            raise ValueError("base parameters must be a flat vector")
+        self.descriptor_dim = int(descriptor_dim)
+        self.config = config
+        self.register_buffer("base", base.detach().float().clone())
+        layers: list[nn.Module] = []
+        width = self.descriptor_dim
+        for h in config.hidden:
+            layers += [nn.Linear(width, h), nn.Tanh()]
+            width = h
+        if config.rank is not None:
+            layers.append(nn.Linear(width, config.rank))
+            width = config.rank
+        self.trunk = nn.Sequential(*layers)
+        self.head = nn.Linear(width, base.numel())
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    @property
+    def numel_out(self) -> int:
+        return int(self.base.numel())
+
+    def forward(self, descriptor: torch.Tensor) -> torch.Tensor:
+        """Policy parameters for ``descriptor`` (``(D,)`` or ``(B, D)``)."""
+        if descriptor.shape[-1] != self.descriptor_dim:
+            raise ValueError(
+                f"descriptor has {descriptor.shape[-1]} values, the mapping expects "
+                f"{self.descriptor_dim}"
+            )
+        return self.base + self.head(self.trunk(descriptor))
+
+    def offset(self, descriptor: torch.Tensor) -> torch.Tensor:
+        """The predicted ``Delta theta`` (parameters minus base)."""
+        return self.head(self.trunk(descriptor))
+
+
+def check_mapping_fits(mapping: MappingNetwork, spec: PolicySpec) -> None:
+    """Raise ``ValueError`` if the mapping's output does not fit the policy spec."""
+    if mapping.numel_out != spec.numel:
+        raise ValueError(
+            f"the mapping predicts {mapping.numel_out} parameters, the policy has {spec.numel}"
+        )

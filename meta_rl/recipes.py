@@ -1,0 +1,303 @@
+"""Per-family hyperparameters, in one place.
+
+PPO settings start from rl-zoo3's published ones for the Gymnasium original of each family,
+without gSDE and observation normalisation (the mapping predicts plain ``MlpPolicy``
+parameters, whose input is the raw observation). Budgets are env steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    """How to train and fine-tune agents of one family.
+
+    Attributes:
+        ppo: Keyword arguments of SB3 ``PPO`` for the base policy and the experts.
+        n_envs: Parallel envs of the base's and the experts' PPO.
+        base_steps: Env steps of the base policy (on the default task).
+        expert_steps: Env steps of each expert's fine-tune from the base.
+        oracle_steps: Env steps of a per-task oracle trained from scratch.
+        finetune: PPO settings that suit a warm start (the adaptation of a prediction).
+        finetune_n_envs: Parallel envs of the adaptation.
+        n_train: Training tasks (one expert each).
+        n_val: Validation tasks (model selection).
+        n_test: Test tasks (reported, never used for a choice).
+        pi: Actor hidden layers.
+        vf: Critic hidden layers.
+        log_std_init: Initial log standard deviation of the base (Box actions).
+        eval_episodes: Episodes per task when evaluating.
+        sac: SB3 ``SAC`` settings of the oracle's second candidate (Box actions only;
+            ``None``: PPO alone is the oracle).
+        sac_steps: Env steps of that SAC run.
+    """
+
+    ppo: dict[str, Any]
+    n_envs: int
+    base_steps: int
+    expert_steps: int
+    oracle_steps: int
+    finetune: dict[str, Any]
+    finetune_n_envs: int = 1
+    n_train: int = 24
+    n_val: int = 6
+    n_test: int = 6
+    pi: tuple[int, ...] = (64, 64)
+    vf: tuple[int, ...] = (64, 64)
+    log_std_init: float = 0.0
+    eval_episodes: int = 10
+    sac: dict[str, Any] | None = None
+    sac_steps: int = 0
+
+    def scaled(self, factor: float) -> Recipe:
+        """The same recipe with every training budget multiplied by ``factor`` (for tests)."""
+        return replace(
+            self,
+            base_steps=max(64, int(self.base_steps * factor)),
+            expert_steps=max(64, int(self.expert_steps * factor)),
+            oracle_steps=max(64, int(self.oracle_steps * factor)),
+            sac_steps=max(64, int(self.sac_steps * factor)) if self.sac_steps else 0,
+        )
+
+
+_PENDULUM = Recipe(
+    ppo={
+        "n_steps": 1024,
+        "batch_size": 256,
+        "gamma": 0.9,
+        "gae_lambda": 0.95,
+        "n_epochs": 10,
+        "learning_rate": 1e-3,
+        "clip_range": 0.2,
+        "ent_coef": 0.0,
+    },
+    n_envs=4,
+    base_steps=200_000,
+    expert_steps=40_000,
+    oracle_steps=300_000,
+    finetune={
+        "n_steps": 500,
+        "batch_size": 100,
+        "gamma": 0.9,
+        "gae_lambda": 0.95,
+        "n_epochs": 5,
+        "learning_rate": 2e-4,
+        "clip_range": 0.1,
+        "ent_coef": 0.0,
+    },
+    finetune_n_envs=2,
+    log_std_init=-0.5,
+    sac={"learning_rate": 1e-3},
+    sac_steps=20_000,
+)
+
+_CARTPOLE = Recipe(
+    ppo={
+        "n_steps": 32,
+        "batch_size": 256,
+        "gamma": 0.98,
+        "gae_lambda": 0.8,
+        "n_epochs": 20,
+        "learning_rate": 1e-3,
+        "clip_range": 0.2,
+        "ent_coef": 0.0,
+    },
+    n_envs=8,
+    base_steps=100_000,
+    expert_steps=30_000,
+    oracle_steps=150_000,
+    finetune={
+        "n_steps": 64,
+        "batch_size": 128,
+        "gamma": 0.98,
+        "gae_lambda": 0.8,
+        "n_epochs": 10,
+        "learning_rate": 2e-4,
+        "clip_range": 0.1,
+        "ent_coef": 0.0,
+    },
+    finetune_n_envs=4,
+)
+
+_ACROBOT = Recipe(
+    ppo={
+        "n_steps": 256,
+        "batch_size": 256,
+        "gamma": 0.99,
+        "gae_lambda": 0.94,
+        "n_epochs": 4,
+        "learning_rate": 1e-3,
+        "clip_range": 0.2,
+        "ent_coef": 0.0,
+    },
+    n_envs=8,
+    base_steps=200_000,
+    expert_steps=40_000,
+    oracle_steps=300_000,
+    finetune={
+        "n_steps": 128,
+        "batch_size": 128,
+        "gamma": 0.99,
+        "gae_lambda": 0.94,
+        "n_epochs": 4,
+        "learning_rate": 2e-4,
+        "clip_range": 0.1,
+        "ent_coef": 0.0,
+    },
+    finetune_n_envs=4,
+)
+
+_MOUNTAIN_CAR = Recipe(
+    ppo={
+        "n_steps": 512,
+        "batch_size": 256,
+        "gamma": 0.99,
+        "gae_lambda": 0.9,
+        "n_epochs": 10,
+        "learning_rate": 3e-4,
+        "clip_range": 0.2,
+        "ent_coef": 0.0,
+    },
+    n_envs=8,
+    base_steps=200_000,
+    expert_steps=40_000,
+    oracle_steps=300_000,
+    finetune={
+        "n_steps": 256,
+        "batch_size": 128,
+        "gamma": 0.99,
+        "gae_lambda": 0.9,
+        "n_epochs": 5,
+        "learning_rate": 1e-4,
+        "clip_range": 0.1,
+        "ent_coef": 0.0,
+    },
+    finetune_n_envs=4,
+    log_std_init=0.0,
+    sac={
+        "learning_rate": 3e-4,
+        "buffer_size": 50_000,
+        "batch_size": 512,
+        "ent_coef": 0.1,
+        "train_freq": 32,
+        "gradient_steps": 32,
+        "gamma": 0.9999,
+        "tau": 0.01,
+        "learning_starts": 0,
+        "use_sde": True,
+        "policy_kwargs": {"log_std_init": -3.67},
+    },
+    sac_steps=50_000,
+)
+
+_LUNAR = Recipe(
+    ppo={
+        "n_steps": 1024,
+        "batch_size": 256,
+        "gamma": 0.999,
+        "gae_lambda": 0.98,
+        "n_epochs": 4,
+        "learning_rate": 3e-4,
+        "clip_range": 0.2,
+        "ent_coef": 0.01,
+    },
+    n_envs=16,
+    base_steps=1_000_000,
+    expert_steps=100_000,
+    oracle_steps=1_000_000,
+    finetune={
+        "n_steps": 512,
+        "batch_size": 256,
+        "gamma": 0.999,
+        "gae_lambda": 0.98,
+        "n_epochs": 4,
+        "learning_rate": 1e-4,
+        "clip_range": 0.1,
+        "ent_coef": 0.0,
+    },
+    finetune_n_envs=4,
+)
+
+_CHEETAH = Recipe(
+    ppo={
+        "n_steps": 512,
+        "batch_size": 256,
+        "gamma": 0.99,
+        "gae_lambda": 0.92,
+        "n_epochs": 10,
+        "learning_rate": 3e-4,
+        "clip_range": 0.2,
+        "ent_coef": 0.0,
+    },
+    n_envs=4,
+    base_steps=1_000_000,
+    expert_steps=100_000,
+    oracle_steps=1_000_000,
+    finetune={
+        "n_steps": 512,
+        "batch_size": 256,
+        "gamma": 0.99,
+        "gae_lambda": 0.92,
+        "n_epochs": 5,
+        "learning_rate": 1e-4,
+        "clip_range": 0.1,
+        "ent_coef": 0.0,
+    },
+    finetune_n_envs=4,
+    pi=(256, 256),
+    vf=(256, 256),
+    log_std_init=-1.0,
+    sac={"learning_starts": 10_000},
+    sac_steps=1_000_000,
+)
+
+_LUNAR_CONTINUOUS = replace(
+    _LUNAR,
+    sac={
+        "learning_rate": 7.3e-4,
+        "buffer_size": 1_000_000,
+        "batch_size": 256,
+        "ent_coef": "auto",
+        "gamma": 0.99,
+        "tau": 0.01,
+        "train_freq": 1,
+        "gradient_steps": 1,
+        "learning_starts": 10_000,
+        "policy_kwargs": {"net_arch": [400, 300]},
+    },
+    sac_steps=500_000,
+)
+
+RECIPES: dict[str, Recipe] = {
+    "pendulum": _PENDULUM,
+    "cartpole": _CARTPOLE,
+    "acrobot": _ACROBOT,
+    "mountaincarcontinuous": _MOUNTAIN_CAR,
+    "lunarlander": _LUNAR,
+    "lunarlandercontinuous": _LUNAR_CONTINUOUS,
+    "halfcheetahvel": _CHEETAH,
+    "halfcheetah": _CHEETAH,
+}
+
+DEFAULT_RECIPE = _PENDULUM
+
+
+def recipe_for(family_name: str) -> Recipe:
+    """The recipe of a family; a user's own family gets the Pendulum recipe."""
+    return RECIPES.get(family_name.lower(), DEFAULT_RECIPE)
+
+
+def recipe_from_json(data: dict[str, Any]) -> Recipe:
+    """A recipe from checkpoint metadata (unknown keys, from other versions, are ignored)."""
+    known = {f for f in Recipe.__dataclass_fields__}
+    values = {k: v for k, v in data.items() if k in known}
+    for key in ("pi", "vf"):
+        if key in values:
+            values[key] = tuple(values[key])
+    try:
+        return Recipe(**values)
+    except TypeError as err:
+        raise ValueError(f"malformed recipe in metadata: {err}") from None

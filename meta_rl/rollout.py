@@ -1,0 +1,72 @@
+"""Example rollouts of a predicted policy, optionally rendered to an animated GIF."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meta_rl.checkpoint import TrainedMapping
+from meta_rl.envs import Task
+from meta_rl.evaluation import ParamsPolicy, run_episodes, summarise
+from meta_rl.io import atomic_open
+
+
+def rollout(
+    mapping: TrainedMapping,
+    task: Task,
+    *,
+    episodes: int = 1,
+    seed: int = 0,
+    gif: Path | None = None,
+    extrapolate: bool = False,
+    fps: int = 30,
+) -> dict[str, Any]:
+    """Deterministic episodes of the zero-shot policy for ``task``.
+
+    Args:
+        mapping: The trained mapping.
+        task: A validated task.
+        episodes: Number of episodes.
+        seed: Seed of the first episode.
+        gif: Write the first episode, rendered, to this GIF file (needs the ``plots``
+            extra: imageio and pygame).
+        extrapolate: The task may lie outside the bounds.
+        fps: Frames per second of the GIF.
+    """
+    params = mapping.predict(task, extrapolate=True)
+    out: dict[str, Any] = {"family": mapping.family_name, "task": task}
+    if gif is not None:
+        try:
+            import imageio.v3 as iio
+        except ImportError as err:
+            raise ValueError("--gif needs imageio: pip install 'meta-rl[plots]'") from err
+        env = mapping.family.make(task=task, extrapolate=extrapolate, render_mode="rgb_array")
+        frames: list[np.ndarray] = []
+        policy = ParamsPolicy(mapping.spec, params, env.action_space)
+        try:
+            obs, _ = env.reset(seed=seed)
+            frames.append(env.render())
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(policy(obs))
+                total += float(reward)
+                done = terminated or truncated
+                frames.append(env.render())
+        finally:
+            env.close()
+        buffer = io.BytesIO()
+        iio.imwrite(buffer, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
+        with atomic_open(gif, "wb") as fh:
+            fh.write(buffer.getvalue())
+        out["gif"] = str(gif)
+        out["frames"] = len(frames)
+    env = mapping.family.make(task=task, extrapolate=extrapolate)
+    try:
+        policy = ParamsPolicy(mapping.spec, params, env.action_space)
+        out.update(summarise(run_episodes(env, policy, episodes=episodes, seed=seed)))
+    finally:
+        env.close()
+    return out

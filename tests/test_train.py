@@ -1,0 +1,147 @@
+"""The pipeline end to end at tiny budgets: train, save, load, adapt; caching; checkpoints."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+
+from meta_rl.agents import ExtrapolationWarning, adapt
+from meta_rl.checkpoint import TrainedMapping, resolve_checkpoint
+from meta_rl.evaluation import ParamsPolicy, run_episodes
+from meta_rl.io import load_tensors, save_tensors
+from meta_rl.train import TrainConfig, train
+
+
+def test_train_save_load_round_trip(tiny_mapping):
+    path, trained, log, _ = tiny_mapping
+    loaded = TrainedMapping.load(path)
+    task = {"m": 1.7, "l": 1.3}
+    assert torch.equal(loaded.predict(task), trained.predict(task))
+    meta = load_tensors(path)[1]
+    assert meta["family"] == "Pendulum" and meta["objective"] == "distill"
+    assert meta["versions"]["torch"] and meta["policy"]["arch"]["obs_dim"] == 3
+    assert log["result"]["env_steps"] > 0
+    split = trained.info["split"]
+    assert len(split["train"]) == 3 and split["test"]
+    keys = {tuple(t.values()) for t in split["train"]}
+    assert not keys & {tuple(t.values()) for t in split["test"] + split["val"]}
+
+
+def test_second_run_reuses_cached_experts(tiny_mapping, monkeypatch):
+    _, trained, _, config = tiny_mapping
+    import meta_rl.experts as experts
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an expert was retrained instead of read from the cache")
+
+    monkeypatch.setattr(experts, "_expert_job", refuse)
+    again, _ = train(config)
+    assert torch.equal(again.base_params, trained.base_params)
+
+
+def test_same_seed_same_mapping(tiny_mapping, tmp_path):
+    _, trained, _, config = tiny_mapping
+    fresh = TrainConfig(**{**config.__dict__, "workdir": tmp_path})
+    again, _ = train(fresh)
+    for (name, a), b in zip(
+        trained.network.state_dict().items(), again.network.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_adapt_gives_an_sb3_model_with_the_prediction(tiny_mapping):
+    path, trained, _, _ = tiny_mapping
+    task = {"m": 1.2, "g": 12.0}
+    model = adapt(str(path), task=task, n_envs=1, n_steps=64, batch_size=32)
+    assert isinstance(model, PPO)
+    full = trained.task_space.validate(task)
+    torch.testing.assert_close(trained.spec.flatten(model.policy), trained.predict(full))
+    # the optimizer is fresh: no state yet, and it holds exactly the policy's parameters
+    assert not model.policy.optimizer.state
+    opt_params = [p for g in model.policy.optimizer.param_groups for p in g["params"]]
+    assert len(opt_params) == len(list(model.policy.parameters()))
+    model.learn(128)
+    assert model.num_timesteps >= 128
+
+
+def test_adapt_from_an_env_and_refusals(tiny_mapping):
+    import gymnasium as gym
+
+    _, trained, _, _ = tiny_mapping
+    env = gym.make("meta_rl/Pendulum-v0", task={"l": 0.7})
+    model = adapt(trained, env, n_steps=64, batch_size=32)
+    torch.testing.assert_close(
+        trained.spec.flatten(model.policy), trained.predict(env.unwrapped.task)
+    )
+    with pytest.raises(ValueError, match="not of the mapping's family"):
+        adapt(trained, gym.make("meta_rl/CartPole-v0"))
+    with pytest.raises(ValueError, match="--extrapolate"):
+        adapt(trained, task={"m": 3.0})
+    with pytest.warns(ExtrapolationWarning):
+        adapt(trained, task={"m": 3.0}, extrapolate=True, n_steps=64, batch_size=32)
+
+
+def test_zero_shot_policy_acts_in_bounds(tiny_mapping):
+    _, trained, _, _ = tiny_mapping
+    env = trained.family.make(task={"max_torque": 1.0})
+    policy = ParamsPolicy(trained.spec, trained.predict(env.unwrapped.task), env.action_space)
+    returns = run_episodes(env, policy, episodes=2, seed=0)
+    assert len(returns) == 2 and all(np.isfinite(returns))
+
+
+def test_checkpoint_errors(tiny_mapping, tmp_path):
+    path, _, _, _ = tiny_mapping
+    with pytest.raises(ValueError, match="no checkpoint file"):
+        resolve_checkpoint(tmp_path / "missing.safetensors")
+    with pytest.raises(ValueError, match=r"not CartPole|for family Pendulum"):
+        TrainedMapping.load(path, family="CartPole")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(Path(path).read_bytes()[:300])
+    with pytest.raises(ValueError, match="truncated"):
+        TrainedMapping.load(truncated)
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.write_text, (tmp_path / "pwned.txt", "owned"))
+
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ValueError, match="never loaded"):
+        TrainedMapping.load(evil)
+    assert not (tmp_path / "pwned.txt").exists()
+
+    tensors, meta = load_tensors(path)
+    for change, needle in [
+        ({"format_version": 99}, "format version"),
+        ({"family": "CartPole"}, "task space"),
+    ]:
+        other = tmp_path / "other.safetensors"
+        save_tensors(other, tensors, {**meta, **change})
+        with pytest.raises(ValueError, match=needle):
+            TrainedMapping.load(other)
+    wrong = {**tensors, "head.bias": torch.zeros(5)}
+    save_tensors(tmp_path / "wrong.safetensors", wrong, meta)
+    with pytest.raises(ValueError, match="do not match"):
+        TrainedMapping.load(tmp_path / "wrong.safetensors")
+
+
+def test_training_log_is_json(tiny_mapping):
+    _, _, _, config = tiny_mapping
+    log = json.loads((Path(config.workdir) / "pendulum" / "train_log.json").read_text())
+    assert log["result"]["selected_round"] in (0, 1, 2)
+    assert len(log["experts"]) == 3
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="objective"):
+        TrainConfig(objective="magic")
+    with pytest.raises(ValueError, match="unknown family"):
+        TrainConfig(family="Nope")
+    with pytest.raises(ValueError, match="rounds"):
+        TrainConfig(rounds=0)
