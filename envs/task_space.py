@@ -310,12 +310,13 @@ class TaskSpace:
         for name, n in (("n_train", n_train), ("n_test", n_test), ("n_val", n_val)):
             if not isinstance(n, int) or n < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
-        rng = np.random.default_rng(seed)
-        total = n_train + n_val + n_test
+        # One independent stream per set: changing how many training tasks there are never
+        # changes the validation or test tasks, so results stay comparable.
+        rng_train, rng_val, rng_test = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+        )
         if kind == "interpolation":
-            z = rng.uniform(-1.0, 1.0, size=(total, self.dim))
-            inside = z[: n_train + n_val]
-            outside = z[n_train + n_val :]
+            edge, i = 1.0, 0
         elif kind == "extrapolation":
             if not 0.0 < holdout_fraction < 1.0:
                 raise ValueError("holdout_fraction must be in (0, 1)")
@@ -324,17 +325,21 @@ class TaskSpace:
                 raise ValueError(f"unknown holdout feature {name!r}; known: {self.names}")
             i = self.names.index(name)
             edge = 1.0 - 2.0 * holdout_fraction
-            inside = rng.uniform(-1.0, 1.0, size=(n_train + n_val, self.dim))
-            inside[:, i] = rng.uniform(-1.0, edge, size=n_train + n_val)
-            outside = rng.uniform(-1.0, 1.0, size=(n_test, self.dim))
-            outside[:, i] = rng.uniform(edge, 1.0, size=n_test)
         else:
             raise ValueError(f"split kind must be 'interpolation' or 'extrapolation', got {kind!r}")
-        tasks = [self.from_descriptor(row) for row in np.concatenate([inside, outside])]
+
+        def draw(rng: np.random.Generator, n: int, outside: bool) -> list[Task]:
+            z = rng.uniform(-1.0, 1.0, size=(n, self.dim))
+            if kind == "extrapolation":
+                z[:, i] = (
+                    rng.uniform(edge, 1.0, size=n) if outside else rng.uniform(-1.0, edge, size=n)
+                )
+            return [self.from_descriptor(row) for row in z]
+
         return TaskSplit(
-            train=tasks[:n_train],
-            val=tasks[n_train : n_train + n_val],
-            test=tasks[n_train + n_val :],
+            train=draw(rng_train, n_train, outside=False),
+            val=draw(rng_val, n_val, outside=False),
+            test=draw(rng_test, n_test, outside=True),
         )
 
     # ----------------------------------------------------------- presentation

@@ -132,6 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         mapping=MappingConfig(hidden=tuple(args.hidden), rank=args.rank or None),
         rounds=args.rounds,
         steps_per_round=args.steps_per_round,
+        states_per_task=args.states_per_task,
         n_train=args.n_train,
         progress=not args.json,
     )
@@ -342,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-train", type=_positive, default=None, help="training tasks")
     p.add_argument("--rounds", type=_positive, default=4)
     p.add_argument("--steps-per-round", type=_positive, default=500)
+    p.add_argument(
+        "--states-per-task",
+        type=_positive,
+        default=1000,
+        help="states collected per task and round (distill)",
+    )
     p.add_argument("--hidden", type=_positive, nargs="+", default=[64, 64])
     p.add_argument("--rank", type=_non_negative, default=32, help="low-rank output (0: full)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

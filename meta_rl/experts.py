@@ -35,6 +35,10 @@ from meta_rl.recipes import Recipe
 logger = logging.getLogger(__name__)
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
+EXPERT_CHUNKS = 5
+"""An expert's budget is spent in this many chunks, with an evaluation after each."""
+EXPERT_PATIENCE = 0.02
+"""Stop an expert after a chunk that improves its best return by less than this fraction."""
 A2C_KEYS = {"n_steps", "gamma", "gae_lambda", "learning_rate", "ent_coef", "vf_coef"}
 
 
@@ -118,7 +122,7 @@ class Expert:
         params: Flat policy parameters.
         return_mean: Its deterministic return on the task.
         base_return: The base policy's deterministic return on the task.
-        steps: Env steps of its fine-tune.
+        steps: Env steps its fine-tune used (at most the recipe's ``expert_steps``).
     """
 
     task: Task
@@ -193,7 +197,13 @@ class _ExpertJob:
 
 
 def _expert_job(job: _ExpertJob) -> str:
-    """Worker: fine-tune the base on one task, keep the better of the two, save."""
+    """Worker: fine-tune the base on one task in chunks, keep the best policy seen, save.
+
+    The budget goes where the expert is still improving: training stops after a chunk that
+    improves the best return by less than ``EXPERT_PATIENCE`` (relative), and the budget
+    ``expert_steps`` is the most a task gets. The base counts as a candidate, so an expert is
+    never worse on its task than the base.
+    """
     torch.set_num_threads(1)
     family = get_family(job.family)
     arch = PolicyArch.from_json(job.arch)
@@ -209,26 +219,36 @@ def _expert_job(job: _ExpertJob) -> str:
         params=base,
         spec=spec,
     )
-    model.learn(job.recipe["expert_steps"])
-    tuned = spec.flatten(model.policy)
-    r_tuned = evaluate_params(
-        spec, tuned, family, job.task, episodes=job.eval_episodes, seed=job.seed
-    )
-    r_base = evaluate_params(
-        spec, base, family, job.task, episodes=job.eval_episodes, seed=job.seed
-    )
-    # A fine-tune can end worse than where it started; an expert never is worse than the base.
-    params, r = (tuned, r_tuned) if r_tuned >= r_base else (base, r_base)
+
+    def score(params: torch.Tensor) -> float:
+        return evaluate_params(
+            spec, params, family, job.task, episodes=job.eval_episodes, seed=job.seed
+        )
+
+    base_return = best_return = score(base)
+    best, steps = base, 0
+    budget = int(job.recipe["expert_steps"])
+    chunk = max(1, budget // EXPERT_CHUNKS)
+    while steps < budget:
+        model.learn(min(chunk, budget - steps), reset_num_timesteps=steps == 0)
+        steps += min(chunk, budget - steps)
+        params = spec.flatten(model.policy)
+        ret = score(params)
+        gain = ret - best_return
+        if gain > 0:
+            best, best_return = params, ret
+        if steps >= 2 * chunk and gain < EXPERT_PATIENCE * abs(best_return) + 1.0:
+            break
     save_tensors(
         job.out,
-        {"params": params},
+        {"params": best},
         {
             "kind": "expert",
             "family": family.id,
             "task": job.task,
-            "return_mean": r,
-            "base_return": r_base,
-            "steps": job.recipe["expert_steps"],
+            "return_mean": best_return,
+            "base_return": base_return,
+            "steps": steps,
             "seed": job.seed,
         },
     )
@@ -330,7 +350,12 @@ def train_experts(
 def expert_table(experts: Sequence[Expert]) -> list[dict[str, Any]]:
     """Experts as JSON rows, for the training log."""
     return [
-        {"task": e.task, "return_mean": e.return_mean, "base_return": e.base_return}
+        {
+            "task": e.task,
+            "return_mean": e.return_mean,
+            "base_return": e.base_return,
+            "steps": e.steps,
+        }
         for e in experts
     ]
 

@@ -19,7 +19,8 @@ class Recipe:
         ppo: Keyword arguments of SB3 ``PPO`` for the base policy and the experts.
         n_envs: Parallel envs of the base's and the experts' PPO.
         base_steps: Env steps of the base policy (on the default task).
-        expert_steps: Env steps of each expert's fine-tune from the base.
+        expert_steps: Most env steps of an expert's fine-tune from the base (an expert that
+            stops improving stops earlier).
         oracle_steps: Env steps of a per-task oracle trained from scratch.
         finetune: PPO settings that suit a warm start (the adaptation of a prediction).
         finetune_n_envs: Parallel envs of the adaptation.
@@ -76,7 +77,7 @@ _PENDULUM = Recipe(
     },
     n_envs=4,
     base_steps=200_000,
-    expert_steps=40_000,
+    expert_steps=100_000,
     oracle_steps=300_000,
     finetune={
         "n_steps": 500,

@@ -179,3 +179,38 @@ def test_benchmark_small(capsys, tiny_mapping, tmp_path):
     assert (tmp_path / "results.md").read_text().startswith("Family Pendulum")
     cached = json.loads((tmp_path / "oracles.json").read_text())
     assert len(cached) == len(data["rows"])
+
+
+def test_train_command_writes_checkpoint_and_log(capsys, tmp_path):
+    out = tmp_path / "m.safetensors"
+    argv = [
+        "train",
+        "Pendulum",
+        "--workdir",
+        str(tmp_path),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--budget-scale",
+        "0.001",
+        "--n-train",
+        "2",
+        "--rounds",
+        "1",
+        "--steps-per-round",
+        "3",
+        "--states-per-task",
+        "20",
+        "--hidden",
+        "8",
+        "--rank",
+        "4",
+        "--json",
+    ]
+    assert main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["checkpoint"] == str(out) and out.exists()
+    log = json.loads((tmp_path / "pendulum" / "train_log.json").read_text())
+    assert len(log["experts"]) == 2 and "result" in log
+    assert main(["evaluate", str(out), "--episodes", "1"]) == 0

@@ -132,3 +132,10 @@ def test_extrapolated_descriptor_leaves_unit_interval():
     with pytest.raises(ValueError):
         space.to_descriptor({"x": 2.0})
     assert space.to_descriptor({"x": 2.0}, extrapolate=True)[0] == pytest.approx(3.0)
+
+
+def test_more_training_tasks_leave_val_and_test_alone(family):
+    small = family.task_space.split(8, 4, n_val=3, seed=1)
+    large = family.task_space.split(16, 4, n_val=3, seed=1)
+    assert small.test == large.test and small.val == large.val
+    assert large.train[:8] == small.train

@@ -1,0 +1,49 @@
+"""Learning checks: slow ones run by `make test-slow`; one fast check of the shipped mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from meta_rl.checkpoint import TrainedMapping, shipped_mappings
+from meta_rl.evaluation import evaluate_params
+
+HEAVY_LONG = [
+    {"m": 2.0, "l": 1.5, "g": 10.0, "max_torque": 2.0},
+    {"m": 1.9, "l": 1.4, "g": 12.0, "max_torque": 2.5},
+    {"m": 1.8, "l": 1.5, "g": 8.0, "max_torque": 2.2},
+]
+
+
+def _zero_shot_vs_default(mapping: TrainedMapping) -> tuple[float, float]:
+    zero, default = [], []
+    for task in HEAVY_LONG:
+        zero.append(
+            evaluate_params(
+                mapping.spec, mapping.predict(task), mapping.family, task, episodes=5, seed=3
+            )
+        )
+        default.append(
+            evaluate_params(
+                mapping.spec, mapping.base_params, mapping.family, task, episodes=5, seed=3
+            )
+        )
+    return float(np.mean(zero)), float(np.mean(default))
+
+
+@pytest.mark.skipif("pendulum" not in shipped_mappings(), reason="no shipped Pendulum mapping")
+def test_shipped_pendulum_mapping_beats_default_expert_on_heavy_long_pendulums():
+    zero, default = _zero_shot_vs_default(TrainedMapping.load("pendulum"))
+    assert zero > default + 20, (zero, default)
+
+
+@pytest.mark.slow
+def test_trained_mapping_beats_default_expert_on_heavy_long_pendulums(tmp_path):
+    from meta_rl.train import TrainConfig, train
+
+    config = TrainConfig(
+        family="Pendulum", workdir=tmp_path, budget_scale=0.5, n_train=12, rounds=3, progress=False
+    )
+    trained, _ = train(config)
+    zero, default = _zero_shot_vs_default(trained)
+    assert zero > default + 20, (zero, default)
