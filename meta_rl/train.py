@@ -160,10 +160,11 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         workers=config.workers,
         progress=config.progress,
     )
-    env_steps = recipe.base_steps + len(experts) * recipe.expert_steps
+    expert_steps = sum(e.steps for e in experts)
+    env_steps = recipe.base_steps + expert_steps
     log.update(
         experts=expert_table(experts),
-        env_steps={"base": recipe.base_steps, "experts": len(experts) * recipe.expert_steps},
+        env_steps={"base": recipe.base_steps, "experts": expert_steps},
     )
 
     network = MappingNetwork(space.dim, base, config.mapping)

@@ -178,7 +178,9 @@ def test_benchmark_small(capsys, tiny_mapping, tmp_path):
     assert (tmp_path / "adaptation.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "results.md").read_text().startswith("Family Pendulum")
     cached = json.loads((tmp_path / "oracles.json").read_text())
-    assert len(cached) == len(data["rows"])
+    assert sorted(v["algo"] for v in cached.values()) == sorted(["ppo", "sac"] * len(data["rows"]))
+    for row in data["rows"]:
+        assert row["oracle"] == max(row["oracle_ppo"], row["oracle_sac"])
 
 
 def test_train_command_writes_checkpoint_and_log(capsys, tmp_path):

@@ -1,0 +1,83 @@
+"""Baselines that are SB3 agents: the context-conditioned multi-task policy.
+
+The strongest alternative a user has: one PPO policy that sees the task descriptor in its
+observation and meets a new training task at every reset. Given the same env steps as the
+mapping pipeline, it is what the mapping has to beat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+from meta_rl.envs import DescriptorObservation, Family, Task, TaskResampling
+from meta_rl.evaluation import run_episodes
+from meta_rl.policy_spec import PolicyArch
+from meta_rl.recipes import Recipe
+
+
+def make_context_env(family: Family, tasks: Sequence[Mapping[str, float]]):
+    """A family env that draws one of ``tasks`` at every reset and shows its descriptor."""
+    return DescriptorObservation(TaskResampling(family.make(), [dict(t) for t in tasks]))
+
+
+def train_context_policy(
+    family: Family,
+    tasks: Sequence[Task],
+    recipe: Recipe,
+    *,
+    steps: int,
+    seed: int,
+    progress_bar: bool = False,
+) -> PPO:
+    """PPO on ``n_envs`` envs that resample their task from ``tasks`` at every reset.
+
+    Args:
+        family: The family.
+        tasks: Training tasks.
+        recipe: The family's recipe (PPO settings, envs, policy sizes).
+        steps: Env steps, usually those the mapping pipeline spent in total.
+        seed: Seed of PPO and of the envs' task draws.
+        progress_bar: Show SB3's progress bar.
+    """
+    if not tasks:
+        raise ValueError("the context-conditioned policy needs at least one training task")
+    env = make_vec_env(lambda: make_context_env(family, tasks), n_envs=recipe.n_envs, seed=seed)
+    arch = PolicyArch(
+        obs_dim=int(env.observation_space.shape[0]),
+        action_kind="discrete" if hasattr(env.action_space, "n") else "box",
+        action_dim=int(getattr(env.action_space, "n", 0) or env.action_space.shape[0]),
+        pi=recipe.pi,
+        vf=recipe.vf,
+        log_std_init=recipe.log_std_init,
+    )
+    model = PPO(
+        "MlpPolicy",
+        env,
+        policy_kwargs=arch.policy_kwargs(),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+        **recipe.ppo,
+    )
+    model.learn(steps, progress_bar=progress_bar)
+    return model
+
+
+def evaluate_context_policy(
+    model: PPO, family: Family, task: Mapping[str, float], *, episodes: int, seed: int
+) -> float:
+    """Mean deterministic return of the context-conditioned policy on one task."""
+    env = DescriptorObservation(family.make(task=task))
+    try:
+
+        def act(obs: np.ndarray) -> Any:
+            return model.predict(obs, deterministic=True)[0]
+
+        return float(np.mean(run_episodes(env, act, episodes=episodes, seed=seed)))
+    finally:
+        env.close()
