@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: demo test test-slow lint format bench clean
+.PHONY: demo test test-slow lint format pretrained clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Remakes the mappings shipped in meta_rl/pretrained/ (about 5 minutes each here).
+pretrained: $(STAMP)
+	$(BIN)/meta-rl train Pendulum --out meta_rl/pretrained/pendulum.safetensors
+	$(BIN)/meta-rl train CartPole --out meta_rl/pretrained/cartpole.safetensors
+	$(BIN)/meta-rl train Acrobot --out meta_rl/pretrained/acrobot.safetensors
 
 clean:
 	rm -rf $(VENV) build *.egg-info

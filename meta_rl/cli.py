@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="factor on every env-step budget (small values for smoke runs)",
     )
     p.add_argument("--n-train", type=_positive, default=None, help="training tasks")
-    p.add_argument("--rounds", type=_positive, default=4)
+    p.add_argument("--rounds", type=_positive, default=6)
     p.add_argument("--steps-per-round", type=_positive, default=500)
     p.add_argument(
         "--states-per-task",

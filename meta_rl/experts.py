@@ -39,6 +39,9 @@ EXPERT_CHUNKS = 5
 """An expert's budget is spent in this many chunks, with an evaluation after each."""
 EXPERT_PATIENCE = 0.02
 """Stop an expert after a chunk that improves its best return by less than this fraction."""
+EXPERT_MIN_FRACTION = 0.6
+"""Every expert gets at least this fraction of its budget before it may stop early (a
+fine-tune that starts far from a solution can sit on a plateau for a while)."""
 A2C_KEYS = {"n_steps", "gamma", "gae_lambda", "learning_rate", "ent_coef", "vf_coef"}
 
 
@@ -199,9 +202,10 @@ class _ExpertJob:
 def _expert_job(job: _ExpertJob) -> str:
     """Worker: fine-tune the base on one task in chunks, keep the best policy seen, save.
 
-    The budget goes where the expert is still improving: training stops after a chunk that
-    improves the best return by less than ``EXPERT_PATIENCE`` (relative), and the budget
-    ``expert_steps`` is the most a task gets. The base counts as a candidate, so an expert is
+    The budget goes where the expert is still improving: once it has had
+    ``EXPERT_MIN_FRACTION`` of its budget, training stops after a chunk that improves the
+    best return by less than ``EXPERT_PATIENCE`` (relative); ``expert_steps`` is the most a
+    task gets. The base counts as a candidate, so an expert is
     never worse on its task than the base.
     """
     torch.set_num_threads(1)
@@ -237,7 +241,10 @@ def _expert_job(job: _ExpertJob) -> str:
         gain = ret - best_return
         if gain > 0:
             best, best_return = params, ret
-        if steps >= 2 * chunk and gain < EXPERT_PATIENCE * abs(best_return) + 1.0:
+        if (
+            steps >= budget * EXPERT_MIN_FRACTION
+            and gain < EXPERT_PATIENCE * abs(best_return) + 1.0
+        ):
             break
     save_tensors(
         job.out,
@@ -309,6 +316,7 @@ def train_experts(
                 "arch": arch.to_json(),
                 "seed": seed + i,
                 "episodes": recipe.eval_episodes,
+                "stopping": [EXPERT_CHUNKS, EXPERT_PATIENCE, EXPERT_MIN_FRACTION],
             }
         )
         jobs.append(

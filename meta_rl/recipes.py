@@ -90,6 +90,7 @@ _PENDULUM = Recipe(
         "ent_coef": 0.0,
     },
     finetune_n_envs=2,
+    n_train=48,
     log_std_init=-0.5,
     sac={"learning_rate": 1e-3},
     sac_steps=20_000,
@@ -108,7 +109,7 @@ _CARTPOLE = Recipe(
     },
     n_envs=8,
     base_steps=100_000,
-    expert_steps=30_000,
+    expert_steps=60_000,
     oracle_steps=150_000,
     finetune={
         "n_steps": 64,

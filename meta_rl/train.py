@@ -58,7 +58,7 @@ class TrainConfig:
     workers: int = 2
     budget_scale: float = 1.0
     mapping: MappingConfig = field(default_factory=MappingConfig)
-    rounds: int = 4
+    rounds: int = 6
     steps_per_round: int = 500
     states_per_task: int = 1000
     batch_states: int = 128

@@ -31,7 +31,14 @@ def _zero_shot_vs_default(mapping: TrainedMapping) -> tuple[float, float]:
     return float(np.mean(zero)), float(np.mean(default))
 
 
-@pytest.mark.skipif("pendulum" not in shipped_mappings(), reason="no shipped Pendulum mapping")
+def test_shipped_mappings_load():
+    assert {"pendulum", "cartpole", "acrobot"} <= set(shipped_mappings())
+    for name in ("pendulum", "cartpole", "acrobot"):
+        mapping = TrainedMapping.load(name)
+        assert mapping.family_name.lower() == name and mapping.objective == "distill"
+        assert mapping.info["split"]["test"]
+
+
 def test_shipped_pendulum_mapping_beats_default_expert_on_heavy_long_pendulums():
     zero, default = _zero_shot_vs_default(TrainedMapping.load("pendulum"))
     assert zero > default + 20, (zero, default)
