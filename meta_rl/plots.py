@@ -47,7 +47,7 @@ def adaptation_plot(
     """
     plt = _pyplot()
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.6), squeeze=False, constrained_layout=True)
     for ax, panel in zip(axes[0], panels, strict=True):
         for name, curve in dict(panel["curves"]).items():  # type: ignore[arg-type]
             xs, ys = zip(*curve, strict=True)
