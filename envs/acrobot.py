@@ -132,14 +132,6 @@ class AcrobotFamilyEnv(TaskEnv, AcrobotEnv):
 
     task_space = TASK_SPACE
 
-    def __init__(
-        self,
-        render_mode: str | None = None,
-        task: Mapping[str, float] | None = None,
-        extrapolate: bool = False,
-    ):
-        super().__init__(render_mode=render_mode, task=task, extrapolate=extrapolate)
-
     def _apply_task(self, task: Task) -> None:
         # Instance attributes shadow AcrobotEnv's class constants, for rendering.
         self.LINK_LENGTH_1, self.LINK_LENGTH_2 = task["link_length_1"], task["link_length_2"]

@@ -104,14 +104,6 @@ class CartPoleFamilyEnv(TaskEnv, CartPoleEnv):
 
     task_space = TASK_SPACE
 
-    def __init__(
-        self,
-        render_mode: str | None = None,
-        task: Mapping[str, float] | None = None,
-        extrapolate: bool = False,
-    ):
-        super().__init__(render_mode=render_mode, task=task, extrapolate=extrapolate)
-
     def _apply_task(self, task: Task) -> None:
         self.gravity, self.masscart, self.masspole = (
             task["gravity"],

@@ -32,7 +32,9 @@ class TaskEnv:
 
     Subclasses set the class attribute ``task_space`` and implement :meth:`_apply_task`, which
     must push the task into *instance* state (never module or class globals) and update every
-    derived quantity. Put ``TaskEnv`` first among the bases.
+    derived quantity. Put ``TaskEnv`` first among the bases. The constructor takes ``task``
+    and ``extrapolate`` (accept values outside the bounds) by keyword and passes every other
+    argument to the base env (``render_mode``, LunarLander's ``continuous``, ...).
     """
 
     task_space: ClassVar[TaskSpace]

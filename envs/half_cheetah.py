@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
@@ -70,11 +67,6 @@ class HalfCheetahVelEnv(TaskEnv, HalfCheetahEnv):
 
     task_space = VEL_TASK_SPACE
 
-    def __init__(
-        self, task: Mapping[str, float] | None = None, extrapolate: bool = False, **kwargs: Any
-    ):
-        super().__init__(task=task, extrapolate=extrapolate, **kwargs)
-
     def _apply_task(self, task: Task) -> None:
         self.target_velocity = task["target_velocity"]
 
@@ -107,11 +99,6 @@ class HalfCheetahFamilyEnv(TaskEnv, HalfCheetahEnv):
     """
 
     task_space = DYNAMICS_TASK_SPACE
-
-    def __init__(
-        self, task: Mapping[str, float] | None = None, extrapolate: bool = False, **kwargs: Any
-    ):
-        super().__init__(task=task, extrapolate=extrapolate, **kwargs)
 
     def _apply_task(self, task: Task) -> None:
         model = self.model

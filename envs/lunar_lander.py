@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -105,17 +104,6 @@ class LunarLanderFamilyEnv(TaskEnv, _ll.LunarLander):
     """
 
     task_space = TASK_SPACE
-
-    def __init__(
-        self,
-        render_mode: str | None = None,
-        continuous: bool = False,
-        task: Mapping[str, float] | None = None,
-        extrapolate: bool = False,
-    ):
-        super().__init__(
-            render_mode=render_mode, continuous=continuous, task=task, extrapolate=extrapolate
-        )
 
     def _apply_task(self, task: Task) -> None:
         self.gravity = task["gravity"]

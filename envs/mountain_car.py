@@ -87,14 +87,6 @@ class MountainCarContinuousFamilyEnv(TaskEnv, Continuous_MountainCarEnv):
 
     task_space = TASK_SPACE
 
-    def __init__(
-        self,
-        render_mode: str | None = None,
-        task: Mapping[str, float] | None = None,
-        extrapolate: bool = False,
-    ):
-        super().__init__(render_mode=render_mode, task=task, extrapolate=extrapolate)
-
     def _apply_task(self, task: Task) -> None:
         self.power = task["power"]
         self.gravity = task["gravity"]

@@ -129,14 +129,6 @@ class PendulumFamilyEnv(TaskEnv, PendulumEnv):
 
     task_space = TASK_SPACE
 
-    def __init__(
-        self,
-        render_mode: str | None = None,
-        task: Mapping[str, float] | None = None,
-        extrapolate: bool = False,
-    ):
-        super().__init__(render_mode=render_mode, task=task, extrapolate=extrapolate)
-
     def _apply_task(self, task: Task) -> None:
         self.m, self.l, self.g = task["m"], task["l"], task["g"]
         self.max_torque = task["max_torque"]

@@ -64,31 +64,33 @@ class Recipe:
         )
 
 
+def warm_start(ppo: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """Fine-tune settings from a family's PPO settings: a warm start takes smaller steps.
+
+    The clip range drops to 0.1 and the entropy bonus to 0; ``changes`` set the rest
+    (usually a smaller learning rate and shorter rollouts).
+    """
+    return {**ppo, "clip_range": 0.1, "ent_coef": 0.0, **changes}
+
+
+_PENDULUM_PPO = {
+    "n_steps": 1024,
+    "batch_size": 256,
+    "gamma": 0.9,
+    "gae_lambda": 0.95,
+    "n_epochs": 10,
+    "learning_rate": 1e-3,
+    "clip_range": 0.2,
+    "ent_coef": 0.0,
+}
+
 _PENDULUM = Recipe(
-    ppo={
-        "n_steps": 1024,
-        "batch_size": 256,
-        "gamma": 0.9,
-        "gae_lambda": 0.95,
-        "n_epochs": 10,
-        "learning_rate": 1e-3,
-        "clip_range": 0.2,
-        "ent_coef": 0.0,
-    },
+    ppo=_PENDULUM_PPO,
     n_envs=4,
     base_steps=200_000,
     expert_steps=100_000,
     oracle_steps=300_000,
-    finetune={
-        "n_steps": 500,
-        "batch_size": 100,
-        "gamma": 0.9,
-        "gae_lambda": 0.95,
-        "n_epochs": 5,
-        "learning_rate": 2e-4,
-        "clip_range": 0.1,
-        "ent_coef": 0.0,
-    },
+    finetune=warm_start(_PENDULUM_PPO, n_steps=500, batch_size=100, n_epochs=5, learning_rate=2e-4),
     finetune_n_envs=2,
     n_train=48,
     log_std_init=-0.5,
@@ -96,87 +98,68 @@ _PENDULUM = Recipe(
     sac_steps=20_000,
 )
 
+_CARTPOLE_PPO = {
+    "n_steps": 32,
+    "batch_size": 256,
+    "gamma": 0.98,
+    "gae_lambda": 0.8,
+    "n_epochs": 20,
+    "learning_rate": 1e-3,
+    "clip_range": 0.2,
+    "ent_coef": 0.0,
+}
+
 _CARTPOLE = Recipe(
-    ppo={
-        "n_steps": 32,
-        "batch_size": 256,
-        "gamma": 0.98,
-        "gae_lambda": 0.8,
-        "n_epochs": 20,
-        "learning_rate": 1e-3,
-        "clip_range": 0.2,
-        "ent_coef": 0.0,
-    },
+    ppo=_CARTPOLE_PPO,
     n_envs=8,
     base_steps=100_000,
     expert_steps=60_000,
     oracle_steps=150_000,
-    finetune={
-        "n_steps": 64,
-        "batch_size": 128,
-        "gamma": 0.98,
-        "gae_lambda": 0.8,
-        "n_epochs": 10,
-        "learning_rate": 2e-4,
-        "clip_range": 0.1,
-        "ent_coef": 0.0,
-    },
+    finetune=warm_start(_CARTPOLE_PPO, n_steps=64, batch_size=128, n_epochs=10, learning_rate=2e-4),
     finetune_n_envs=4,
 )
+
+_ACROBOT_PPO = {
+    "n_steps": 256,
+    "batch_size": 256,
+    "gamma": 0.99,
+    "gae_lambda": 0.94,
+    "n_epochs": 4,
+    "learning_rate": 1e-3,
+    "clip_range": 0.2,
+    "ent_coef": 0.0,
+}
 
 _ACROBOT = Recipe(
-    ppo={
-        "n_steps": 256,
-        "batch_size": 256,
-        "gamma": 0.99,
-        "gae_lambda": 0.94,
-        "n_epochs": 4,
-        "learning_rate": 1e-3,
-        "clip_range": 0.2,
-        "ent_coef": 0.0,
-    },
+    ppo=_ACROBOT_PPO,
     n_envs=8,
     base_steps=200_000,
     expert_steps=40_000,
     oracle_steps=300_000,
-    finetune={
-        "n_steps": 128,
-        "batch_size": 128,
-        "gamma": 0.99,
-        "gae_lambda": 0.94,
-        "n_epochs": 4,
-        "learning_rate": 2e-4,
-        "clip_range": 0.1,
-        "ent_coef": 0.0,
-    },
+    finetune=warm_start(_ACROBOT_PPO, n_steps=128, batch_size=128, n_epochs=4, learning_rate=2e-4),
     finetune_n_envs=4,
 )
 
+_MOUNTAIN_CAR_PPO = {
+    "n_steps": 512,
+    "batch_size": 256,
+    "gamma": 0.99,
+    "gae_lambda": 0.9,
+    "n_epochs": 10,
+    "learning_rate": 3e-4,
+    "clip_range": 0.2,
+    "ent_coef": 0.0,
+}
+
 _MOUNTAIN_CAR = Recipe(
-    ppo={
-        "n_steps": 512,
-        "batch_size": 256,
-        "gamma": 0.99,
-        "gae_lambda": 0.9,
-        "n_epochs": 10,
-        "learning_rate": 3e-4,
-        "clip_range": 0.2,
-        "ent_coef": 0.0,
-    },
+    ppo=_MOUNTAIN_CAR_PPO,
     n_envs=8,
     base_steps=200_000,
     expert_steps=40_000,
     oracle_steps=300_000,
-    finetune={
-        "n_steps": 256,
-        "batch_size": 128,
-        "gamma": 0.99,
-        "gae_lambda": 0.9,
-        "n_epochs": 5,
-        "learning_rate": 1e-4,
-        "clip_range": 0.1,
-        "ent_coef": 0.0,
-    },
+    finetune=warm_start(
+        _MOUNTAIN_CAR_PPO, n_steps=256, batch_size=128, n_epochs=5, learning_rate=1e-4
+    ),
     finetune_n_envs=4,
     log_std_init=0.0,
     sac={
@@ -195,59 +178,45 @@ _MOUNTAIN_CAR = Recipe(
     sac_steps=50_000,
 )
 
+_LUNAR_PPO = {
+    "n_steps": 1024,
+    "batch_size": 256,
+    "gamma": 0.999,
+    "gae_lambda": 0.98,
+    "n_epochs": 4,
+    "learning_rate": 3e-4,
+    "clip_range": 0.2,
+    "ent_coef": 0.01,
+}
+
 _LUNAR = Recipe(
-    ppo={
-        "n_steps": 1024,
-        "batch_size": 256,
-        "gamma": 0.999,
-        "gae_lambda": 0.98,
-        "n_epochs": 4,
-        "learning_rate": 3e-4,
-        "clip_range": 0.2,
-        "ent_coef": 0.01,
-    },
+    ppo=_LUNAR_PPO,
     n_envs=16,
     base_steps=1_000_000,
     expert_steps=100_000,
     oracle_steps=1_000_000,
-    finetune={
-        "n_steps": 512,
-        "batch_size": 256,
-        "gamma": 0.999,
-        "gae_lambda": 0.98,
-        "n_epochs": 4,
-        "learning_rate": 1e-4,
-        "clip_range": 0.1,
-        "ent_coef": 0.0,
-    },
+    finetune=warm_start(_LUNAR_PPO, n_steps=512, batch_size=256, n_epochs=4, learning_rate=1e-4),
     finetune_n_envs=4,
 )
 
+_CHEETAH_PPO = {
+    "n_steps": 512,
+    "batch_size": 256,
+    "gamma": 0.99,
+    "gae_lambda": 0.92,
+    "n_epochs": 10,
+    "learning_rate": 3e-4,
+    "clip_range": 0.2,
+    "ent_coef": 0.0,
+}
+
 _CHEETAH = Recipe(
-    ppo={
-        "n_steps": 512,
-        "batch_size": 256,
-        "gamma": 0.99,
-        "gae_lambda": 0.92,
-        "n_epochs": 10,
-        "learning_rate": 3e-4,
-        "clip_range": 0.2,
-        "ent_coef": 0.0,
-    },
+    ppo=_CHEETAH_PPO,
     n_envs=4,
     base_steps=1_000_000,
     expert_steps=100_000,
     oracle_steps=1_000_000,
-    finetune={
-        "n_steps": 512,
-        "batch_size": 256,
-        "gamma": 0.99,
-        "gae_lambda": 0.92,
-        "n_epochs": 5,
-        "learning_rate": 1e-4,
-        "clip_range": 0.1,
-        "ent_coef": 0.0,
-    },
+    finetune=warm_start(_CHEETAH_PPO, n_steps=512, batch_size=256, n_epochs=5, learning_rate=1e-4),
     finetune_n_envs=4,
     pi=(256, 256),
     vf=(256, 256),
