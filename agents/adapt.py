@@ -132,8 +132,14 @@ def adapt(
 def _task_of(env: gym.Env | VecEnv, trained: TrainedMapping) -> Task:
     """The one task of an env, or of every env of a VecEnv."""
     if isinstance(env, VecEnv):
-        spaces = env.get_attr("task_space")
-        tasks = env.get_attr("task")
+        try:
+            spaces = env.get_attr("task_space")
+            tasks = env.get_attr("task")
+        except AttributeError:
+            raise ValueError(
+                f"the VecEnv's envs are not {trained.family_name} family envs; make them with "
+                f"gym.make('meta_rl/{trained.family_name}-v0', task=...)"
+            ) from None
         if any(t != tasks[0] for t in tasks):
             raise ValueError("the VecEnv's envs hold different tasks; adapt to one task at a time")
         space, task = spaces[0], tasks[0]

@@ -1,8 +1,8 @@
 """Parameterized Gymnasium environment families (installed as ``meta_rl.envs``).
 
-Importing this module registers every built-in family as ``meta_rl/<Family>-v0``. Box2D and
-MuJoCo families are registered lazily: their modules import only when an env is made, so
-a missing extra fails with a clear message there, not here.
+Importing this module registers every built-in family as ``meta_rl/<Family>-v0``. A Box2D or
+MuJoCo family whose extra is not installed is still registered with Gymnasium (making it
+raises Gymnasium's ``DependencyNotInstalled``), and ``get_family`` names the extra to install.
 """
 
 from __future__ import annotations

@@ -123,6 +123,8 @@ class TrainedMapping:
         """
         path = resolve_checkpoint(path_or_name)
         tensors, meta = load_tensors(path)
+        if not isinstance(meta, dict):
+            raise ValueError(f"{path}: checkpoint metadata is not a JSON object")
         version = meta.get("format_version")
         if version != FORMAT_VERSION:
             raise ValueError(
@@ -138,8 +140,12 @@ class TrainedMapping:
             )
             recipe = recipe_from_json(meta["recipe"])
             objective = meta["objective"]
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{path}: incomplete checkpoint metadata ({err})") from None
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            raise ValueError(
+                f"{path}: incomplete or malformed checkpoint metadata ({err})"
+            ) from None
+        if not isinstance(family_name, str) or not isinstance(objective, str):
+            raise ValueError(f"{path}: malformed checkpoint metadata (family, objective)")
         if family is not None and family_name.lower() != family.lower():
             raise ValueError(f"{path} is a mapping for family {family_name}, not {family}")
         registered = get_family(family_name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from meta_rl.envs import TaskSpace, families
+from meta_rl.envs import TaskSpace, families, get_family
 from meta_rl.envs.registry import UNAVAILABLE
 
 
@@ -82,6 +83,19 @@ def _load(args: argparse.Namespace):
     return TrainedMapping.load(args.checkpoint)
 
 
+def _writable(path: str | Path) -> Path:
+    """``path`` if its folder exists or can be made and is writable, else ``UsageError``."""
+    path = Path(path)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot write {path}: {err.strerror}") from None
+    if path.is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"cannot write {path}: not a writable file location")
+    return path
+
+
 def _fmt_task(task: dict[str, float]) -> str:
     return ",".join(f"{k}={v:.4g}" for k, v in task.items())
 
@@ -136,8 +150,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         n_train=args.n_train,
         progress=not args.json,
     )
+    family_name = get_family(args.family).name.lower()
+    out = _writable(args.out or config.workdir / f"{family_name}.safetensors")
     trained, _ = train(config)
-    out = Path(args.out or config.workdir / f"{trained.family_name.lower()}.safetensors")
     trained.save(out)
     result = {
         "checkpoint": str(out),
@@ -185,6 +200,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     mapping = _load(args)
     task = parse_task(args.task, mapping.task_space, extrapolate=args.extrapolate)
+    out = _writable(args.out or f"{mapping.family_name.lower()}-adapted.zip")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = adapt(mapping, task=task, seed=args.seed, extrapolate=args.extrapolate)
@@ -198,11 +214,12 @@ def cmd_adapt(args: argparse.Namespace) -> int:
             / args.episodes
         )
 
-    zero_shot = score()
-    model.learn(args.steps, progress_bar=False)
-    tuned = score()
-    env.close()
-    out = Path(args.out or f"{mapping.family_name.lower()}-adapted.zip")
+    try:
+        zero_shot = score()
+        model.learn(args.steps, progress_bar=False)
+        tuned = score()
+    finally:
+        env.close()
     with atomic_open(out, "wb") as fh:
         model.save(fh)
     result = {
@@ -232,7 +249,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         task,
         episodes=args.episodes,
         seed=args.seed,
-        gif=Path(args.gif) if args.gif else None,
+        gif=_writable(args.gif) if args.gif else None,
         extrapolate=args.extrapolate,
     )
     lines = [f"{mapping.family_name} {_fmt_task(task)}:"]
@@ -398,7 +415,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return args.func(args)
-    except (UsageError, ValueError) as err:
+    except (UsageError, ValueError, OSError) as err:
         message = " ".join(str(err).split())
         print(f"meta-rl: error: {message}", file=sys.stderr)
         return 2

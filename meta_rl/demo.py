@@ -53,8 +53,16 @@ def run_demo(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tuned_model = adapt(mapping, task=task, seed=seed)
+            # Rollouts as long as one step between marks, so PPO from scratch gets the
+            # same budget as the fine-tune (SB3 always finishes a rollout).
+            rollout = max(1, marks[1] // recipe.n_envs)
+            settings = {
+                **recipe.ppo,
+                "n_steps": rollout,
+                "batch_size": min(recipe.ppo.get("batch_size", 64), rollout * recipe.n_envs),
+            }
             scratch_model = make_agent(
-                family, task, mapping.arch, recipe.ppo, n_envs=recipe.n_envs, seed=seed
+                family, task, mapping.arch, settings, n_envs=recipe.n_envs, seed=seed
             )
         tuned = learning_curve(
             tuned_model, spec, family, task, checkpoints=marks, episodes=episodes, seed=seed + 1

@@ -17,7 +17,12 @@ Policy = Callable[[np.ndarray], np.ndarray | int]
 
 
 def run_episodes(
-    env: gym.Env, policy: Policy | None, *, episodes: int, seed: int = 0
+    env: gym.Env,
+    policy: Policy | None,
+    *,
+    episodes: int,
+    seed: int = 0,
+    lengths: list[int] | None = None,
 ) -> list[float]:
     """Undiscounted returns of ``episodes`` episodes, seeded ``seed, seed+1, ...``.
 
@@ -27,6 +32,7 @@ def run_episodes(
             action space seeded with ``seed``.
         episodes: Number of episodes.
         seed: First reset seed.
+        lengths: If given, each episode's length is appended to it (to count env steps).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
@@ -34,13 +40,16 @@ def run_episodes(
     returns = []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
-        total, done = 0.0, False
+        total, done, steps = 0.0, False, 0
         while not done:
             action = env.action_space.sample() if policy is None else policy(obs)
             obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
+            steps += 1
             done = terminated or truncated
         returns.append(total)
+        if lengths is not None:
+            lengths.append(steps)
     return returns
 
 
@@ -151,16 +160,17 @@ def evaluate_params(
     *,
     episodes: int,
     seed: int = 0,
+    lengths: list[int] | None = None,
 ) -> float:
-    """Mean deterministic return of the policy ``params`` on ``task``."""
+    """Mean deterministic return of the policy ``params`` on ``task``.
+
+    ``lengths``, if given, receives each episode's length (to count env steps).
+    """
     env = family.make(task=task)
     try:
+        policy = ParamsPolicy(spec, params, env.action_space)
         return float(
-            np.mean(
-                run_episodes(
-                    env, ParamsPolicy(spec, params, env.action_space), episodes=episodes, seed=seed
-                )
-            )
+            np.mean(run_episodes(env, policy, episodes=episodes, seed=seed, lengths=lengths))
         )
     finally:
         env.close()
@@ -180,7 +190,8 @@ def learning_curve(
     """Deterministic return of an SB3 model's policy after each of ``checkpoints`` env steps.
 
     The model learns between checkpoints (``model.learn`` in chunks, one continuous run);
-    step 0 is the model as given.
+    step 0 is the model as given. SB3 always finishes a rollout, so a point can come a little
+    after its checkpoint: each point's x is the env steps the model had really taken.
     """
     if list(checkpoints) != sorted(set(checkpoints)) or min(checkpoints) < 0:
         raise ValueError(f"checkpoints must be increasing and non-negative, got {checkpoints}")
@@ -190,10 +201,10 @@ def learning_curve(
         for step in checkpoints:
             if step > done:
                 model.learn(step - done, reset_num_timesteps=done == 0, progress_bar=False)
-                done = step
+                done = int(model.num_timesteps)
             policy = ParamsPolicy(spec, spec.flatten(model.policy), env.action_space)
             ret = float(np.mean(run_episodes(env, policy, episodes=episodes, seed=seed)))
-            curve.append((step, ret))
+            curve.append((done, ret))
     finally:
         env.close()
     return curve

@@ -125,7 +125,8 @@ class Expert:
         params: Flat policy parameters.
         return_mean: Its deterministic return on the task.
         base_return: The base policy's deterministic return on the task.
-        steps: Env steps its fine-tune used (at most the recipe's ``expert_steps``).
+        steps: Fine-tune budget it used (at most the recipe's ``expert_steps``).
+        env_steps: Every env step it cost: PPO's whole rollouts and its evaluation episodes.
     """
 
     task: Task
@@ -133,6 +134,7 @@ class Expert:
     return_mean: float
     base_return: float
     steps: int
+    env_steps: int
 
 
 def params_hash(params: torch.Tensor) -> str:
@@ -151,8 +153,9 @@ def train_base(
     seed: int,
     cache_dir: Path | None,
     progress: bool = True,
-) -> torch.Tensor:
-    """The base policy: PPO on the default task, cached under ``cache_dir``."""
+) -> tuple[torch.Tensor, int]:
+    """The base policy (PPO on the default task, cached under ``cache_dir``) and the env
+    steps it took."""
     key = _key(
         {
             "family": family.id,
@@ -166,9 +169,9 @@ def train_base(
     path = cache_dir / f"base-{key}.safetensors" if cache_dir else None
     spec = PolicySpec(arch)
     if path is not None and path.exists():
-        tensors, _ = load_tensors(path)
+        tensors, meta = load_tensors(path)
         logger.info("reusing the base policy in %s", path)
-        return tensors["params"]
+        return tensors["params"], int(meta.get("env_steps", recipe.base_steps))
     model = make_agent(
         family,
         family.task_space.default_task(),
@@ -182,9 +185,14 @@ def train_base(
     ) as bar:
         model.learn(recipe.base_steps, callback=_Progress(bar))
     params = spec.flatten(model.policy)
+    steps = int(model.num_timesteps)
     if path is not None:
-        save_tensors(path, {"params": params}, {"kind": "base", "family": family.id, "seed": seed})
-    return params
+        save_tensors(
+            path,
+            {"params": params},
+            {"kind": "base", "family": family.id, "seed": seed, "env_steps": steps},
+        )
+    return params, steps
 
 
 @dataclass(frozen=True)
@@ -224,9 +232,17 @@ def _expert_job(job: _ExpertJob) -> str:
         spec=spec,
     )
 
+    eval_lengths: list[int] = []
+
     def score(params: torch.Tensor) -> float:
         return evaluate_params(
-            spec, params, family, job.task, episodes=job.eval_episodes, seed=job.seed
+            spec,
+            params,
+            family,
+            job.task,
+            episodes=job.eval_episodes,
+            seed=job.seed,
+            lengths=eval_lengths,
         )
 
     base_return = best_return = score(base)
@@ -256,6 +272,8 @@ def _expert_job(job: _ExpertJob) -> str:
             "return_mean": best_return,
             "base_return": base_return,
             "steps": steps,
+            # every env step this expert cost: PPO's (whole rollouts) and its evaluations
+            "env_steps": int(model.num_timesteps) + sum(eval_lengths),
             "seed": job.seed,
         },
     )
@@ -270,6 +288,7 @@ def _load_expert(path: Path) -> Expert:
         return_mean=meta["return_mean"],
         base_return=meta["base_return"],
         steps=meta["steps"],
+        env_steps=int(meta.get("env_steps", meta["steps"])),
     )
 
 
@@ -363,6 +382,7 @@ def expert_table(experts: Sequence[Expert]) -> list[dict[str, Any]]:
             "return_mean": e.return_mean,
             "base_return": e.base_return,
             "steps": e.steps,
+            "env_steps": e.env_steps,
         }
         for e in experts
     ]

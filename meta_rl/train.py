@@ -111,17 +111,15 @@ def _val_score(
     descriptors: torch.Tensor,
     episodes: int,
     seed: int,
+    lengths: list[int],
 ) -> float:
     with torch.no_grad():
         params = network(descriptors)
-    return float(
-        np.mean(
-            [
-                evaluate_params(spec, params[i], family, t, episodes=episodes, seed=seed)
-                for i, t in enumerate(tasks)
-            ]
-        )
-    )
+    returns = [
+        evaluate_params(spec, params[i], family, t, episodes=episodes, seed=seed, lengths=lengths)
+        for i, t in enumerate(tasks)
+    ]
+    return float(np.mean(returns))
 
 
 def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
@@ -146,7 +144,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         split={"train": split.train, "val": split.val, "test": split.test},
     )
 
-    base = train_base(
+    base, base_steps = train_base(
         family, recipe, arch, seed=config.seed, cache_dir=cache, progress=config.progress
     )
     experts: list[Expert] = train_experts(
@@ -160,11 +158,11 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         workers=config.workers,
         progress=config.progress,
     )
-    expert_steps = sum(e.steps for e in experts)
-    env_steps = recipe.base_steps + expert_steps
+    expert_steps = sum(e.env_steps for e in experts)
+    env_steps = base_steps + expert_steps
     log.update(
         experts=expert_table(experts),
-        env_steps={"base": recipe.base_steps, "experts": expert_steps},
+        env_steps={"base": base_steps, "experts": expert_steps},
     )
 
     network = MappingNetwork(space.dim, base, config.mapping)
@@ -173,13 +171,16 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
     expert_params = torch.stack([e.params for e in experts])
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
-    episode_len = family.max_episode_steps or 1000
     val_episodes = max(1, recipe.eval_episodes // 2)
 
     def val_score() -> float:
         nonlocal env_steps
-        env_steps += len(split.val) * val_episodes * episode_len
-        return _val_score(spec, network, family, split.val, val_desc, val_episodes, config.seed + 7)
+        lengths: list[int] = []
+        score = _val_score(
+            spec, network, family, split.val, val_desc, val_episodes, config.seed + 7, lengths
+        )
+        env_steps += sum(lengths)
+        return score
 
     data = DistillData()
     if config.objective == "distill":
