@@ -216,3 +216,10 @@ def test_train_command_writes_checkpoint_and_log(capsys, tmp_path):
     log = json.loads((tmp_path / "pendulum" / "train_log.json").read_text())
     assert len(log["experts"]) == 2 and "result" in log
     assert main(["evaluate", str(out), "--episodes", "1"]) == 0
+
+
+def test_unwritable_output_is_refused_before_any_work(capsys, tiny_mapping):
+    argv = ["adapt", str(tiny_mapping[0]), "--out", "/proc/no-such-dir/model.zip"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and err.count("\n") == 1
