@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from meta_rl.checkpoint import TrainedMapping
 from meta_rl.envs import Task, get_family
 from meta_rl.evaluation import (
+    ParamsPolicy,
     evaluate_params,
     learning_curve,
     normalised_score,
@@ -33,7 +34,7 @@ from meta_rl.evaluation import (
     run_episodes,
 )
 from meta_rl.experts import make_agent
-from meta_rl.io import write_json, write_text
+from meta_rl.io import load_tensors, save_tensors, write_json, write_text
 from meta_rl.plots import adaptation_plot
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe, recipe_for
@@ -54,6 +55,9 @@ class BenchmarkConfig:
         workers: Processes that train oracles (0: this process).
         finetune_steps: Points of the adaptation curve, in env steps.
         episodes: Evaluation episodes per task and point (default: the recipe's).
+        context: Also train and score the context-conditioned PPO policy (descriptor in the
+            observation, a training task at every reset) for as many env steps as the
+            mapping's training took; cached in ``out_dir``.
         progress: Show progress bars.
     """
 
@@ -64,6 +68,7 @@ class BenchmarkConfig:
     workers: int = 2
     finetune_steps: tuple[int, ...] = (0, 1000, 2000, 5000)
     episodes: int | None = None
+    context: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -219,6 +224,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         raise ValueError(f"{config.checkpoint} lists no test tasks in its metadata")
     config.out_dir.mkdir(parents=True, exist_ok=True)
     oracle_results = oracles(mapping, tasks, recipe, config, episodes)
+    context = _context_policy(mapping, config) if config.context else None
 
     rows = []
     for task, oracle in tqdm(
@@ -243,10 +249,41 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
             seed=config.seed + 1,
         )
 
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            default_model = make_agent(
+                family,
+                task,
+                mapping.arch,
+                mapping.recipe.finetune,
+                n_envs=mapping.recipe.finetune_n_envs,
+                seed=config.seed,
+                params=mapping.base_params,
+                spec=spec,
+            )
+        default_curve = learning_curve(
+            default_model,
+            spec,
+            family,
+            task,
+            checkpoints=config.finetune_steps,
+            episodes=episodes,
+            seed=config.seed + 1,
+        )
+
         def score(value: float, rand: float = rand, oracle: dict = oracle) -> float | None:
             if not oracle["oracle"] > rand:  # an oracle no better than random: undefined
                 return None
             return normalised_score(value, rand, oracle["oracle"])
+
+        def steps_to(curve: list, score: Any = score) -> int | None:
+            """Env steps of the first point at 0.9 of the oracle (None: never reached)."""
+            return next((s for s, r in curve if (score(r) or 0.0) >= 0.9), None)
+
+        extra: dict[str, Any] = {}
+        if context is not None:
+            ctx = _evaluate_context(context, family, task, episodes, config.seed + 1)
+            extra = {"context": ctx, "context_score": score(ctx), "context_steps": context["steps"]}
 
         rows.append(
             {
@@ -259,7 +296,15 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
                 "default_expert_score": score(default),
                 "fine_tune_curve": curve,
                 "fine_tune_scores": [(s, score(r)) for s, r in curve],
+                "default_fine_tune_curve": default_curve,
+                "default_fine_tune_scores": [(s, score(r)) for s, r in default_curve],
                 "ppo_scratch_curve": oracle["ppo_curve"],
+                "steps_to_0.9": {
+                    "mapping_fine_tune": steps_to(curve),
+                    "default_fine_tune": steps_to(default_curve),
+                    "ppo_scratch": steps_to(oracle["ppo_curve"]),
+                },
+                **extra,
             }
         )
     summary = _summarise(rows, config.finetune_steps)
@@ -292,6 +337,65 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     return result
 
 
+def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:
+    """The context-conditioned PPO policy for the mapping's training tasks, cached as flat
+    parameters (safetensors, no pickle) in ``out_dir``."""
+    from meta_rl.agents.baselines import train_context_policy
+
+    recipe = mapping.recipe
+    steps = int(mapping.info.get("env_steps") or recipe.base_steps)
+    steps = max(256, int(steps * BUDGET_SCALE[config.budget]))
+    train_tasks = mapping.info["split"]["train"]
+    key = hashlib.sha1(
+        json.dumps(
+            {
+                "family": mapping.family_name,
+                "tasks": train_tasks,
+                "steps": steps,
+                "seed": config.seed,
+                "ppo": recipe.ppo,
+                "n_envs": recipe.n_envs,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
+    path = config.out_dir / f"context-{key}.safetensors"
+    if path.exists():
+        tensors, meta = load_tensors(path)
+        return {
+            "params": tensors["params"],
+            "arch": PolicyArch.from_json(meta["arch"]),
+            "steps": meta["steps"],
+        }
+    model = train_context_policy(
+        mapping.family,
+        train_tasks,
+        recipe,
+        steps=steps,
+        seed=config.seed,
+        progress_bar=config.progress,
+    )
+    arch = PolicyArch.for_env(
+        model.get_env(), pi=recipe.pi, vf=recipe.vf, log_std_init=recipe.log_std_init
+    )
+    params = PolicySpec(arch).flatten(model.policy)
+    save_tensors(path, {"params": params}, {"arch": arch.to_json(), "steps": steps})
+    return {"params": params, "arch": arch, "steps": steps}
+
+
+def _evaluate_context(
+    context: dict[str, Any], family: Any, task: Task, episodes: int, seed: int
+) -> float:
+    from meta_rl.envs import DescriptorObservation
+
+    env = DescriptorObservation(family.make(task=task))
+    try:
+        policy = ParamsPolicy(PolicySpec(context["arch"]), context["params"], env.action_space)
+        return float(np.mean(run_episodes(env, policy, episodes=episodes, seed=seed)))
+    finally:
+        env.close()
+
+
 def _stat(values: Sequence[float | None]) -> dict[str, Any]:
     """Mean and 95% CI of the defined scores (tasks whose oracle beat random)."""
     defined = [v for v in values if v is not None]
@@ -307,7 +411,17 @@ def _summarise(rows: list[dict[str, Any]], steps: Sequence[int]) -> dict[str, An
             str(s): _stat([r["fine_tune_scores"][i][1] for r in rows]) for i, s in enumerate(steps)
         },
     }
+    out["default_fine_tune"] = {
+        str(s): _stat([r["default_fine_tune_scores"][i][1] for r in rows])
+        for i, s in enumerate(steps)
+    }
     out["zero_shot"] = out["fine_tune"][str(steps[0])] if steps[0] == 0 else None
+    if rows and "context_score" in rows[0]:
+        out["context"] = _stat([r["context_score"] for r in rows])
+    out["steps_to_0.9"] = {
+        method: [r["steps_to_0.9"][method] for r in rows]
+        for method in ("mapping_fine_tune", "default_fine_tune", "ppo_scratch")
+    }
     return out
 
 
@@ -331,6 +445,17 @@ def _markdown(result: dict[str, Any]) -> str:
     for steps, v in s["fine_tune"].items():
         name = "mapping, zero-shot" if steps == "0" else f"mapping + {steps} fine-tune steps"
         lines.append(f"| {name} | {_fmt(v)} |")
+    last = list(s["default_fine_tune"])[-1]
+    lines.append(
+        f"| default-task expert + {last} fine-tune steps | {_fmt(s['default_fine_tune'][last])} |"
+    )
+    if "context" in s:
+        steps = result["rows"][0].get("context_steps")
+        lines.append(f"| context-conditioned PPO ({steps} env steps) | {_fmt(s['context'])} |")
+    lines += ["", "Env steps to reach 0.9 of the oracle, per task (`-`: not within the curve):", ""]
+    for method, values in s["steps_to_0.9"].items():
+        shown = ", ".join("-" if v is None else str(v) for v in values)
+        lines.append(f"- {method.replace('_', ' ')}: {shown}")
     lines += [
         "",
         "| task | random | oracle | default expert | zero-shot |",

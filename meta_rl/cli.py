@@ -286,6 +286,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.json,
         finetune_steps=tuple(args.finetune_steps),
+        context=args.context,
     )
     result = run_benchmark(config)
     _emit(args, result, result["table"] + f"\n\nreport: {result['report']}")
@@ -393,6 +394,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_non_negative, default=2)
     p.add_argument("--out-dir", default="benchmark-out")
     p.add_argument("--finetune-steps", type=_non_negative, nargs="+", default=[0, 1000, 2000, 5000])
+    p.add_argument(
+        "--context",
+        action="store_true",
+        help="also train the context-conditioned PPO baseline (same env steps)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_benchmark)
 

@@ -163,6 +163,7 @@ def test_benchmark_small(capsys, tiny_mapping, tmp_path):
         "small",
         "--workers",
         "0",
+        "--context",
         "--finetune-steps",
         "0",
         "128",
@@ -181,6 +182,10 @@ def test_benchmark_small(capsys, tiny_mapping, tmp_path):
     assert sorted(v["algo"] for v in cached.values()) == sorted(["ppo", "sac"] * len(data["rows"]))
     for row in data["rows"]:
         assert row["oracle"] == max(row["oracle_ppo"], row["oracle_sac"])
+        assert np.isfinite(row["context"]) and len(row["default_fine_tune_curve"]) == 2
+        assert set(row["steps_to_0.9"]) == {"mapping_fine_tune", "default_fine_tune", "ppo_scratch"}
+    assert "context-conditioned PPO" in data["table"]
+    assert list((tmp_path).glob("context-*.safetensors"))
 
 
 def test_train_command_writes_checkpoint_and_log(capsys, tmp_path):
