@@ -16,6 +16,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from meta_rl.envs import DescriptorObservation, Family, Task, TaskResampling
 from meta_rl.evaluation import run_episodes
+from meta_rl.experts import make_agent
 from meta_rl.policy_spec import PolicyArch
 from meta_rl.recipes import Recipe
 
@@ -55,15 +56,7 @@ def train_context_policy(
         vf=recipe.vf,
         log_std_init=recipe.log_std_init,
     )
-    model = PPO(
-        "MlpPolicy",
-        env,
-        policy_kwargs=arch.policy_kwargs(),
-        seed=seed,
-        device="cpu",
-        verbose=0,
-        **recipe.ppo,
-    )
+    model = make_agent(family, None, arch, recipe.ppo, n_envs=recipe.n_envs, seed=seed, env=env)
     model.learn(steps, progress_bar=progress_bar)
     return model
 

@@ -196,27 +196,22 @@ def meta_train(
         picked = [tasks[int(i)] for i in rng.integers(len(tasks), size=config.meta_batch)]
         outer = []
         for task in picked:
-            inner = sample_episodes(
-                spec,
-                theta.detach(),
-                family,
-                task,
-                episodes=config.episodes,
-                gamma=config.gamma,
-                rng=rng,
-                max_steps=config.max_steps,
-            )
+
+            def run(params: torch.Tensor, task: Task = task) -> Episodes:
+                return sample_episodes(
+                    spec,
+                    params.detach(),
+                    family,
+                    task,
+                    episodes=config.episodes,
+                    gamma=config.gamma,
+                    rng=rng,
+                    max_steps=config.max_steps,
+                )
+
+            inner = run(theta)
             adapted = adapt_params(spec, theta, inner, config.inner_lr, create_graph=True)
-            fresh = sample_episodes(
-                spec,
-                adapted.detach(),
-                family,
-                task,
-                episodes=config.episodes,
-                gamma=config.gamma,
-                rng=rng,
-                max_steps=config.max_steps,
-            )
+            fresh = run(adapted)
             outer.append(pg_loss(spec, adapted, fresh))
             n = int(inner.mask.sum() + fresh.mask.sum())
             used += n
