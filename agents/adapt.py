@@ -46,17 +46,17 @@ def resolve_task(
         ValueError: a bad task, or one outside the bounds without ``extrapolate``.
     """
     space = mapping.task_space
-    try:
-        return space.validate(task)
-    except ValueError as err:
-        if not extrapolate or "out of bounds" not in str(err):
-            if "out of bounds" in str(err):
-                raise ValueError(
-                    f"{err} (or pass extrapolate=True / --extrapolate to use the mapping "
-                    "outside its training bounds)"
-                ) from None
-            raise
-    full = space.validate(task, extrapolate=True)
+    full = space.validate(task, extrapolate=True)  # every error but "out of bounds"
+    if space.contains(full):
+        return full
+    if not extrapolate:
+        try:
+            space.validate(full)
+        except ValueError as err:
+            raise ValueError(
+                f"{err} (or pass extrapolate=True / --extrapolate to use the mapping "
+                "outside its training bounds)"
+            ) from None
     warnings.warn(
         f"task {full} is outside the bounds the mapping was trained on "
         f"({space.describe_bounds()}): this is extrapolation",

@@ -96,7 +96,10 @@ class Feature:
             )
         if extrapolate:
             if self.scale == "log" and value <= 0:
-                raise ValueError(f"task feature {self.name!r} is log-scale and must be positive")
+                raise ValueError(
+                    f"task feature {self.name!r}={value:g} must be positive (log scale; "
+                    f"bounds {self.bounds_text})"
+                )
             return value
         if not self.low <= value <= self.high:
             raise ValueError(

@@ -60,17 +60,21 @@ def parse_task(
                 f"features: {space.describe_bounds()}"
             ) from None
     try:
-        return space.validate(raw)
+        full = space.validate(raw, extrapolate=True)  # every error but "out of bounds"
     except ValueError as err:
-        if not extrapolate or "out of bounds" not in str(err):
-            hint = " (or pass --extrapolate)" if "out of bounds" in str(err) else ""
-            raise UsageError(f"{err}{hint}") from None
-    task = space.validate(raw, extrapolate=True)
+        raise UsageError(str(err)) from None
+    if space.contains(full):
+        return full
+    if not extrapolate:
+        try:
+            space.validate(full)
+        except ValueError as err:
+            raise UsageError(f"{err} (or pass --extrapolate)") from None
     warnings.warn(
-        f"--extrapolate: task {task} is outside the bounds the mapping was trained on",
+        f"--extrapolate: task {full} is outside the bounds the mapping was trained on",
         stacklevel=2,
     )
-    return task
+    return full
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
