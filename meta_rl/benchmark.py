@@ -15,7 +15,7 @@ import multiprocessing as mp
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from meta_rl.evaluation import (
 )
 from meta_rl.experts import make_agent
 from meta_rl.io import load_tensors, save_tensors, write_json, write_text
+from meta_rl.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
 from meta_rl.plots import adaptation_plot
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe, recipe_for
@@ -58,6 +59,9 @@ class BenchmarkConfig:
         context: Also train and score the context-conditioned PPO policy (descriptor in the
             observation, a training task at every reset) for as many env steps as the
             mapping's training took; cached in ``out_dir``.
+        maml: Also meta-train MAML on the training tasks for as many env steps as the
+            mapping's training took, and score it before and after one inner
+            policy-gradient step on each test task; cached in ``out_dir``.
         progress: Show progress bars.
     """
 
@@ -69,6 +73,7 @@ class BenchmarkConfig:
     finetune_steps: tuple[int, ...] = (0, 1000, 2000, 5000)
     episodes: int | None = None
     context: bool = False
+    maml: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -225,6 +230,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     config.out_dir.mkdir(parents=True, exist_ok=True)
     oracle_results = oracles(mapping, tasks, recipe, config, episodes)
     context = _context_policy(mapping, config) if config.context else None
+    maml = _maml_init(mapping, config) if config.maml else None
 
     rows = []
     for task, oracle in tqdm(
@@ -284,6 +290,26 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         if context is not None:
             ctx = _evaluate_context(context, family, task, episodes, config.seed + 1)
             extra = {"context": ctx, "context_score": score(ctx), "context_steps": context["steps"]}
+        if maml is not None:
+            before, after, used = maml_adapt_and_evaluate(
+                spec,
+                maml["theta"],
+                family,
+                task,
+                MamlConfig(),
+                episodes=episodes,
+                seed=config.seed + 1,
+            )
+            extra.update(
+                {
+                    "maml_before": before,
+                    "maml_before_score": score(before),
+                    "maml_after": after,
+                    "maml_after_score": score(after),
+                    "maml_adapt_steps": used,
+                    "maml_meta_steps": maml["steps"],
+                }
+            )
 
         rows.append(
             {
@@ -383,6 +409,43 @@ def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[st
     return {"params": params, "arch": arch, "steps": steps}
 
 
+def _maml_init(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:
+    """MAML's meta-trained initial parameters, cached as safetensors in ``out_dir``."""
+    recipe = mapping.recipe
+    steps = int(mapping.info.get("env_steps") or recipe.base_steps)
+    steps = max(256, int(steps * BUDGET_SCALE[config.budget]))
+    train_tasks = mapping.info["split"]["train"]
+    maml_config = MamlConfig()
+    key = hashlib.sha1(
+        json.dumps(
+            {
+                "family": mapping.family_name,
+                "tasks": train_tasks,
+                "steps": steps,
+                "seed": config.seed,
+                "arch": mapping.arch.to_json(),
+                "maml": asdict(maml_config),
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:16]
+    path = config.out_dir / f"maml-{key}.safetensors"
+    if path.exists():
+        tensors, meta = load_tensors(path)
+        return {"theta": tensors["theta"], "steps": meta["steps"]}
+    theta = meta_train(
+        mapping.family,
+        train_tasks,
+        mapping.arch,
+        maml_config,
+        steps=steps,
+        seed=config.seed,
+        progress=config.progress,
+    )
+    save_tensors(path, {"theta": theta}, {"steps": steps})
+    return {"theta": theta, "steps": steps}
+
+
 def _evaluate_context(
     context: dict[str, Any], family: Any, task: Task, episodes: int, seed: int
 ) -> float:
@@ -418,6 +481,9 @@ def _summarise(rows: list[dict[str, Any]], steps: Sequence[int]) -> dict[str, An
     out["zero_shot"] = out["fine_tune"][str(steps[0])] if steps[0] == 0 else None
     if rows and "context_score" in rows[0]:
         out["context"] = _stat([r["context_score"] for r in rows])
+    if rows and "maml_after_score" in rows[0]:
+        out["maml_before"] = _stat([r["maml_before_score"] for r in rows])
+        out["maml_after"] = _stat([r["maml_after_score"] for r in rows])
     out["steps_to_0.9"] = {
         method: [r["steps_to_0.9"][method] for r in rows]
         for method in ("mapping_fine_tune", "default_fine_tune", "ppo_scratch")
@@ -452,6 +518,16 @@ def _markdown(result: dict[str, Any]) -> str:
     if "context" in s:
         steps = result["rows"][0].get("context_steps")
         lines.append(f"| context-conditioned PPO ({steps} env steps) | {_fmt(s['context'])} |")
+    if "maml_after" in s:
+        row = result["rows"][0]
+        lines.append(
+            f"| MAML ({row['maml_meta_steps']} meta-training env steps), before adaptation | "
+            f"{_fmt(s['maml_before'])} |"
+        )
+        lines.append(
+            f"| MAML + one inner step (~{row['maml_adapt_steps']} env steps) | "
+            f"{_fmt(s['maml_after'])} |"
+        )
     lines += ["", "Env steps to reach 0.9 of the oracle, per task (`-`: not within the curve):", ""]
     for method, values in s["steps_to_0.9"].items():
         shown = ", ".join("-" if v is None else str(v) for v in values)

@@ -291,6 +291,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         progress=not args.json,
         finetune_steps=tuple(args.finetune_steps),
         context=args.context,
+        maml=args.maml,
     )
     result = run_benchmark(config)
     _emit(args, result, result["table"] + f"\n\nreport: {result['report']}")
@@ -402,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--context",
         action="store_true",
         help="also train the context-conditioned PPO baseline (same env steps)",
+    )
+    p.add_argument(
+        "--maml",
+        action="store_true",
+        help="also meta-train MAML (same env steps) and adapt it with one step",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_benchmark)

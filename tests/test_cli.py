@@ -164,6 +164,7 @@ def test_benchmark_small(capsys, tiny_mapping, tmp_path):
         "--workers",
         "0",
         "--context",
+        "--maml",
         "--finetune-steps",
         "0",
         "128",
@@ -184,7 +185,8 @@ def test_benchmark_small(capsys, tiny_mapping, tmp_path):
         assert row["oracle"] == max(row["oracle_ppo"], row["oracle_sac"])
         assert np.isfinite(row["context"]) and len(row["default_fine_tune_curve"]) == 2
         assert set(row["steps_to_0.9"]) == {"mapping_fine_tune", "default_fine_tune", "ppo_scratch"}
-    assert "context-conditioned PPO" in data["table"]
+    assert "context-conditioned PPO" in data["table"] and "MAML + one inner step" in data["table"]
+    assert all(np.isfinite(r["maml_after"]) and r["maml_adapt_steps"] > 0 for r in data["rows"])
     assert list((tmp_path).glob("context-*.safetensors"))
 
 
