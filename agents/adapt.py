@@ -22,7 +22,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv
 
 from meta_rl.checkpoint import TrainedMapping
-from meta_rl.envs import Task, family_of
+from meta_rl.envs import Task, TaskSpace, family_of
 from meta_rl.experts import make_agent
 
 
@@ -38,14 +38,14 @@ def load_mapping(mapping: TrainedMapping | str | os.PathLike) -> TrainedMapping:
 
 
 def resolve_task(
-    mapping: TrainedMapping, task: Mapping[str, float] | None, *, extrapolate: bool = False
+    space: TaskSpace, task: Mapping[str, float] | None, *, extrapolate: bool = False
 ) -> Task:
-    """Validate ``task`` for ``mapping``; out-of-bounds values only with ``extrapolate``.
+    """Validate ``task`` for a mapping of ``space``; out-of-bounds values only with
+    ``extrapolate``, which warns (:class:`ExtrapolationWarning`).
 
     Raises:
         ValueError: a bad task, or one outside the bounds without ``extrapolate``.
     """
-    space = mapping.task_space
     full = space.validate(task, extrapolate=True)  # every error but "out of bounds"
     if space.contains(full):
         return full
@@ -59,7 +59,7 @@ def resolve_task(
             ) from None
     warnings.warn(
         f"task {full} is outside the bounds the mapping was trained on "
-        f"({space.describe_bounds()}): this is extrapolation",
+        f"({space.describe_bounds()}): this is extrapolation (extrapolate=True)",
         ExtrapolationWarning,
         stacklevel=3,
     )
@@ -103,10 +103,10 @@ def adapt(
     if env is not None:
         if task is not None:
             raise ValueError("give either env or task, not both")
-        full = resolve_task(trained, _task_of(env, trained), extrapolate=extrapolate)
+        full = resolve_task(trained.task_space, _task_of(env, trained), extrapolate=extrapolate)
         trained.arch.check_env(env)  # type: ignore[arg-type]
     else:
-        full = resolve_task(trained, task, extrapolate=extrapolate)
+        full = resolve_task(trained.task_space, task, extrapolate=extrapolate)
         env = make_vec_env(
             family.id,
             n_envs=n_envs or trained.recipe.finetune_n_envs,

@@ -363,29 +363,37 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     return result
 
 
+def _baseline_budget(
+    mapping: TrainedMapping, config: BenchmarkConfig, name: str, settings: dict[str, Any]
+) -> tuple[int, Path]:
+    """A baseline's env steps (as many as the mapping's training, scaled by the budget) and
+    the cache file of its result, keyed by everything that determines it."""
+    steps = int(mapping.info.get("env_steps") or mapping.recipe.base_steps)
+    steps = max(256, int(steps * BUDGET_SCALE[config.budget]))
+    blob = json.dumps(
+        {
+            "family": mapping.family_name,
+            "tasks": mapping.info["split"]["train"],
+            "steps": steps,
+            "seed": config.seed,
+            **settings,
+        },
+        sort_keys=True,
+    )
+    key = hashlib.sha1(blob.encode()).hexdigest()[:16]
+    return steps, config.out_dir / f"{name}-{key}.safetensors"
+
+
 def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:
     """The context-conditioned PPO policy for the mapping's training tasks, cached as flat
     parameters (safetensors, no pickle) in ``out_dir``."""
     from meta_rl.agents.baselines import train_context_policy
 
     recipe = mapping.recipe
-    steps = int(mapping.info.get("env_steps") or recipe.base_steps)
-    steps = max(256, int(steps * BUDGET_SCALE[config.budget]))
     train_tasks = mapping.info["split"]["train"]
-    key = hashlib.sha1(
-        json.dumps(
-            {
-                "family": mapping.family_name,
-                "tasks": train_tasks,
-                "steps": steps,
-                "seed": config.seed,
-                "ppo": recipe.ppo,
-                "n_envs": recipe.n_envs,
-            },
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()[:16]
-    path = config.out_dir / f"context-{key}.safetensors"
+    steps, path = _baseline_budget(
+        mapping, config, "context", {"ppo": recipe.ppo, "n_envs": recipe.n_envs}
+    )
     if path.exists():
         tensors, meta = load_tensors(path)
         return {
@@ -411,25 +419,11 @@ def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[st
 
 def _maml_init(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:
     """MAML's meta-trained initial parameters, cached as safetensors in ``out_dir``."""
-    recipe = mapping.recipe
-    steps = int(mapping.info.get("env_steps") or recipe.base_steps)
-    steps = max(256, int(steps * BUDGET_SCALE[config.budget]))
     train_tasks = mapping.info["split"]["train"]
     maml_config = MamlConfig()
-    key = hashlib.sha1(
-        json.dumps(
-            {
-                "family": mapping.family_name,
-                "tasks": train_tasks,
-                "steps": steps,
-                "seed": config.seed,
-                "arch": mapping.arch.to_json(),
-                "maml": asdict(maml_config),
-            },
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()[:16]
-    path = config.out_dir / f"maml-{key}.safetensors"
+    steps, path = _baseline_budget(
+        mapping, config, "maml", {"arch": mapping.arch.to_json(), "maml": asdict(maml_config)}
+    )
     if path.exists():
         tensors, meta = load_tensors(path)
         return {"theta": tensors["theta"], "steps": meta["steps"]}

@@ -59,22 +59,12 @@ def parse_task(
                 f"--task {key}={value!r}: the value must be a number; "
                 f"features: {space.describe_bounds()}"
             ) from None
+    from meta_rl.agents.adapt import resolve_task
+
     try:
-        full = space.validate(raw, extrapolate=True)  # every error but "out of bounds"
+        return resolve_task(space, raw, extrapolate=extrapolate)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    if space.contains(full):
-        return full
-    if not extrapolate:
-        try:
-            space.validate(full)
-        except ValueError as err:
-            raise UsageError(f"{err} (or pass --extrapolate)") from None
-    warnings.warn(
-        f"--extrapolate: task {full} is outside the bounds the mapping was trained on",
-        stacklevel=2,
-    )
-    return full
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
