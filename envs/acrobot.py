@@ -10,6 +10,7 @@ from gymnasium.envs.classic_control.acrobot import AcrobotEnv
 
 from .family import TaskEnv
 from .task_space import Feature, Task, TaskSpace
+from .vector import BatchedDynamics, register_batched
 
 DT = 0.2
 GRAVITY = 9.8
@@ -159,3 +160,17 @@ class AcrobotFamilyEnv(TaskEnv, AcrobotEnv):
 
     def _terminal(self) -> bool:
         return bool(acrobot_terminal(np.asarray(self.state), self._task))
+
+
+def _batched() -> BatchedDynamics:
+    def reset(rng: np.random.Generator, n: int, tasks: Mapping[str, np.ndarray]) -> np.ndarray:
+        return rng.uniform(-0.1, 0.1, (n, 4))  # Acrobot-v1's start
+
+    def step(state: np.ndarray, actions: np.ndarray, tasks: Mapping[str, np.ndarray]):
+        new, terminated = acrobot_step(state, np.asarray(actions).reshape(len(state)), tasks)
+        return new, np.where(terminated, 0.0, -1.0), terminated
+
+    return BatchedDynamics(reset=reset, step=step, obs=acrobot_obs)
+
+
+register_batched("Acrobot", _batched)

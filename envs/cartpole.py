@@ -11,6 +11,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from .family import TaskEnv
 from .task_space import Feature, Task, TaskSpace
+from .vector import BatchedDynamics, register_batched
 
 TAU = 0.02
 X_THRESHOLD = 2.4
@@ -127,3 +128,17 @@ class CartPoleFamilyEnv(TaskEnv, CartPoleEnv):
         if self.render_mode == "human":
             self.render()
         return np.asarray(state, dtype=np.float32), 1.0, terminated, False, {}
+
+
+def _batched() -> BatchedDynamics:
+    def reset(rng: np.random.Generator, n: int, tasks: Mapping[str, np.ndarray]) -> np.ndarray:
+        return rng.uniform(-0.05, 0.05, (n, 4))  # CartPole-v1's start
+
+    def step(state: np.ndarray, actions: np.ndarray, tasks: Mapping[str, np.ndarray]):
+        new, terminated = cartpole_step(state, np.asarray(actions).reshape(len(state)), tasks)
+        return new, np.ones(len(state)), terminated
+
+    return BatchedDynamics(reset=reset, step=step, obs=lambda s: np.asarray(s, np.float32))
+
+
+register_batched("CartPole", _batched)

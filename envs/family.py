@@ -123,6 +123,25 @@ class Family:
             env = gym.wrappers.TimeLimit(env, self.max_episode_steps)
         return env
 
+    def make_vec(
+        self, num_envs: int, tasks: Sequence[Mapping[str, float]] | None = None, **kwargs: Any
+    ) -> gym.vector.VectorEnv:
+        """``num_envs`` envs of the family, one task each (default: the default task).
+
+        Families with batched dynamics (``meta_rl.envs.vector``) step all of them in one
+        NumPy operation; others fall back to Gymnasium's ``SyncVectorEnv``.
+        """
+        from .vector import FamilyVectorEnv, batched_families
+
+        if self.name.lower() in batched_families():
+            return FamilyVectorEnv(self, num_envs, tasks, **kwargs)
+        tasks = list(tasks) if tasks is not None else [None] * num_envs
+        if len(tasks) != num_envs:
+            raise ValueError(f"expected {num_envs} tasks (one per sub-env), got {len(tasks)}")
+        return gym.vector.SyncVectorEnv(
+            [lambda t=t: self.make(task=t, **kwargs) for t in tasks]  # type: ignore[misc]
+        )
+
     @property
     def discrete(self) -> bool:
         return isinstance(self.make().action_space, gym.spaces.Discrete)
@@ -139,10 +158,13 @@ def register_family(
     summary: str = "",
     kwargs: Mapping[str, Any] | None = None,
     version: int = 0,
+    vector_entry_point: Callable[..., gym.vector.VectorEnv] | None = None,
 ) -> Family:
     """Register ``env_cls`` (a :class:`TaskEnv`) as ``meta_rl/<name>-v<version>``.
 
-    Registering the same name again replaces the earlier family.
+    ``vector_entry_point`` is what ``gym.make_vec(id, num_envs, vectorization_mode=
+    "vector_entry_point")`` builds. Registering the same name again replaces the earlier
+    family.
     """
     if not (isinstance(env_cls, type) and issubclass(env_cls, TaskEnv)):
         raise ValueError(f"{env_cls!r} is not a TaskEnv subclass; use make_family for plain envs")
@@ -157,6 +179,7 @@ def register_family(
         entry_point=env_cls,
         max_episode_steps=max_episode_steps,
         kwargs=kwargs,
+        vector_entry_point=vector_entry_point,
     )
     family = Family(
         name=name,

@@ -10,6 +10,7 @@ from gymnasium.envs.classic_control.continuous_mountain_car import Continuous_Mo
 
 from .family import TaskEnv
 from .task_space import Feature, Task, TaskSpace
+from .vector import BatchedDynamics, register_batched
 
 MIN_POSITION, MAX_POSITION, MAX_SPEED = -1.2, 0.6, 0.07
 GOAL_POSITION = 0.45
@@ -100,3 +101,19 @@ class MountainCarContinuousFamilyEnv(TaskEnv, Continuous_MountainCarEnv):
         if self.render_mode == "human":
             self.render()
         return self.state.copy(), float(reward), bool(reached), False, {}
+
+
+def _batched() -> BatchedDynamics:
+    def reset(rng: np.random.Generator, n: int, tasks: Mapping[str, np.ndarray]) -> np.ndarray:
+        # Gymnasium's start: position in [-0.6, -0.4], at rest; the state is float32 there.
+        return np.stack([rng.uniform(-0.6, -0.4, n), np.zeros(n)], axis=-1).astype(np.float32)
+
+    def step(state: np.ndarray, actions: np.ndarray, tasks: Mapping[str, np.ndarray]):
+        throttle = np.asarray(actions, np.float64).reshape(len(state), -1)[:, 0]
+        new, reward, reached = mountain_car_step(state.astype(np.float64), throttle, tasks)
+        return new.astype(np.float32), reward, reached
+
+    return BatchedDynamics(reset=reset, step=step, obs=lambda s: np.array(s, np.float32))
+
+
+register_batched("MountainCarContinuous", _batched)

@@ -11,6 +11,7 @@ from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 from .family import TaskEnv
 from .task_space import Feature, Task, TaskSpace
+from .vector import BatchedDynamics, register_batched
 
 DT = 0.05
 
@@ -150,3 +151,19 @@ class PendulumFamilyEnv(TaskEnv, PendulumEnv):
 
     def _get_obs(self) -> np.ndarray:
         return pendulum_obs(np.asarray(self.state))
+
+
+def _batched() -> BatchedDynamics:
+    def reset(rng: np.random.Generator, n: int, tasks: Mapping[str, np.ndarray]) -> np.ndarray:
+        # Pendulum-v1's start: angle in [-pi, pi], angular velocity in [-1, 1].
+        return np.stack([rng.uniform(-np.pi, np.pi, n), rng.uniform(-1.0, 1.0, n)], axis=-1)
+
+    def step(state: np.ndarray, actions: np.ndarray, tasks: Mapping[str, np.ndarray]):
+        torque = np.asarray(actions, np.float64).reshape(len(state), -1)[:, 0]
+        new, reward = pendulum_step(state, torque, tasks)
+        return new, reward, np.zeros(len(state), dtype=bool)
+
+    return BatchedDynamics(reset=reset, step=step, obs=pendulum_obs)
+
+
+register_batched("Pendulum", _batched)

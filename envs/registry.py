@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 import gymnasium as gym
 
 from . import family as _family
+from . import vector as _vector
 
 logger = logging.getLogger(__name__)
 
@@ -104,4 +106,9 @@ def register_builtin_families() -> None:
             max_episode_steps=b.max_episode_steps,
             summary=b.summary,
             kwargs=b.kwargs,
+            vector_entry_point=(
+                functools.partial(_vector.FamilyVectorEnv, b.name)
+                if b.name.lower() in _vector.batched_families()
+                else None
+            ),
         )

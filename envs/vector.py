@@ -1,0 +1,335 @@
+"""Batched family environments: one NumPy step for many sub-environments, a task each.
+
+:class:`FamilyVectorEnv` is a Gymnasium ``VectorEnv`` whose sub-environments each hold
+their own task; the dynamics are the family's own batched step function (the one its
+single environment calls), applied to all sub-environments in one array operation.
+:class:`SB3VecEnv` adapts it to Stable-Baselines3's ``VecEnv`` so SB3 algorithms train on
+it directly.
+
+Autoreset follows Gymnasium's rules. In the default ``NEXT_STEP`` mode, the step after a
+sub-environment terminates or truncates resets it: that step ignores its action and
+returns the first observation of the new episode, reward 0, and neither flag. In
+``SAME_STEP`` mode the reset happens in the ending step itself, whose observation is then
+the new episode's first, and ``infos["final_obs"]`` holds the last one (what SB3 expects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from .family import Family, get_family
+from .task_space import Task
+
+StepFn = Callable[[np.ndarray, np.ndarray, Mapping[str, np.ndarray]], tuple[np.ndarray, ...]]
+
+
+@dataclass(frozen=True)
+class BatchedDynamics:
+    """What a family provides for batching: the pieces its single environment is made of.
+
+    Attributes:
+        reset: ``(rng, n, tasks) -> states`` of ``n`` new episodes.
+        step: ``(states, actions, tasks) -> (states, rewards, terminated)``, batched.
+        obs: ``states -> observations`` (float32).
+
+    The sub-environments' spaces are the family's widest (``TaskEnv.widest_spaces``); the
+    step function applies each sub-environment's own limits (a torque limit, say).
+    """
+
+    reset: Callable[[np.random.Generator, int, Mapping[str, np.ndarray]], np.ndarray]
+    step: StepFn
+    obs: Callable[[np.ndarray], np.ndarray]
+
+
+_DYNAMICS: dict[str, Callable[[], BatchedDynamics]] = {}
+
+
+def register_batched(family_name: str, dynamics: Callable[[], BatchedDynamics]) -> None:
+    """Declare the batched dynamics of a family (built lazily, on first use)."""
+    _DYNAMICS[family_name.lower()] = dynamics
+
+
+def batched_families() -> list[str]:
+    """Names of the families that have a batched implementation."""
+    return sorted(_DYNAMICS)
+
+
+def _autoreset_mode(mode: AutoresetMode | str) -> AutoresetMode:
+    """``AutoresetMode.NEXT_STEP``/``SAME_STEP``, or their names in any case."""
+    if isinstance(mode, str) and not isinstance(mode, AutoresetMode):
+        by_name = {m.name.lower(): m for m in AutoresetMode}
+        by_name.update({m.value.lower(): m for m in AutoresetMode})
+        mode = by_name.get(mode.lower(), mode)  # type: ignore[assignment]
+    if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+        raise ValueError(f"autoreset_mode must be NEXT_STEP or SAME_STEP, got {mode!r}")
+    return mode  # type: ignore[return-value]
+
+
+class FamilyVectorEnv(VectorEnv):
+    """``num_envs`` sub-environments of one family, each with its own task.
+
+    Args:
+        family: A family with batched dynamics (``Pendulum``, ``CartPole``,
+            ``MountainCarContinuous``, ``Acrobot``), by name or :class:`Family`.
+        num_envs: Number of sub-environments.
+        tasks: One task per sub-environment, or one task for all (default: the family's
+            default task). Missing features take their defaults; out-of-bounds values are
+            refused.
+        max_episode_steps: Truncation length (default: the family's).
+        autoreset_mode: ``AutoresetMode.NEXT_STEP`` (Gymnasium's default) or ``SAME_STEP``.
+
+    Raises:
+        ValueError: a family without batched dynamics, a bad task, or a wrong number of tasks.
+    """
+
+    def __init__(
+        self,
+        family: str | Family,
+        num_envs: int,
+        tasks: Sequence[Task] | Task | None = None,
+        *,
+        max_episode_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+    ) -> None:
+        self.family = get_family(family) if isinstance(family, str) else family
+        key = self.family.name.lower()
+        if key not in _DYNAMICS:
+            raise ValueError(
+                f"family {self.family.name} has no batched environment; those that do: "
+                f"{', '.join(batched_families())} (use gymnasium.vector.SyncVectorEnv instead)"
+            )
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive whole number, got {num_envs!r}")
+        self.autoreset_mode = _autoreset_mode(autoreset_mode)
+        self.dynamics = _DYNAMICS[key]()
+        self.num_envs = num_envs
+        self.max_episode_steps = int(max_episode_steps or self.family.max_episode_steps or 1000)
+        probe = self.family.make()
+        self.single_observation_space, self.single_action_space = probe.unwrapped.widest_spaces()  # type: ignore[attr-defined]
+        probe.close()
+        self.observation_space = gym.vector.utils.batch_space(
+            self.single_observation_space, num_envs
+        )
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
+        self.render_mode = None
+        self._np_random = np.random.default_rng()
+        self.set_tasks(tasks)
+        self.state = self.dynamics.reset(self._np_random, num_envs, self.task_arrays)
+        self.elapsed = np.zeros(num_envs, dtype=np.int64)
+        self._needs_reset = np.zeros(num_envs, dtype=bool)
+
+    # ------------------------------------------------------------------ tasks
+    def set_tasks(self, tasks: Sequence[Task] | Task | None) -> None:
+        """Give every sub-environment a task (one task, or one per sub-environment).
+
+        A change takes effect at the next step, as in the single environments.
+        """
+        space = self.family.task_space
+        if tasks is None or isinstance(tasks, Mapping):
+            tasks = [tasks or {}] * self.num_envs
+        tasks = list(tasks)
+        if len(tasks) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} tasks (one per sub-env), got {len(tasks)}")
+        full = [space.validate({**space.default_task(), **t}, complete=True) for t in tasks]
+        self.tasks: list[Task] = full
+        self.task_arrays = {
+            f.name: np.array([t[f.name] for t in full], dtype=np.float64) for f in space.features
+        }
+
+    def set_task(self, index: int, task: Task) -> None:
+        """Give sub-environment ``index`` a new task."""
+        tasks = list(self.tasks)
+        tasks[index] = task
+        self.set_tasks(tasks)
+
+    # ---------------------------------------------------------------- running
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset every sub-environment (``options={"reset_mask": mask}``: only those)."""
+        if seed is not None:
+            self._np_random = np.random.default_rng(seed)
+        mask = np.ones(self.num_envs, dtype=bool)
+        if options and "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"], dtype=bool)
+            if mask.shape != (self.num_envs,):
+                raise ValueError(f"reset_mask must have shape ({self.num_envs},)")
+        self._reset_where(mask)
+        return self.dynamics.obs(self.state), {}
+
+    def _reset_where(self, mask: np.ndarray) -> None:
+        if mask.any():
+            tasks = {k: v[mask] for k, v in self.task_arrays.items()}
+            self.state[mask] = self.dynamics.reset(self._np_random, int(mask.sum()), tasks)
+            self.elapsed[mask] = 0
+            self._needs_reset[mask] = False
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        actions = np.asarray(actions)
+        if actions.shape[:1] != (self.num_envs,):
+            raise ValueError(
+                f"expected one action per sub-env ({self.num_envs}), got shape {actions.shape}"
+            )
+        if (
+            isinstance(self.single_action_space, gym.spaces.Discrete)
+            and not np.isin(actions, np.arange(self.single_action_space.n)).all()
+        ):
+            raise ValueError(f"actions must be in {self.single_action_space}, got {actions}")
+        resetting = self._needs_reset.copy()
+        state, reward, terminated = self.dynamics.step(self.state, actions, self.task_arrays)
+        self.state = state
+        self.elapsed += 1
+        reward = np.asarray(reward, dtype=np.float64)
+        terminated = np.asarray(terminated, dtype=bool).copy()
+        truncated = (self.elapsed >= self.max_episode_steps) & ~terminated
+        infos: dict[str, Any] = {}
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            # Sub-envs that ended last step start over now; this step is their reset.
+            self._reset_where(resetting)
+            reward[resetting] = 0.0
+            terminated[resetting] = False
+            truncated[resetting] = False
+            self._needs_reset = terminated | truncated
+            return self.dynamics.obs(self.state), reward, terminated, truncated, infos
+        done = terminated | truncated
+        obs = self.dynamics.obs(self.state)
+        if done.any():
+            infos["final_obs"] = np.where(done[:, None], obs, np.nan).astype(np.float32)
+            infos["_final_obs"] = done.copy()
+            self._reset_where(done)
+            obs = self.dynamics.obs(self.state)
+        return obs, reward, terminated, truncated, infos
+
+    def close_extras(self, **kwargs: Any) -> None:
+        pass
+
+
+def make_vector_env(family: str | Family, num_envs: int, **kwargs: Any) -> FamilyVectorEnv:
+    """The batched environment of ``family`` (the registry's ``vector_entry_point``)."""
+    return FamilyVectorEnv(family, num_envs, **kwargs)
+
+
+try:  # Stable-Baselines3 is a dependency of the package, but envs/ must not need it
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnv as _SB3VecEnv
+except ImportError:  # pragma: no cover
+    _SB3VecEnv = object  # type: ignore[assignment,misc]
+
+
+class SB3VecEnv(_SB3VecEnv):  # type: ignore[misc,valid-type]
+    """A :class:`FamilyVectorEnv` as Stable-Baselines3's ``VecEnv``.
+
+    SB3 resets a finished sub-environment in the same step and reads the last observation
+    from ``info["terminal_observation"]``, and a time limit from
+    ``info["TimeLimit.truncated"]``; this adapter runs the batched env in ``SAME_STEP`` mode
+    and writes both.
+
+    Args:
+        family: Family name or :class:`Family`.
+        num_envs: Number of sub-environments.
+        tasks: As :class:`FamilyVectorEnv`.
+        seed: Seed of the first reset.
+    """
+
+    def __init__(
+        self,
+        family: str | Family,
+        num_envs: int,
+        tasks: Sequence[Task] | Task | None = None,
+        *,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.venv = FamilyVectorEnv(
+            family, num_envs, tasks, autoreset_mode=AutoresetMode.SAME_STEP, **kwargs
+        )
+        super().__init__(
+            num_envs, self.venv.single_observation_space, self.venv.single_action_space
+        )
+        self._seed = seed
+        self._actions: np.ndarray | None = None
+        self._episode_returns = np.zeros(num_envs)
+        self._episode_lengths = np.zeros(num_envs, dtype=np.int64)
+
+    def reset(self) -> np.ndarray:
+        obs, _ = self.venv.reset(seed=self._seed)
+        self._seed = None
+        self._episode_returns[:] = 0
+        self._episode_lengths[:] = 0
+        return obs
+
+    def step_async(self, actions: np.ndarray) -> None:
+        actions = np.asarray(actions)
+        if isinstance(self.action_space, gym.spaces.Box):
+            actions = actions.reshape(self.num_envs, *self.action_space.shape)
+        self._actions = actions
+
+    def step_wait(self):
+        if self._actions is None:
+            raise RuntimeError("step_wait() called before step_async()")
+        obs, reward, terminated, truncated, info = self.venv.step(self._actions)
+        self._actions = None
+        self._episode_returns += reward
+        self._episode_lengths += 1
+        done = terminated | truncated
+        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        for i in np.flatnonzero(done):
+            infos[i] = {
+                "terminal_observation": info["final_obs"][i],
+                "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
+                "episode": {
+                    "r": float(self._episode_returns[i]),
+                    "l": int(self._episode_lengths[i]),
+                },
+            }
+            self._episode_returns[i] = 0.0
+            self._episode_lengths[i] = 0
+        return obs, reward.astype(np.float32), done, infos
+
+    def close(self) -> None:
+        self.venv.close()
+
+    def seed(self, seed: int | None = None) -> list[int | None]:
+        self._seed = seed
+        return [seed] * self.num_envs
+
+    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
+        if attr_name == "render_mode":
+            return [None for _ in self._indices(indices)]
+        if attr_name == "task":
+            return [self.venv.tasks[i] for i in self._indices(indices)]
+        return [getattr(self.venv, attr_name) for _ in self._indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
+        if attr_name != "task":
+            raise AttributeError(
+                f"only 'task' can be set on a batched family env, not {attr_name!r}"
+            )
+        for i in self._indices(indices):
+            self.venv.set_task(i, value)
+
+    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any):
+        if method_name != "set_task":
+            raise AttributeError("batched family envs support env_method('set_task') only")
+        return [self.venv.set_task(i, *args, **kwargs) for i in self._indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
+        return [False for _ in self._indices(indices)]
+
+    def get_images(self) -> list[np.ndarray | None]:
+        return [None for _ in range(self.num_envs)]
+
+    def _indices(self, indices: Any) -> list[int]:
+        if indices is None:
+            return list(range(self.num_envs))
+        if isinstance(indices, int):
+            return [indices]
+        return list(indices)
