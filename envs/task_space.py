@@ -22,6 +22,7 @@ Task = dict[str, float]
 FeatureKind = Literal["dynamics", "reward"]
 FeatureScale = Literal["linear", "log"]
 SplitKind = Literal["interpolation", "extrapolation"]
+SPLIT_KINDS: tuple[str, ...] = ("interpolation", "extrapolation")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +34,36 @@ from meta_rl.evaluation import (
 from meta_rl.experts import make_agent
 from meta_rl.io import load_tensors, save_tensors, write_json, write_text
 from meta_rl.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
+from meta_rl.parallel import check_backend, run_jobs
 from meta_rl.plots import adaptation_plot
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe, recipe_for
 
 BUDGET_SCALE = {"small": 0.02, "full": 1.0}
+
+
+def budget_scale(budget: str) -> float:
+    """Env-step factor of a budget: ``"small"`` (0.02, a smoke run), ``"full"`` (1.0), or a
+    fraction such as ``"0.25"``.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if budget in BUDGET_SCALE:
+        return BUDGET_SCALE[budget]
+    try:
+        value = float(budget)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise ValueError(f"budget must be 'small', 'full' or a fraction in (0, 1], got {budget!r}")
+    return value
+
+
+def oracle_scale(budget: str) -> float:
+    """The oracle's budget factor: full unless ``"small"``. A weak oracle would flatter every
+    method, so a fractional budget shrinks the methods' training, never the oracle."""
+    return BUDGET_SCALE["small"] if budget == "small" else 1.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,8 +73,9 @@ class BenchmarkConfig:
     Attributes:
         checkpoint: Checkpoint path or shipped name.
         out_dir: Where ``results.json``, ``results.md``, the PNGs and the oracle cache go.
-        budget: ``"full"`` (the recipe's oracle budgets) or ``"small"`` (2 percent of them
-            and two tasks, a smoke run that finishes in minutes).
+        budget: ``"full"`` (the recipe's budgets), ``"small"`` (2 percent of every budget
+            and two tasks, a smoke run that finishes in minutes), or a fraction such as
+            ``"0.25"`` (the baselines' training shrinks, the oracle stays at full budget).
         seed: Seed of oracles, fine-tunes and evaluations.
         workers: Processes that train oracles (0: this process).
         finetune_steps: Points of the adaptation curve, in env steps.
@@ -62,6 +86,11 @@ class BenchmarkConfig:
         maml: Also meta-train MAML on the training tasks for as many env steps as the
             mapping's training took, and score it before and after one inner
             policy-gradient step on each test task; cached in ``out_dir``.
+        baseline_steps: Env steps of the context and MAML baselines (default: the mapping's
+            training steps times the budget's factor).
+        oracle_cache: JSON cache of oracle runs (default: ``out_dir/oracles.json``).
+        backend: ``"local"`` (processes here) or ``"ray"`` (oracle runs, baselines and
+            per-task evaluations as Ray tasks; see :mod:`meta_rl.parallel`).
         progress: Show progress bars.
     """
 
@@ -74,11 +103,14 @@ class BenchmarkConfig:
     episodes: int | None = None
     context: bool = False
     maml: bool = False
+    baseline_steps: int | None = None
+    oracle_cache: Path | None = None
+    backend: str = "local"
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.budget not in BUDGET_SCALE:
-            raise ValueError(f"budget must be 'small' or 'full', got {self.budget!r}")
+        budget_scale(self.budget)  # a clear error for a bad budget
+        check_backend(self.backend)
         steps = list(self.finetune_steps)
         if not steps or steps != sorted(set(steps)) or steps[0] < 0:
             raise ValueError("finetune_steps must be increasing, non-negative whole numbers")
@@ -156,7 +188,7 @@ def oracles(
     episodes: int,
 ) -> list[dict[str, Any]]:
     """Per task: each candidate's result and the oracle (the best), cached in ``out_dir``."""
-    cache_path = config.out_dir / "oracles.json"
+    cache_path = config.oracle_cache or config.out_dir / "oracles.json"
     cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     candidates = _candidates(recipe, mapping.arch)
     jobs = [
@@ -174,18 +206,19 @@ def oracles(
         desc="oracle runs",
         disable=not config.progress,
     )
-    if config.workers > 0 and len(todo) > 1:
-        with ProcessPoolExecutor(config.workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [(k, pool.submit(_oracle_job, *a)) for k, a in todo]
-            for key, fut in futures:
-                cache[key] = fut.result()
-                write_json(cache_path, cache)
-                bar.update(1)
-    else:
-        for key, a in todo:
-            cache[key] = _oracle_job(*a)
-            write_json(cache_path, cache)
-            bar.update(1)
+
+    def save(index: int, result: dict[str, Any]) -> None:
+        cache[todo[index][0]] = result
+        write_json(cache_path, cache)
+        bar.update(1)
+
+    run_jobs(
+        _oracle_job,
+        [a for _, a in todo],
+        workers=config.workers,
+        backend=config.backend,
+        on_done=save,
+    )
     bar.close()
     out = []
     for i, task in enumerate(tasks):
@@ -213,14 +246,127 @@ def _ci95(values: Sequence[float]) -> float:
     return float(1.96 * arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else 0.0
 
 
-def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
-    """Score the mapping and its baselines on the held-out tasks; write the report."""
+def _task_row(
+    config: BenchmarkConfig,
+    task: Task,
+    oracle: dict[str, Any],
+    episodes: int,
+    context: dict[str, Any] | None,
+    maml: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Worker: every method on one held-out task (its curves, scores and steps to 0.9)."""
     from meta_rl.agents import adapt
 
+    torch.set_num_threads(1)
     mapping = TrainedMapping.load(config.checkpoint)
     family, spec = mapping.family, mapping.spec
+    rand = float(
+        random_rollout(family, task, episodes=episodes, seed=config.seed + 1)["return_mean"]
+    )
+    default = evaluate_params(
+        spec, mapping.base_params, family, task, episodes=episodes, seed=config.seed + 1
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = adapt(mapping, task=task, seed=config.seed)
+    curve = learning_curve(
+        model,
+        spec,
+        family,
+        task,
+        checkpoints=config.finetune_steps,
+        episodes=episodes,
+        seed=config.seed + 1,
+    )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        default_model = make_agent(
+            family,
+            task,
+            mapping.arch,
+            mapping.recipe.finetune,
+            n_envs=mapping.recipe.finetune_n_envs,
+            seed=config.seed,
+            params=mapping.base_params,
+            spec=spec,
+        )
+    default_curve = learning_curve(
+        default_model,
+        spec,
+        family,
+        task,
+        checkpoints=config.finetune_steps,
+        episodes=episodes,
+        seed=config.seed + 1,
+    )
+
+    def score(value: float, rand: float = rand, oracle: dict = oracle) -> float | None:
+        if not oracle["oracle"] > rand:  # an oracle no better than random: undefined
+            return None
+        return normalised_score(value, rand, oracle["oracle"])
+
+    def steps_to(curve: list, score: Any = score) -> int | None:
+        """Env steps of the first point at 0.9 of the oracle (None: never reached)."""
+        return next((s for s, r in curve if (score(r) or 0.0) >= 0.9), None)
+
+    extra: dict[str, Any] = {}
+    if context is not None:
+        ctx = _evaluate_context(context, family, task, episodes, config.seed + 1)
+        extra = {"context": ctx, "context_score": score(ctx), "context_steps": context["steps"]}
+    if maml is not None:
+        before, after, used = maml_adapt_and_evaluate(
+            spec,
+            maml["theta"],
+            family,
+            task,
+            MamlConfig(),
+            episodes=episodes,
+            seed=config.seed + 1,
+        )
+        extra.update(
+            {
+                "maml_before": before,
+                "maml_before_score": score(before),
+                "maml_after": after,
+                "maml_after_score": score(after),
+                "maml_adapt_steps": used,
+                "maml_meta_steps": maml["steps"],
+            }
+        )
+
+    return {
+        "task": task,
+        "random": rand,
+        "oracle": oracle["oracle"],
+        "oracle_ppo": oracle["ppo"],
+        "oracle_sac": oracle["sac"],
+        "default_expert": default,
+        "default_expert_score": score(default),
+        "fine_tune_curve": curve,
+        "fine_tune_scores": [(s, score(r)) for s, r in curve],
+        "default_fine_tune_curve": default_curve,
+        "default_fine_tune_scores": [(s, score(r)) for s, r in default_curve],
+        "ppo_scratch_curve": oracle["ppo_curve"],
+        "ppo_scratch_scores": [(s, score(r)) for s, r in oracle["ppo_curve"]],
+        "steps_to_0.9": {
+            "mapping_fine_tune": steps_to(curve),
+            "default_fine_tune": steps_to(default_curve),
+            "ppo_scratch": steps_to(oracle["ppo_curve"]),
+        },
+        **extra,
+    }
+
+
+def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
+    """Score the mapping and its baselines on the held-out tasks; write the report.
+
+    Oracle runs, the two trained baselines and the per-task evaluations run as parallel
+    jobs (``config.workers`` processes, or Ray tasks).
+    """
+    mapping = TrainedMapping.load(config.checkpoint)
     # Oracles follow the family's current recipe, not the one the mapping was trained with.
-    recipe = recipe_for(mapping.family_name).scaled(BUDGET_SCALE[config.budget])
+    recipe = recipe_for(mapping.family_name).scaled(oracle_scale(config.budget))
     episodes = config.episodes or (mapping.recipe.eval_episodes if config.budget == "full" else 3)
     tasks = list(mapping.info.get("split", {}).get("test", []))
     if config.budget == "small":
@@ -229,110 +375,21 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         raise ValueError(f"{config.checkpoint} lists no test tasks in its metadata")
     config.out_dir.mkdir(parents=True, exist_ok=True)
     oracle_results = oracles(mapping, tasks, recipe, config, episodes)
-    context = _context_policy(mapping, config) if config.context else None
-    maml = _maml_init(mapping, config) if config.maml else None
+    trained = _train_baselines(mapping, config)
+    context, maml = trained.get("context"), trained.get("maml")
 
-    rows = []
-    for task, oracle in tqdm(
-        list(zip(tasks, oracle_results, strict=True)), desc="methods", disable=not config.progress
-    ):
-        rand = float(
-            random_rollout(family, task, episodes=episodes, seed=config.seed + 1)["return_mean"]
-        )
-        default = evaluate_params(
-            spec, mapping.base_params, family, task, episodes=episodes, seed=config.seed + 1
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = adapt(mapping, task=task, seed=config.seed)
-        curve = learning_curve(
-            model,
-            spec,
-            family,
-            task,
-            checkpoints=config.finetune_steps,
-            episodes=episodes,
-            seed=config.seed + 1,
-        )
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            default_model = make_agent(
-                family,
-                task,
-                mapping.arch,
-                mapping.recipe.finetune,
-                n_envs=mapping.recipe.finetune_n_envs,
-                seed=config.seed,
-                params=mapping.base_params,
-                spec=spec,
-            )
-        default_curve = learning_curve(
-            default_model,
-            spec,
-            family,
-            task,
-            checkpoints=config.finetune_steps,
-            episodes=episodes,
-            seed=config.seed + 1,
-        )
-
-        def score(value: float, rand: float = rand, oracle: dict = oracle) -> float | None:
-            if not oracle["oracle"] > rand:  # an oracle no better than random: undefined
-                return None
-            return normalised_score(value, rand, oracle["oracle"])
-
-        def steps_to(curve: list, score: Any = score) -> int | None:
-            """Env steps of the first point at 0.9 of the oracle (None: never reached)."""
-            return next((s for s, r in curve if (score(r) or 0.0) >= 0.9), None)
-
-        extra: dict[str, Any] = {}
-        if context is not None:
-            ctx = _evaluate_context(context, family, task, episodes, config.seed + 1)
-            extra = {"context": ctx, "context_score": score(ctx), "context_steps": context["steps"]}
-        if maml is not None:
-            before, after, used = maml_adapt_and_evaluate(
-                spec,
-                maml["theta"],
-                family,
-                task,
-                MamlConfig(),
-                episodes=episodes,
-                seed=config.seed + 1,
-            )
-            extra.update(
-                {
-                    "maml_before": before,
-                    "maml_before_score": score(before),
-                    "maml_after": after,
-                    "maml_after_score": score(after),
-                    "maml_adapt_steps": used,
-                    "maml_meta_steps": maml["steps"],
-                }
-            )
-
-        rows.append(
-            {
-                "task": task,
-                "random": rand,
-                "oracle": oracle["oracle"],
-                "oracle_ppo": oracle["ppo"],
-                "oracle_sac": oracle["sac"],
-                "default_expert": default,
-                "default_expert_score": score(default),
-                "fine_tune_curve": curve,
-                "fine_tune_scores": [(s, score(r)) for s, r in curve],
-                "default_fine_tune_curve": default_curve,
-                "default_fine_tune_scores": [(s, score(r)) for s, r in default_curve],
-                "ppo_scratch_curve": oracle["ppo_curve"],
-                "steps_to_0.9": {
-                    "mapping_fine_tune": steps_to(curve),
-                    "default_fine_tune": steps_to(default_curve),
-                    "ppo_scratch": steps_to(oracle["ppo_curve"]),
-                },
-                **extra,
-            }
-        )
+    bar = tqdm(total=len(tasks), desc="methods", disable=not config.progress)
+    rows = run_jobs(
+        _task_row,
+        [
+            (replace(config, progress=False), task, oracle, episodes, context, maml)
+            for task, oracle in zip(tasks, oracle_results, strict=True)
+        ],
+        workers=config.workers,
+        backend=config.backend,
+        on_done=lambda *_: bar.update(1),
+    )
+    bar.close()
     summary = _summarise(rows, config.finetune_steps)
     result = {
         "family": mapping.family_name,
@@ -368,8 +425,10 @@ def _baseline_budget(
 ) -> tuple[int, Path]:
     """A baseline's env steps (as many as the mapping's training, scaled by the budget) and
     the cache file of its result, keyed by everything that determines it."""
-    steps = int(mapping.info.get("env_steps") or mapping.recipe.base_steps)
-    steps = max(256, int(steps * BUDGET_SCALE[config.budget]))
+    steps = config.baseline_steps
+    if steps is None:
+        steps = int(mapping.info.get("env_steps") or mapping.recipe.base_steps)
+        steps = max(256, int(steps * budget_scale(config.budget)))
     blob = json.dumps(
         {
             "family": mapping.family_name,
@@ -382,6 +441,29 @@ def _baseline_budget(
     )
     key = hashlib.sha1(blob.encode()).hexdigest()[:16]
     return steps, config.out_dir / f"{name}-{key}.safetensors"
+
+
+def _baseline_job(name: str, config: BenchmarkConfig) -> dict[str, Any]:
+    """Worker: one trained baseline (``"context"`` or ``"maml"``), from its cache if there."""
+    torch.set_num_threads(1)
+    mapping = TrainedMapping.load(config.checkpoint)
+    return (_context_policy if name == "context" else _maml_init)(mapping, config)
+
+
+def _train_baselines(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:
+    """The context policy and MAML's initialisation that ``config`` asks for; with two or
+    more workers both train at once, each in its own process."""
+    wanted = [name for name, on in (("context", config.context), ("maml", config.maml)) if on]
+    if config.backend == "ray" or (config.workers >= 2 and len(wanted) == 2):
+        quiet = replace(config, progress=False)
+        results = run_jobs(
+            _baseline_job, [(name, quiet) for name in wanted], workers=2, backend=config.backend
+        )
+        return dict(zip(wanted, results, strict=True))
+    return {
+        name: (_context_policy if name == "context" else _maml_init)(mapping, config)
+        for name in wanted
+    }
 
 
 def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:

@@ -42,7 +42,7 @@ class TrainedMapping:
         task_space: The task space of that family at training time.
         arch: The target policy's architecture.
         network: The mapping network.
-        objective: The training objective (``"params"`` or ``"distill"``).
+        objective: The training objective (one of ``meta_rl.objectives.OBJECTIVES``).
         recipe: The family's recipe (its ``finetune`` settings drive adaptation).
         info: Training summary (splits, returns, env steps), JSON-serialisable.
     """

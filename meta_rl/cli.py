@@ -21,6 +21,7 @@ import torch
 
 from meta_rl.envs import TaskSpace, families, get_family
 from meta_rl.envs.registry import UNAVAILABLE
+from meta_rl.objectives import OBJECTIVES
 
 
 class UsageError(Exception):
@@ -128,20 +129,24 @@ def cmd_families(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from meta_rl.mapping import MappingConfig
+    from meta_rl.rl import RLConfig
     from meta_rl.train import TrainConfig, train
 
     config = TrainConfig(
         family=args.family,
         objective=args.objective,
         seed=args.seed,
+        split=args.split,
         workdir=Path(args.workdir),
         workers=args.workers,
+        backend=args.backend,
         budget_scale=args.budget_scale,
         mapping=MappingConfig(hidden=tuple(args.hidden), rank=args.rank or None),
         rounds=args.rounds,
         steps_per_round=args.steps_per_round,
         states_per_task=args.states_per_task,
         n_train=args.n_train,
+        rl=RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
         progress=not args.json,
     )
     family_name = get_family(args.family).name.lower()
@@ -271,19 +276,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from meta_rl.benchmark import BenchmarkConfig, run_benchmark
+    from meta_rl.suite import SuiteConfig, run_suite
 
-    config = BenchmarkConfig(
-        checkpoint=args.checkpoint,
-        out_dir=Path(args.out_dir),
-        budget=args.budget,
-        seed=args.seed,
-        workers=args.workers,
-        progress=not args.json,
-        finetune_steps=tuple(args.finetune_steps),
-        context=args.context,
-        maml=args.maml,
-    )
-    result = run_benchmark(config)
+    family = get_family(args.family)
+    baselines = tuple(args.baselines)
+    if args.checkpoint is not None:
+        from meta_rl.checkpoint import TrainedMapping
+
+        TrainedMapping.load(args.checkpoint, family=family.name)  # a clear error if foreign
+        config = BenchmarkConfig(
+            checkpoint=args.checkpoint,
+            out_dir=Path(args.out_dir),
+            budget=args.budget,
+            seed=args.seed,
+            workers=args.workers,
+            backend=args.backend,
+            progress=not args.json,
+            finetune_steps=tuple(args.finetune_steps),
+            context="context" in baselines,
+            maml="maml" in baselines,
+        )
+        result = run_benchmark(config)
+    else:
+        suite = SuiteConfig(
+            family=family.name,
+            budget=args.budget,
+            seeds=args.seeds,
+            splits=tuple(args.splits),
+            out_dir=Path(args.out_dir),
+            workdir=Path(args.workdir),
+            workers=args.workers,
+            backend=args.backend,
+            finetune_steps=tuple(args.finetune_steps),
+            baselines=baselines,
+            progress=not args.json,
+        )
+        result = run_suite(suite)
     _emit(args, result, result["table"] + f"\n\nreport: {result['report']}")
     return 0
 
@@ -319,6 +347,25 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="where jobs run: local processes, or Ray tasks (RAY_ADDRESS names a cluster)",
+    )
+
+
+def _budget(text: str) -> str:
+    from meta_rl.benchmark import budget_scale
+
+    try:
+        budget_scale(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def _checkpoint_args(p: argparse.ArgumentParser, *, episodes: int) -> None:
     p.add_argument("checkpoint", help="checkpoint path, or a shipped mapping's name (pendulum)")
     p.add_argument("--task", help="feature values, e.g. m=1.5,l=0.8 (others: defaults)")
@@ -342,11 +389,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a mapping: base policy, experts, mapping network")
     p.add_argument("family", help="family name, e.g. Pendulum")
-    p.add_argument("--objective", choices=["distill", "params"], default="distill")
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="distill",
+        help="distill, params, rl (PPO through the mapping), or two in sequence",
+    )
+    p.add_argument("--rl-iterations", type=_positive, default=40, help="iterations of rl")
+    p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
     p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument(
+        "--split",
+        choices=["interpolation", "extrapolation"],
+        default="interpolation",
+        help="how test tasks are held out (extrapolation: the upper edge of the first feature)",
+    )
     p.add_argument("--workdir", default="runs", help="cache of base and experts, training log")
     p.add_argument("--out", help="checkpoint path (default: WORKDIR/<family>.safetensors)")
     p.add_argument("--workers", type=_non_negative, default=2, help="expert worker processes")
+    _backend_arg(p)
     p.add_argument(
         "--budget-scale",
         type=_positive_float,
@@ -382,22 +443,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gif", help="write the first episode as an animated GIF")
     p.set_defaults(func=cmd_rollout)
 
-    p = sub.add_parser("benchmark", help="score a mapping against baselines on held-out tasks")
-    p.add_argument("checkpoint", help="checkpoint path or shipped name")
-    p.add_argument("--budget", choices=["small", "full"], default="full")
-    p.add_argument("--seed", type=_non_negative, default=0)
-    p.add_argument("--workers", type=_non_negative, default=2)
-    p.add_argument("--out-dir", default="benchmark-out")
-    p.add_argument("--finetune-steps", type=_non_negative, nargs="+", default=[0, 1000, 2000, 5000])
+    p = sub.add_parser(
+        "benchmark",
+        help="train mappings over seeds and splits; score them against the baselines",
+    )
+    p.add_argument("family", help="family name, e.g. Pendulum")
     p.add_argument(
-        "--context",
-        action="store_true",
-        help="also train the context-conditioned PPO baseline (same env steps)",
+        "--checkpoint",
+        help="score this trained mapping (path or shipped name) on its own test tasks instead",
     )
     p.add_argument(
-        "--maml",
-        action="store_true",
-        help="also meta-train MAML (same env steps) and adapt it with one step",
+        "--budget",
+        type=_budget,
+        default="full",
+        help="small (a smoke run), full, or a fraction such as 0.25 of every training budget",
+    )
+    p.add_argument("--seeds", type=_positive, default=3, help="training seeds per split")
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        choices=["interpolation", "extrapolation"],
+        default=["interpolation", "extrapolation"],
+    )
+    p.add_argument("--seed", type=_non_negative, default=0, help="seed of --checkpoint's run")
+    p.add_argument("--workers", type=_non_negative, default=2)
+    _backend_arg(p)
+    p.add_argument("--workdir", default="runs", help="cache of bases and experts")
+    p.add_argument("--out-dir", default="benchmark-out")
+    p.add_argument(
+        "--finetune-steps", type=_non_negative, nargs="+", default=[0, 1000, 2000, 5000, 10000]
+    )
+    p.add_argument(
+        "--baselines",
+        nargs="*",
+        choices=["context", "maml"],
+        default=["context", "maml"],
+        help="trained baselines to include (none: --baselines with no value)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_benchmark)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing as mp
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from tqdm.auto import tqdm
 from meta_rl.envs import Family, Task, families, get_family
 from meta_rl.evaluation import evaluate_params
 from meta_rl.io import load_tensors, save_tensors
+from meta_rl.parallel import run_jobs
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe
 
@@ -201,14 +200,16 @@ class _ExpertJob:
     task: Task
     arch: dict[str, Any]
     recipe: dict[str, Any]
-    base_path: str
+    base: torch.Tensor
     seed: int
     out: str
     eval_episodes: int
 
 
-def _expert_job(job: _ExpertJob) -> str:
-    """Worker: fine-tune the base on one task in chunks, keep the best policy seen, save.
+def _expert_job(job: _ExpertJob) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Worker: fine-tune the base on one task in chunks; the best policy seen and its record.
+
+    The caller writes the result to ``job.out``, so a worker never needs the caller's disk.
 
     The budget goes where the expert is still improving: once it has had
     ``EXPERT_MIN_FRACTION`` of its budget, training stops after a chunk that improves the
@@ -220,7 +221,7 @@ def _expert_job(job: _ExpertJob) -> str:
     family = get_family(job.family)
     arch = PolicyArch.from_json(job.arch)
     spec = PolicySpec(arch)
-    base = load_tensors(job.base_path)[0]["params"]
+    base = job.base
     model = make_agent(
         family,
         job.task,
@@ -262,9 +263,8 @@ def _expert_job(job: _ExpertJob) -> str:
             and gain < EXPERT_PATIENCE * abs(best_return) + 1.0
         ):
             break
-    save_tensors(
-        job.out,
-        {"params": best},
+    return (
+        best,
         {
             "kind": "expert",
             "family": family.id,
@@ -277,7 +277,6 @@ def _expert_job(job: _ExpertJob) -> str:
             "seed": job.seed,
         },
     )
-    return job.out
 
 
 def _load_expert(path: Path) -> Expert:
@@ -302,6 +301,7 @@ def train_experts(
     seed: int,
     cache_dir: Path,
     workers: int = 2,
+    backend: str = "local",
     progress: bool = True,
 ) -> list[Expert]:
     """One expert per task, fine-tuned from ``base``; cached experts are reused.
@@ -316,6 +316,8 @@ def train_experts(
         cache_dir: Where experts are stored.
         workers: Worker processes (0 trains in this process). Families defined in user
             code (not built in) always train in this process.
+        backend: ``"local"`` (processes here) or ``"ray"`` (Ray tasks; see
+            :mod:`meta_rl.parallel`).
         progress: Show a progress bar.
     """
     cache_dir = Path(cache_dir)
@@ -344,7 +346,7 @@ def train_experts(
                 task=dict(task),
                 arch=arch.to_json(),
                 recipe=recipe_json,
-                base_path=str(base_path),
+                base=base,
                 seed=seed + i,
                 out=str(cache_dir / f"expert-{key}.safetensors"),
                 eval_episodes=recipe.eval_episodes,
@@ -361,16 +363,18 @@ def train_experts(
         unit="expert",
         disable=not progress,
     ) as bar:
-        if workers > 0 and builtin and len(todo) > 1:
-            ctx = mp.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                for fut in as_completed([pool.submit(_expert_job, j) for j in todo]):
-                    fut.result()
-                    bar.update(1)
-        else:
-            for job in todo:
-                _expert_job(job)
-                bar.update(1)
+
+        def save(index: int, result: tuple[torch.Tensor, dict[str, Any]]) -> None:
+            save_tensors(todo[index].out, {"params": result[0]}, result[1])
+            bar.update(1)
+
+        run_jobs(
+            _expert_job,
+            [(j,) for j in todo],
+            workers=workers if builtin else 0,
+            backend=backend if builtin else "local",
+            on_done=save,
+        )
     return [_load_expert(Path(j.out)) for j in jobs]
 
 

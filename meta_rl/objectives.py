@@ -5,6 +5,8 @@
 * ``distill``: match the experts' *behaviour*, action distributions and values, on states
   that the experts and the predicted policies visit (relabelled by the experts, as in
   DAgger). It ignores weight-space symmetries altogether.
+* ``rl`` (in :mod:`meta_rl.rl`): PPO through the mapping, on rollouts of the predicted
+  policies; no experts at all.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import torch
 
 from meta_rl.policy_spec import PolicyOutput, PolicySpec
 
-OBJECTIVES = ("params", "distill")
+OBJECTIVES = ("params", "distill", "rl", "distill+rl", "params+distill")
+"""Objectives of ``meta-rl train``; ``a+b`` runs ``a``, then ``b`` from its result."""
 
 
 def params_loss(predicted: torch.Tensor, expert: torch.Tensor) -> torch.Tensor:

@@ -63,3 +63,113 @@ def adaptation_plot(
     save_figure(fig, path)
     plt.close(fig)
     return path
+
+
+def score_curves_plot(
+    summary: Mapping[str, Mapping[str, object]], path: Path, *, title: str
+) -> Path:
+    """Normalised score against env steps on held-out tasks, one panel per split kind.
+
+    Curves (mapping, default expert, PPO from scratch) are drawn with their confidence
+    band; the context-conditioned policy is a band at its zero-shot score, MAML two points
+    (before and after its inner step) with error bars.
+
+    Args:
+        summary: Per split kind, what ``meta_rl.suite`` summarises: curves as lists of
+            ``{"steps", "mean", "low", "high"}``, and optional ``"context"``,
+            ``"maml_before"``, ``"maml_after"`` stats.
+        path: PNG file to write.
+        title: Figure title.
+    """
+    plt = _pyplot()
+    n = len(summary)
+    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 4.0), squeeze=False, constrained_layout=True)
+    for ax, (split, s) in zip(axes[0], summary.items(), strict=True):
+        for i, (key, name) in enumerate(
+            (
+                ("mapping", "mapping + fine-tune"),
+                ("default_expert", "default expert + fine-tune"),
+                ("ppo_scratch", "PPO from scratch"),
+            )
+        ):
+            points = [p for p in s[key] if p["mean"] is not None]  # type: ignore[index,union-attr]
+            if not points:
+                continue
+            xs = [max(p["steps"], 100) for p in points]  # a log axis: step 0 drawn at 100
+            ax.plot(xs, [p["mean"] for p in points], marker="o", color=f"C{i}", label=name)
+            ax.fill_between(
+                xs,
+                [p["low"] for p in points],
+                [p["high"] for p in points],
+                color=f"C{i}",
+                alpha=0.2,
+            )
+        context = s.get("context")  # type: ignore[union-attr]
+        if context and context["mean"] is not None:
+            ax.axhline(context["mean"], color="C3", linestyle="--", label="context-conditioned PPO")
+            ax.axhspan(context["low"], context["high"], color="C3", alpha=0.1)
+        for key, marker, name in (
+            ("maml_before", "s", "MAML"),
+            ("maml_after", "D", "MAML + 1 step"),
+        ):
+            stat = s.get(key)  # type: ignore[union-attr]
+            if stat and stat["mean"] is not None:
+                x = max(stat.get("adapt_steps", 0), 100)
+                err = [[stat["mean"] - stat["low"]], [stat["high"] - stat["mean"]]]
+                ax.errorbar([x], [stat["mean"]], yerr=err, fmt=marker, color="C4", label=name)
+        ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":", label="oracle")
+        ax.set_xscale("log")
+        ax.set_title(f"{split} split", fontsize=10)
+        ax.set_xlabel("env steps on the task (0 drawn at 100)")
+        ax.set_ylabel("normalised score")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def descriptor_plot(
+    points: Mapping[str, Sequence[tuple[Mapping[str, float], float | None]]],
+    task_space,
+    path: Path,
+    *,
+    title: str,
+    hollow: Sequence[str] = (),
+) -> Path:
+    """Score of each held-out task against each of its features.
+
+    Args:
+        points: Per series label, ``(task, score)`` pairs (``None`` scores are skipped).
+        task_space: The family's ``TaskSpace`` (feature names, bounds, units).
+        path: PNG file to write.
+        title: Figure title.
+        hollow: Labels drawn as hollow markers (references, such as the default expert).
+    """
+    plt = _pyplot()
+    features = task_space.features
+    fig, axes = plt.subplots(
+        1, len(features), figsize=(3.6 * len(features), 3.4), squeeze=False, constrained_layout=True
+    )
+    for ax, feature in zip(axes[0], features, strict=True):
+        for i, (label, pairs) in enumerate(points.items()):
+            kept = [(t[feature.name], v) for t, v in pairs if v is not None]
+            if kept:
+                xs, ys = zip(*kept, strict=True)
+                style = (
+                    {"facecolors": "none", "edgecolors": f"C{i}"}
+                    if label in hollow
+                    else {"color": f"C{i}"}
+                )
+                ax.scatter(xs, ys, s=20, alpha=0.85, label=label, **style)
+        unit = f" ({feature.unit})" if feature.unit else ""
+        ax.set_xlabel(f"{feature.name}{unit}")
+        ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("zero-shot normalised score")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title)
+    save_figure(fig, path)
+    plt.close(fig)
+    return path

@@ -15,13 +15,16 @@ from tqdm.auto import tqdm
 
 from meta_rl.checkpoint import TrainedMapping
 from meta_rl.envs import Family, Task, get_family
+from meta_rl.envs.task_space import SPLIT_KINDS
 from meta_rl.evaluation import collect_states, evaluate_params
 from meta_rl.experts import Expert, expert_table, train_base, train_experts
 from meta_rl.io import write_json
 from meta_rl.mapping import MappingConfig, MappingNetwork
 from meta_rl.objectives import OBJECTIVES, DistillData, distill_loss, params_loss
+from meta_rl.parallel import check_backend
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe, recipe_for
+from meta_rl.rl import Divergence, RLConfig, train_rl
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +35,16 @@ class TrainConfig:
 
     Attributes:
         family: Family name (``"Pendulum"``).
-        objective: ``"distill"`` (behaviour matching with DAgger states) or ``"params"``
-            (regression onto expert parameters).
+        objective: ``"distill"`` (behaviour matching with DAgger states), ``"params"``
+            (regression onto expert parameters), ``"rl"`` (PPO through the mapping, no
+            experts), or two in sequence: ``"distill+rl"``, ``"params+distill"``.
         seed: Seed of the split, the base, the experts and the mapping.
+        split: ``"interpolation"`` (test tasks from the whole space) or ``"extrapolation"``
+            (test tasks from a held-out edge of the first feature; see ``TaskSpace.split``).
         workdir: Folder of the cached base and experts and the training log.
         workers: Processes that train experts (0: this process).
+        backend: ``"local"`` (worker processes here) or ``"ray"`` (experts as Ray tasks;
+            see :mod:`meta_rl.parallel`).
         budget_scale: Factor on every env-step budget of the family's recipe (tiny values
             for tests and smoke runs).
         mapping: Shape of the mapping network.
@@ -48,14 +56,17 @@ class TrainConfig:
         lr: Adam learning rate of the mapping.
         value_coef: Weight of the value error in ``distill``.
         n_train: Training tasks (default: the recipe's).
+        rl: Settings of the ``rl`` phase.
         progress: Show progress bars.
     """
 
     family: str = "Pendulum"
     objective: str = "distill"
     seed: int = 0
+    split: str = "interpolation"
     workdir: Path = Path("runs")
     workers: int = 2
+    backend: str = "local"
     budget_scale: float = 1.0
     mapping: MappingConfig = field(default_factory=MappingConfig)
     rounds: int = 6
@@ -65,18 +76,22 @@ class TrainConfig:
     lr: float = 1e-3
     value_coef: float = 0.5
     n_train: int | None = None
+    rl: RLConfig = field(default_factory=RLConfig)
     progress: bool = True
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         get_family(self.family)  # a clear error for an unknown family
+        if self.split not in SPLIT_KINDS:
+            raise ValueError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
         object.__setattr__(self, "workdir", Path(self.workdir))
         for name in ("rounds", "steps_per_round", "states_per_task", "batch_states"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.workers < 0:
             raise ValueError("workers must be 0 or more")
+        check_backend(self.backend)
         if not self.budget_scale > 0:
             raise ValueError("budget_scale must be positive")
         if not self.lr > 0:
@@ -132,7 +147,9 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
     family = get_family(config.family)
     recipe = config.recipe()
     space = family.task_space
-    split = space.split(recipe.n_train, recipe.n_test, n_val=recipe.n_val, seed=config.seed)
+    split = space.split(
+        recipe.n_train, recipe.n_test, n_val=recipe.n_val, kind=config.split, seed=config.seed
+    )
     probe = family.make()
     arch = PolicyArch.for_env(probe, pi=recipe.pi, vf=recipe.vf, log_std_init=recipe.log_std_init)
     probe.close()
@@ -147,17 +164,21 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
     base, base_steps = train_base(
         family, recipe, arch, seed=config.seed, cache_dir=cache, progress=config.progress
     )
-    experts: list[Expert] = train_experts(
-        family,
-        split.train,
-        base,
-        recipe,
-        arch,
-        seed=config.seed + 1,
-        cache_dir=cache,
-        workers=config.workers,
-        progress=config.progress,
-    )
+    phases = config.objective.split("+")
+    experts: list[Expert] = []
+    if set(phases) & {"params", "distill"}:  # ``rl`` alone learns without experts
+        experts = train_experts(
+            family,
+            split.train,
+            base,
+            recipe,
+            arch,
+            seed=config.seed + 1,
+            cache_dir=cache,
+            workers=config.workers,
+            backend=config.backend,
+            progress=config.progress,
+        )
     expert_steps = sum(e.env_steps for e in experts)
     env_steps = base_steps + expert_steps
     log.update(
@@ -165,11 +186,12 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         env_steps={"base": base_steps, "experts": expert_steps},
     )
 
+    # Seeded here: SB3 reseeds torch's global generator whenever it trains in this process,
+    # which it does or not depending on caches and workers.
+    torch.manual_seed(config.seed)
     network = MappingNetwork(space.dim, base, config.mapping)
     descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in split.train]))
     val_desc = torch.as_tensor(np.stack([space.to_descriptor(t) for t in split.val]))
-    expert_params = torch.stack([e.params for e in experts])
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     val_episodes = max(1, recipe.eval_episodes // 2)
 
@@ -182,74 +204,108 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         env_steps += sum(lengths)
         return score
 
-    data = DistillData()
-    if config.objective == "distill":
-        data.add(
-            spec,
-            expert_params,
-            [
-                collect_states(
-                    spec,
-                    e.params,
-                    family,
-                    e.task,
-                    n_states=config.states_per_task,
-                    seed=config.seed + 100 + i,
-                )
-                for i, e in enumerate(experts)
-            ],
-        )
-        env_steps += len(experts) * config.states_per_task
-
     best = {"score": val_score(), "round": 0, "state": copy.deepcopy(network.state_dict())}
     history: list[dict[str, Any]] = [{"round": 0, "val_return": best["score"]}]
-    total = config.rounds * config.steps_per_round
-    bar = tqdm(
-        total=total, desc=f"mapping ({config.objective})", unit="step", disable=not config.progress
-    )
-    for round_ in range(1, config.rounds + 1):
-        stats: dict[str, float] = {}
-        for _ in range(config.steps_per_round):
-            predicted = network(descriptors)
-            if config.objective == "params":
-                loss = params_loss(predicted, expert_params)
-                stats = {"params": float(loss.detach())}
-            else:
-                obs, targets = data.batch(config.batch_states, generator)
-                loss, stats = distill_loss(
-                    spec, predicted, obs, targets, data.value_scale, config.value_coef
-                )
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-            optimizer.step()
-            bar.update(1)
+
+    def checkpoint_round(phase: str, stats: dict[str, float]) -> float:
+        """Score the validation tasks; keep the network if it is the best so far."""
+        nonlocal best
         score = val_score()
-        history.append({"round": round_, "val_return": score, **stats})
-        bar.set_postfix(val_return=f"{score:.1f}")
+        round_ = len(history)
+        history.append({"round": round_, "phase": phase, "val_return": score, **stats})
         if score > best["score"]:
             best = {"score": score, "round": round_, "state": copy.deepcopy(network.state_dict())}
-        if config.objective == "distill" and round_ < config.rounds:
-            with torch.no_grad():
-                predicted = network(descriptors)
-            data.add(
-                spec,
-                expert_params,
-                [
-                    collect_states(
-                        spec,
-                        predicted[i],
-                        family,
-                        t,
-                        n_states=config.states_per_task,
-                        seed=config.seed + 1000 * round_ + i,
-                    )
-                    for i, t in enumerate(split.train)
-                ],
-            )
-            env_steps += len(split.train) * config.states_per_task
         log.update(mapping_history=history)
-    bar.close()
+        return score
+
+    def supervised(phase: str) -> None:
+        """``params`` or ``distill`` rounds (``distill`` adds DAgger states each round)."""
+        nonlocal env_steps
+        expert_params = torch.stack([e.params for e in experts])
+        optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+        data = DistillData()
+
+        def relabel(params: torch.Tensor, tasks: list[Task], seed: int) -> None:
+            """States visited by ``params`` (one row per task), labelled by the experts."""
+            nonlocal env_steps
+            states = [
+                collect_states(
+                    spec, params[i], family, t, n_states=config.states_per_task, seed=seed + i
+                )
+                for i, t in enumerate(tasks)
+            ]
+            data.add(spec, expert_params, states)
+            env_steps += len(tasks) * config.states_per_task
+
+        if phase == "distill":
+            relabel(expert_params, [e.task for e in experts], config.seed + 100)
+        bar = tqdm(
+            total=config.rounds * config.steps_per_round,
+            desc=f"mapping ({phase})",
+            unit="step",
+            disable=not config.progress,
+        )
+        for round_ in range(1, config.rounds + 1):
+            stats: dict[str, float] = {}
+            for _ in range(config.steps_per_round):
+                predicted = network(descriptors)
+                if phase == "params":
+                    loss = params_loss(predicted, expert_params)
+                    stats = {"params": float(loss.detach())}
+                else:
+                    obs, targets = data.batch(config.batch_states, generator)
+                    loss, stats = distill_loss(
+                        spec, predicted, obs, targets, data.value_scale, config.value_coef
+                    )
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+                optimizer.step()
+                bar.update(1)
+            bar.set_postfix(val_return=f"{checkpoint_round(phase, stats):.1f}")
+            if phase == "distill" and round_ < config.rounds:
+                # DAgger: the states the *predicted* policies visit, labelled by the experts.
+                with torch.no_grad():
+                    predicted = network(descriptors)
+                relabel(predicted, split.train, config.seed + 1000 * round_)
+        bar.close()
+
+    def reinforce() -> None:
+        """PPO through the mapping, scored on validation every ``eval_every`` iterations."""
+        nonlocal env_steps
+        bar = tqdm(
+            total=config.rl.iterations, desc="mapping (rl)", unit="it", disable=not config.progress
+        )
+
+        def on_iteration(iteration: int, steps: int, stats: dict[str, Any]) -> None:
+            bar.update(1)
+            if iteration % config.rl.eval_every == 0 or iteration == config.rl.iterations:
+                stats = {**stats, "iteration": iteration, "rl_env_steps": steps}
+                bar.set_postfix(val_return=f"{checkpoint_round('rl', stats):.1f}")
+
+        try:
+            env_steps += train_rl(
+                spec,
+                network,
+                family,
+                split.train,
+                descriptors,
+                config.rl,
+                gamma=float(recipe.ppo.get("gamma", 0.99)),
+                gae_lambda=float(recipe.ppo.get("gae_lambda", 0.95)),
+                seed=config.seed + 3,
+                on_iteration=on_iteration,
+            )
+        except Divergence as err:  # keep the best mapping so far, and say so
+            env_steps += err.env_steps
+            logger.warning("%s; keeping the best mapping so far (round %d)", err, best["round"])
+            history.append({"round": len(history), "phase": "rl", "diverged": str(err)})
+            log.update(mapping_history=history)
+        finally:
+            bar.close()
+
+    for phase in phases:
+        reinforce() if phase == "rl" else supervised(phase)
     network.load_state_dict(best["state"])
     info = {
         "split": {"train": split.train, "val": split.val, "test": split.test},
@@ -258,6 +314,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         "history": history,
         "env_steps": env_steps,
         "seed": config.seed,
+        "split_kind": config.split,
         "seconds": round(time.time() - started, 1),
         "experts": expert_table(experts),
     }

@@ -54,7 +54,10 @@ def test_bad_task_exits_2_with_one_line(capsys, tiny_mapping, command, task, nee
         (["train", "Nope"], "unknown family"),
         (["train", "Pendulum", "--budget-scale", "-1"], "positive"),
         (["train", "Pendulum", "--objective", "magic"], "invalid choice"),
-        (["benchmark", "pendulum", "--budget", "huge"], "invalid choice"),
+        (["benchmark", "pendulum", "--budget", "huge"], "budget must be"),
+        (["benchmark", "pendulum", "--splits", "sideways"], "invalid choice"),
+        (["benchmark", "Pendulum", "--seeds", "0"], "at least 1"),
+        (["benchmark", "CartPole", "--checkpoint", "pendulum"], "CartPole"),
         (["bogus"], "invalid choice"),
     ],
 )
@@ -158,13 +161,13 @@ def test_demo_writes_table_and_png(capsys, tiny_mapping, tmp_path):
 def test_benchmark_small(capsys, tiny_mapping, tmp_path):
     argv = [
         "benchmark",
+        "Pendulum",
+        "--checkpoint",
         str(tiny_mapping[0]),
         "--budget",
         "small",
         "--workers",
         "0",
-        "--context",
-        "--maml",
         "--finetune-steps",
         "0",
         "128",

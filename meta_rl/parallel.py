@@ -1,0 +1,99 @@
+"""Where independent jobs run: this process, a local process pool, or a Ray cluster.
+
+Jobs are module-level functions with picklable arguments and results (experts, oracle
+runs, per-task evaluations, benchmark runs). Results come back to the calling process,
+which writes every cache file, so a job never needs the caller's disk.
+
+``backend="ray"`` submits each job as a Ray task of one CPU. It joins the cluster that
+``RAY_ADDRESS`` names (``ray start --head`` on a machine, ``ray start --address=...`` on
+the others, meta-rl installed on each), or starts a local one when none is named. Jobs
+that write files of their own (a benchmark run writes its report) need an ``--out-dir``
+that every node sees, such as a shared file system.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+BACKENDS = ("local", "ray")
+
+
+def check_backend(backend: str) -> None:
+    """Raise ``ValueError`` for an unknown backend, or Ray's when Ray is not installed."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ValueError("the ray backend needs Ray: pip install 'meta-rl[ray]'") from None
+
+
+def run_jobs(
+    fn: Callable[..., Any],
+    jobs: Sequence[tuple[Any, ...]],
+    *,
+    workers: int,
+    backend: str = "local",
+    on_done: Callable[[int, Any], None] | None = None,
+) -> list[Any]:
+    """``fn(*job)`` for every job; the results in job order.
+
+    Args:
+        fn: A module-level function (it must pickle).
+        jobs: Argument tuples.
+        workers: Local worker processes (0: run in this process). Ray schedules by the
+            cluster's CPUs instead.
+        backend: ``"local"`` or ``"ray"``.
+        on_done: Called in this process with (job index, result) as each job finishes,
+            so results can be cached before the others end.
+    """
+    check_backend(backend)
+    results: list[Any] = [None] * len(jobs)
+
+    def finish(index: int, result: Any) -> None:
+        results[index] = result
+        if on_done is not None:
+            on_done(index, result)
+
+    if backend == "ray":
+        _run_ray(fn, jobs, finish)
+    elif workers > 0 and len(jobs) > 1:
+        with ProcessPoolExecutor(
+            min(workers, len(jobs)), mp_context=mp.get_context("spawn")
+        ) as pool:
+            futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
+            for future in as_completed(futures):
+                finish(futures[future], future.result())
+    else:
+        for i, job in enumerate(jobs):
+            finish(i, fn(*job))
+    return results
+
+
+def ray_init(**kwargs: Any) -> None:
+    """Connect to ``RAY_ADDRESS``'s cluster, or start a local one (once per process)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            address=os.environ.get("RAY_ADDRESS"),
+            include_dashboard=False,
+            log_to_driver=False,
+            **kwargs,
+        )
+
+
+def _run_ray(fn: Callable[..., Any], jobs: Sequence[tuple], finish: Callable) -> None:
+    import ray
+
+    ray_init()
+    remote = ray.remote(num_cpus=1)(fn)
+    pending = {remote.remote(*job): i for i, job in enumerate(jobs)}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        finish(pending.pop(done[0]), ray.get(done[0]))

@@ -1,0 +1,337 @@
+"""The ``rl`` objective: PPO through the mapping network.
+
+Each iteration draws training tasks, one environment per task, and acts in every
+environment with the policy that the mapping predicts for that task's descriptor. The PPO
+loss is then taken on those rollouts with the parameters predicted again, with gradients:
+``policy params = mapping(descriptor)`` sits inside the loss (a functional forward pass,
+``torch.func``), so the update trains the mapping itself, never a policy. An untrained
+mapping is exactly the base policy (DESIGN's bias initialisation), so this starts where a
+plain PPO fine-tune of the base would, on every task at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from meta_rl.envs import Family, Task
+from meta_rl.mapping import MappingNetwork
+from meta_rl.policy_spec import PolicyOutput, PolicySpec
+
+
+class Divergence(FloatingPointError):
+    """Training produced NaN or infinite values; ``env_steps`` were taken until then."""
+
+    def __init__(self, message: str, env_steps: int = 0) -> None:
+        super().__init__(message)
+        self.env_steps = env_steps
+
+
+@dataclass(frozen=True, kw_only=True)
+class RLConfig:
+    """Settings of the ``rl`` objective (PPO through the mapping).
+
+    Attributes:
+        iterations: Rollout-and-update iterations.
+        tasks_per_iteration: Training tasks in one rollout (one env each).
+        n_steps: Env steps per task and iteration.
+        epochs: Passes over a rollout.
+        minibatches: Minibatches per pass; each holds every task's share of states.
+        lr: Adam learning rate of the mapping.
+        clip_range: PPO's ratio clip.
+        ent_coef: Entropy bonus.
+        vf_coef: Weight of the value loss.
+        max_grad_norm: Gradient-norm clip.
+        gamma: Discount (default: the family recipe's PPO setting).
+        gae_lambda: GAE's lambda (default: the recipe's).
+        eval_every: Iterations between validation scores (model selection).
+    """
+
+    iterations: int = 40
+    tasks_per_iteration: int = 16
+    n_steps: int = 256
+    epochs: int = 5
+    minibatches: int = 4
+    lr: float = 1e-4
+    clip_range: float = 0.1
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    gamma: float | None = None
+    gae_lambda: float | None = None
+    eval_every: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "tasks_per_iteration", "n_steps", "epochs", "minibatches"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"rl.{name} must be at least 1")
+        if self.minibatches > self.n_steps:
+            raise ValueError("rl.minibatches must not exceed rl.n_steps")
+        for name in ("lr", "clip_range", "max_grad_norm"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"rl.{name} must be positive")
+
+
+@dataclass
+class Rollout:
+    """One iteration's experience, shaped ``(tasks, n_steps, ...)``."""
+
+    task_index: torch.Tensor
+    obs: torch.Tensor
+    actions: torch.Tensor
+    log_prob: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    episode_returns: list[float]
+
+
+def _distribution(spec: PolicySpec, out: PolicyOutput) -> torch.distributions.Distribution:
+    if spec.arch.action_kind == "discrete":
+        return torch.distributions.Categorical(logits=out.mean)
+    assert out.log_std is not None
+    return torch.distributions.Normal(out.mean, out.log_std.exp().expand_as(out.mean))
+
+
+def _log_prob(spec: PolicySpec, dist: torch.distributions.Distribution, actions: torch.Tensor):
+    logp = dist.log_prob(actions)
+    return logp if spec.arch.action_kind == "discrete" else logp.sum(-1)
+
+
+def _entropy(spec: PolicySpec, dist: torch.distributions.Distribution) -> torch.Tensor:
+    ent = dist.entropy()
+    return ent if spec.arch.action_kind == "discrete" else ent.sum(-1)
+
+
+class _Envs:
+    """One environment per training task, each keeping its episode across iterations."""
+
+    def __init__(self, family: Family, tasks: Sequence[Task], seed: int) -> None:
+        self.envs = [family.make(task=t) for t in tasks]
+        self.obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)]
+        self.episode_return = [0.0] * len(self.envs)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def collect(
+    spec: PolicySpec,
+    network: MappingNetwork,
+    descriptors: torch.Tensor,
+    envs: _Envs,
+    chosen: Sequence[int],
+    config: RLConfig,
+    gamma: float,
+    gae_lambda: float,
+) -> Rollout:
+    """Act ``config.n_steps`` steps in the chosen tasks' envs with the predicted policies,
+    and compute GAE advantages (a time limit is bootstrapped with the value, as SB3 does)."""
+    index = torch.as_tensor(list(chosen))
+    with torch.no_grad():
+        params = network(descriptors[index])
+    if not torch.isfinite(params).all():
+        raise Divergence("rl objective: the mapping predicted non-finite parameters")
+    n, t_max = len(chosen), config.n_steps
+    space = envs.envs[chosen[0]].action_space
+    obs_buf = torch.zeros(n, t_max, spec.arch.obs_dim)
+    act_buf: list[torch.Tensor] = []
+    logp_buf = torch.zeros(n, t_max)
+    value_buf = torch.zeros(n, t_max)
+    reward_buf = torch.zeros(n, t_max)
+    done_buf = torch.zeros(n, t_max)
+    finished: list[float] = []
+
+    def evaluate(obs: np.ndarray) -> PolicyOutput:
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(n, 1, -1)
+        with torch.no_grad():
+            return spec.forward(params, x)
+
+    for t in range(t_max):
+        obs = np.stack([envs.obs[i] for i in chosen])
+        out = evaluate(obs)
+        dist = _distribution(spec, out)
+        action = dist.sample()  # torch's global generator, seeded by train_rl
+        obs_buf[:, t] = torch.as_tensor(obs, dtype=torch.float32)
+        act_buf.append(action[:, 0])
+        logp_buf[:, t] = _log_prob(spec, dist, action)[:, 0]
+        value_buf[:, t] = out.value[:, 0]
+        for k, i in enumerate(chosen):
+            env = envs.envs[i]
+            a = action[k, 0].numpy()
+            if isinstance(space, gym.spaces.Box):
+                a = np.clip(a, space.low, space.high)
+            else:
+                a = int(a)
+            next_obs, reward, terminated, truncated, _ = env.step(a)
+            envs.episode_return[i] += float(reward)
+            if truncated and not terminated:  # bootstrap the cut-off tail with the value
+                with torch.no_grad():
+                    tail = spec.forward(
+                        params[k], torch.as_tensor(next_obs, dtype=torch.float32)[None]
+                    ).value
+                reward = float(reward) + gamma * float(tail.reshape(-1)[0])
+            reward_buf[k, t] = float(reward)
+            if terminated or truncated:
+                done_buf[k, t] = 1.0
+                finished.append(envs.episode_return[i])
+                envs.episode_return[i] = 0.0
+                next_obs, _ = env.reset()
+            envs.obs[i] = next_obs
+    last_value = evaluate(np.stack([envs.obs[i] for i in chosen])).value[:, 0]
+
+    advantages = torch.zeros(n, t_max)
+    gae = torch.zeros(n)
+    for t in reversed(range(t_max)):
+        next_value = last_value if t == t_max - 1 else value_buf[:, t + 1]
+        live = 1.0 - done_buf[:, t]
+        delta = reward_buf[:, t] + gamma * next_value * live - value_buf[:, t]
+        gae = delta + gamma * gae_lambda * live * gae
+        advantages[:, t] = gae
+    return Rollout(
+        task_index=index,
+        obs=obs_buf,
+        actions=torch.stack(act_buf, dim=1),
+        log_prob=logp_buf,
+        advantages=advantages,
+        returns=advantages + value_buf,
+        episode_returns=finished,
+    )
+
+
+def ppo_loss(
+    spec: PolicySpec,
+    params: torch.Tensor,
+    obs: torch.Tensor,
+    actions: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    config: RLConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """PPO's clipped loss for predicted parameters ``(B, P)`` on states ``(B, n, ...)``.
+
+    Gradients flow into ``params`` and so into whatever predicted them.
+    """
+    out = spec.forward(params, obs)
+    dist = _distribution(spec, out)
+    log_prob = _log_prob(spec, dist, actions)
+    adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    ratio = torch.exp(log_prob - old_log_prob)
+    policy = -torch.min(
+        ratio * adv, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * adv
+    ).mean()
+    value = ((out.value - returns) ** 2).mean()
+    entropy = _entropy(spec, dist).mean()
+    loss = policy + config.vf_coef * value - config.ent_coef * entropy
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - (log_prob - old_log_prob)).mean()
+    stats = {
+        "policy_loss": float(policy.detach()),
+        "value_loss": float(value.detach()),
+        "entropy": float(entropy.detach()),
+        "approx_kl": float(approx_kl),
+    }
+    return loss, stats
+
+
+def train_rl(
+    spec: PolicySpec,
+    network: MappingNetwork,
+    family: Family,
+    tasks: Sequence[Task],
+    descriptors: torch.Tensor,
+    config: RLConfig,
+    *,
+    gamma: float,
+    gae_lambda: float,
+    seed: int,
+    on_iteration: Callable[[int, int, dict[str, Any]], None] | None = None,
+) -> int:
+    """Train ``network`` in place with PPO through its predictions; returns env steps taken.
+
+    Args:
+        spec: Layout of the predicted policy.
+        network: The mapping (usually starting as the base policy).
+        family: The task family.
+        tasks: Training tasks; ``descriptors`` holds their descriptors, row by row.
+        config: PPO settings.
+        gamma: Discount (``config.gamma`` overrides it).
+        gae_lambda: GAE's lambda (``config.gae_lambda`` overrides it).
+        seed: Seed of task draws, action sampling and env resets.
+        on_iteration: Called after each iteration with (iteration, env steps so far,
+            statistics); the caller scores validation tasks and keeps the best state there.
+
+    Raises:
+        Divergence: the prediction, the loss or a gradient became NaN or infinite; the
+            network is left as it was before the offending update, and the exception's
+            ``env_steps`` counts the steps taken.
+    """
+    gamma = config.gamma if config.gamma is not None else gamma
+    gae_lambda = config.gae_lambda if config.gae_lambda is not None else gae_lambda
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    envs = _Envs(family, tasks, seed)
+    n_chosen = min(config.tasks_per_iteration, len(tasks))
+    per_batch = math.ceil(config.n_steps / config.minibatches)
+    env_steps = 0
+    try:
+        for iteration in range(1, config.iterations + 1):
+            chosen = torch.randperm(len(tasks), generator=generator)[:n_chosen].tolist()
+            roll = collect(spec, network, descriptors, envs, chosen, config, gamma, gae_lambda)
+            env_steps += n_chosen * config.n_steps
+            stats: dict[str, float] = {}
+            for _ in range(config.epochs):
+                order = torch.argsort(torch.rand(n_chosen, config.n_steps, generator=generator))
+                for start in range(0, config.n_steps, per_batch):
+                    idx = order[:, start : start + per_batch]
+
+                    def take(x: torch.Tensor, idx: torch.Tensor = idx) -> torch.Tensor:
+                        shape = idx.shape + (1,) * (x.dim() - 2)
+                        return torch.gather(
+                            x, 1, idx.reshape(shape).expand(*idx.shape, *x.shape[2:])
+                        )
+
+                    params = network(descriptors[roll.task_index])
+                    loss, stats = ppo_loss(
+                        spec,
+                        params,
+                        take(roll.obs),
+                        take(roll.actions),
+                        take(roll.log_prob),
+                        take(roll.advantages),
+                        take(roll.returns),
+                        config,
+                    )
+                    if not torch.isfinite(loss):
+                        raise Divergence(
+                            f"rl objective: the loss became {float(loss)} at iteration {iteration}"
+                        )
+                    optimizer.zero_grad()
+                    loss.backward()
+                    norm = torch.nn.utils.clip_grad_norm_(
+                        network.parameters(), config.max_grad_norm
+                    )
+                    if not torch.isfinite(norm):
+                        raise Divergence(
+                            f"rl objective: a gradient became {float(norm)} at iteration "
+                            f"{iteration}"
+                        )
+                    optimizer.step()
+            if roll.episode_returns:
+                stats["episode_return"] = float(np.mean(roll.episode_returns))
+            if on_iteration is not None:
+                on_iteration(iteration, env_steps, stats)
+    except Divergence as err:
+        err.env_steps = env_steps  # every rollout so far, the failing one included
+        raise
+    finally:
+        envs.close()
+    return env_steps

@@ -1,0 +1,371 @@
+"""``meta-rl benchmark FAMILY``: the whole protocol over seeds and both kinds of split.
+
+For every split kind and seed, a mapping is trained (or reused from ``out_dir``), then
+scored with its baselines on that split's test tasks by :func:`run_benchmark`. Scores of
+all seeds are pooled per split kind; the confidence interval is a two-level bootstrap
+(seeds, then tasks within a seed), so it widens when seeds disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meta_rl.benchmark import BenchmarkConfig, budget_scale, run_benchmark
+from meta_rl.checkpoint import TrainedMapping
+from meta_rl.envs import get_family
+from meta_rl.envs.task_space import SPLIT_KINDS
+from meta_rl.io import write_json, write_text
+from meta_rl.parallel import check_backend, run_jobs
+from meta_rl.train import TrainConfig, train
+
+BASELINES = ("context", "maml")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteConfig:
+    """Settings of ``meta-rl benchmark FAMILY``.
+
+    Attributes:
+        family: Family name.
+        budget: ``"small"``, ``"full"`` or a fraction (see :func:`budget_scale`); it scales
+            the mapping's training and so the baselines' equal env steps.
+        seeds: Training seeds per split kind (0, 1, ...).
+        splits: Split kinds to run.
+        out_dir: Report folder; per run a sub-folder ``<split>-seed<k>`` with its mapping,
+            its own report, and the caches of its oracle runs and baselines.
+        workdir: Cache of bases and experts (shared with ``meta-rl train``).
+        workers: Processes for experts and oracles.
+        finetune_steps: Points of the adaptation curves.
+        episodes: Evaluation episodes per task and point (default: the recipe's).
+        baselines: Which of ``"context"`` and ``"maml"`` to train and score.
+        train: Extra :class:`TrainConfig` settings (objective, mapping shape, tiny budgets).
+        backend: ``"local"`` or ``"ray"`` (each run, and the jobs within it, as Ray tasks;
+            see :mod:`meta_rl.parallel`).
+        baseline_steps: Env steps of the context and MAML baselines (default: each run's
+            mapping's own training steps, the protocol's equal budget; set it only for smoke
+            tests).
+        progress: Show progress bars.
+    """
+
+    family: str
+    budget: str = "full"
+    seeds: int = 3
+    splits: tuple[str, ...] = SPLIT_KINDS
+    out_dir: Path = Path("benchmark-out")
+    workdir: Path = Path("runs")
+    workers: int = 2
+    finetune_steps: tuple[int, ...] = (0, 1000, 2000, 5000, 10000)
+    episodes: int | None = None
+    baselines: tuple[str, ...] = BASELINES
+    train: dict[str, Any] = field(default_factory=dict)
+    baseline_steps: int | None = None
+    backend: str = "local"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        get_family(self.family)
+        budget_scale(self.budget)
+        check_backend(self.backend)
+        if self.seeds < 1:
+            raise ValueError("seeds must be at least 1")
+        if not self.splits or not set(self.splits) <= set(SPLIT_KINDS):
+            raise ValueError(f"splits must be some of {SPLIT_KINDS}, got {self.splits!r}")
+        if not set(self.baselines) <= set(BASELINES):
+            raise ValueError(f"baselines must be some of {BASELINES}, got {self.baselines!r}")
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        object.__setattr__(self, "workdir", Path(self.workdir))
+
+    def train_config(self, split: str, seed: int) -> TrainConfig:
+        """The mapping's training for one run: the budget's factor, and for ``small`` a
+        smoke-sized pipeline (8 training tasks, 2 rounds)."""
+        smoke = {"n_train": 8, "rounds": 2} if self.budget == "small" else {}
+        settings = {
+            "backend": self.backend,
+            "family": self.family,
+            "seed": seed,
+            "split": split,
+            "workdir": self.workdir,
+            "workers": self.workers,
+            "budget_scale": budget_scale(self.budget),
+            "progress": self.progress,
+            **smoke,
+            **self.train,
+        }
+        return TrainConfig(**settings)
+
+
+def _mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
+    """The run's checkpoint, trained unless one from the same settings is already there.
+
+    Returns:
+        The path and whether it was trained now.
+    """
+    fields = asdict(config)
+    for name in ("workdir", "workers", "backend", "progress"):  # they change no result
+        fields.pop(name)
+    key = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    path = run_dir / f"mapping-{key[:12]}.safetensors"
+    if path.exists():
+        return path, False
+    trained, _ = train(config)
+    trained.save(path)
+    return path, True
+
+
+def bootstrap_ci(
+    by_seed: Sequence[Sequence[float | None]], *, samples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    """Mean of the defined scores and a 95% two-level bootstrap interval.
+
+    Each resample draws seeds with replacement, then tasks with replacement within each
+    drawn seed. ``None`` (a task whose oracle did not beat random) is left out.
+    """
+    groups = [np.asarray([v for v in g if v is not None], dtype=np.float64) for g in by_seed]
+    groups = [g for g in groups if len(g)]
+    if not groups:
+        return {"mean": None, "low": None, "high": None, "tasks": 0, "seeds": 0}
+    rng = np.random.default_rng(seed)
+    means = np.empty(samples)
+    for i in range(samples):
+        picked = rng.integers(len(groups), size=len(groups))
+        draws = [groups[j][rng.integers(len(groups[j]), size=len(groups[j]))] for j in picked]
+        means[i] = np.concatenate(draws).mean()
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {
+        "mean": float(np.concatenate(groups).mean()),
+        "low": float(low),
+        "high": float(high),
+        "tasks": int(sum(len(g) for g in groups)),
+        "seeds": len(groups),
+    }
+
+
+def _curve_stats(results: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Per point of a score curve (``key`` of every row): its env steps and pooled stat."""
+    points = [s for s, _ in results[0]["rows"][0][key]]
+    out = []
+    for i, steps in enumerate(points):
+        if i and steps == points[i - 1]:  # checkpoints inside one rollout: one point
+            continue
+        stat = bootstrap_ci([[r[key][i][1] for r in res["rows"]] for res in results])
+        out.append({"steps": steps, **stat})
+    return out
+
+
+def _summarise_split(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def pooled(key: str) -> dict[str, Any]:
+        return bootstrap_ci([[r[key] for r in res["rows"]] for res in results])
+
+    first = results[0]["rows"][0]
+    out: dict[str, Any] = {
+        "mapping": _curve_stats(results, "fine_tune_scores"),
+        "default_expert": _curve_stats(results, "default_fine_tune_scores"),
+        "ppo_scratch": _curve_stats(results, "ppo_scratch_scores"),
+    }
+    if "context_score" in first:
+        out["context"] = {**pooled("context_score"), "env_steps": first["context_steps"]}
+    if "maml_after_score" in first:
+        out["maml_before"] = pooled("maml_before_score")
+        out["maml_after"] = {**pooled("maml_after_score"), "adapt_steps": first["maml_adapt_steps"]}
+    out["steps_to_0.9"] = {
+        method: [r["steps_to_0.9"][method] for res in results for r in res["rows"]]
+        for method in first["steps_to_0.9"]
+    }
+    budgets = [r["ppo_scratch_curve"][-1][0] for res in results for r in res["rows"]]
+    out["targets"] = _targets(out, budgets)
+    return out
+
+
+def _targets(s: dict[str, Any], ppo_budgets: Sequence[int]) -> dict[str, Any]:
+    """The targets, measured: each with the figures it is judged on.
+
+    A task meets the 20-times target when the mapping reaches 0.9 of the oracle within its
+    curve and PPO from scratch needs at least 20 times as many steps; a PPO run that never
+    reached 0.9 counts only when its whole budget is already 20 times the mapping's.
+    """
+    zero = s["mapping"][0] if s["mapping"][0]["steps"] == 0 else None
+    out: dict[str, Any] = {}
+    if "context" in s and zero and zero["mean"] is not None and s["context"]["mean"] is not None:
+        lead = zero["mean"] - s["context"]["mean"]
+        out["zero_shot_minus_context"] = {"value": lead, "target": 0.1, "met": lead >= 0.1}
+    mapping_steps = s["steps_to_0.9"]["mapping_fine_tune"]
+    ppo_steps = s["steps_to_0.9"]["ppo_scratch"]
+    met = [
+        m is not None and (p >= 20 * m and p > 0 if p is not None else budget >= 20 * m)
+        for m, p, budget in zip(mapping_steps, ppo_steps, ppo_budgets, strict=True)
+    ]
+    out["20x_fewer_steps_than_ppo"] = {
+        "tasks_met": int(sum(met)),
+        "tasks": len(met),
+        "met": bool(met) and all(met),
+    }
+    if "maml_after" in s and s["maml_after"]["mean"] is not None:
+        budget = s["maml_after"]["adapt_steps"]
+        point = [p for p in s["mapping"] if p["steps"] <= budget][-1]
+        if point["mean"] is not None:
+            lead = point["mean"] - s["maml_after"]["mean"]
+            out["ahead_of_maml"] = {
+                "mapping_steps": point["steps"],
+                "maml_steps": budget,
+                "value": lead,
+                "met": lead > 0,
+            }
+    return out
+
+
+def _suite_run(config: SuiteConfig, split: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One (split, seed) run: its mapping (trained or reused) scored by ``run_benchmark``."""
+    run_dir = config.out_dir / f"{split}-seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint, trained_now = _mapping_for(config.train_config(split, seed), run_dir)
+    info = TrainedMapping.load(checkpoint).info
+    result = run_benchmark(
+        BenchmarkConfig(
+            checkpoint=str(checkpoint),
+            out_dir=run_dir,
+            budget=config.budget,
+            seed=seed,
+            workers=config.workers,
+            finetune_steps=config.finetune_steps,
+            episodes=config.episodes,
+            context="context" in config.baselines,
+            maml="maml" in config.baselines,
+            baseline_steps=config.baseline_steps or int(info["env_steps"]),
+            backend=config.backend,
+            progress=config.progress,
+        )
+    )
+    run = {
+        "split": split,
+        "seed": seed,
+        "checkpoint": str(checkpoint),
+        "report": result["report"],
+        "train_env_steps": info["env_steps"],
+        "train_seconds": info["seconds"] if trained_now else None,
+    }
+    return run, result
+
+
+def run_suite(config: SuiteConfig) -> dict[str, Any]:
+    """Train and score every (split, seed) run, pool them, write the report and plots."""
+    family = get_family(config.family)
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    pairs = [(split, seed) for split in config.splits for seed in range(config.seeds)]
+    # Locally the runs go one after the other (each spreads its own jobs over the
+    # workers); on Ray each run is a task of its own, and its jobs are tasks too.
+    done = run_jobs(
+        _suite_run,
+        [(config, split, seed) for split, seed in pairs],
+        workers=0,
+        backend=config.backend,
+    )
+    runs = [run for run, _ in done]
+    per_split: dict[str, list[dict[str, Any]]] = {}
+    for (split, _), (_, result) in zip(pairs, done, strict=True):
+        per_split.setdefault(split, []).append(result)
+    summary = {split: _summarise_split(results) for split, results in per_split.items()}
+    out: dict[str, Any] = {
+        "family": family.name,
+        "budget": config.budget,
+        "seeds": config.seeds,
+        "episodes": per_split[config.splits[0]][0]["episodes"],
+        "objective": per_split[config.splits[0]][0]["objective"],
+        "runs": runs,
+        "summary": summary,
+        "tasks": {
+            split: [{"seed": i, **row} for i, res in enumerate(results) for row in res["rows"]]
+            for split, results in per_split.items()
+        },
+    }
+    out["table"] = _markdown(out)
+    write_json(config.out_dir / "results.json", out)
+    write_text(config.out_dir / "results.md", out["table"] + "\n")
+    from meta_rl.plots import descriptor_plot, score_curves_plot
+
+    score_curves_plot(summary, config.out_dir / "curves.png", title=f"{family.name}")
+    series = {}
+    for split, rows in out["tasks"].items():
+        series[f"mapping, {split}"] = [(r["task"], r["fine_tune_scores"][0][1]) for r in rows]
+        series[f"default expert, {split}"] = [(r["task"], r["default_expert_score"]) for r in rows]
+    descriptor_plot(
+        series,
+        family.task_space,
+        config.out_dir / "zero_shot_by_descriptor.png",
+        title=f"{family.name}: zero-shot score of each held-out task",
+        hollow=[label for label in series if label.startswith("default")],
+    )
+    out["report"] = str(config.out_dir / "results.md")
+    return out
+
+
+def _fmt(stat: dict[str, Any]) -> str:
+    if stat["mean"] is None:
+        return "undefined"
+    return f"{stat['mean']:.3f} [{stat['low']:.3f}, {stat['high']:.3f}]"
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"Family {result['family']}, objective `{result['objective']}`, budget "
+        f"{result['budget']}, {result['seeds']} seed(s) per split, {result['episodes']} "
+        "deterministic episodes per task and point. Normalised score (0 random, 1 oracle): "
+        "mean over every seed's test tasks [95% two-level bootstrap interval].",
+    ]
+    for split, s in result["summary"].items():
+        lines += ["", f"### {split} split", "", "| method | env steps | score |", "|---|---|---|"]
+        for name, key in (
+            ("mapping, fine-tuned", "mapping"),
+            ("default-task expert, fine-tuned", "default_expert"),
+            ("PPO from scratch", "ppo_scratch"),
+        ):
+            for point in s[key]:
+                lines.append(f"| {name} | {point['steps']} | {_fmt(point)} |")
+        if "context" in s:
+            lines.append(
+                f"| context-conditioned PPO (trained for {s['context']['env_steps']}) | 0 | "
+                f"{_fmt(s['context'])} |"
+            )
+        if "maml_after" in s:
+            lines.append(f"| MAML, before adaptation | 0 | {_fmt(s['maml_before'])} |")
+            lines.append(
+                f"| MAML + one inner step | {s['maml_after']['adapt_steps']} | "
+                f"{_fmt(s['maml_after'])} |"
+            )
+        lines += ["", "Targets:"]
+        t = s["targets"]
+        if "zero_shot_minus_context" in t:
+            v = t["zero_shot_minus_context"]
+            lines.append(
+                f"- mapping zero-shot minus context-conditioned PPO: {v['value']:+.3f} "
+                f"(target +0.1: {'met' if v['met'] else 'missed'})"
+            )
+        v = t["20x_fewer_steps_than_ppo"]
+        lines.append(
+            f"- 0.9 of the oracle in at most 1/20 of PPO-from-scratch's env steps: "
+            f"{v['tasks_met']} of {v['tasks']} tasks"
+        )
+        if "ahead_of_maml" in t:
+            v = t["ahead_of_maml"]
+            lines.append(
+                f"- mapping after {v['mapping_steps']} steps minus MAML after {v['maml_steps']}: "
+                f"{v['value']:+.3f} ({'met' if v['met'] else 'missed'})"
+            )
+        steps = s["steps_to_0.9"]
+        lines += ["", "Env steps to 0.9 of the oracle, per task (`-`: not within the curve):"]
+        for method, values in steps.items():
+            shown = ", ".join("-" if v is None else str(v) for v in values)
+            lines.append(f"- {method.replace('_', ' ')}: {shown}")
+    lines += ["", "Runs:", ""]
+    for run in result["runs"]:
+        lines.append(
+            f"- {run['split']} seed {run['seed']}: {run['train_env_steps']} training env steps, "
+            f"report `{run['report']}`"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,119 @@
+"""The benchmark protocol: the score, its intervals, and a whole suite at a tiny budget."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from meta_rl.benchmark import budget_scale, oracle_scale
+from meta_rl.evaluation import normalised_score
+from meta_rl.mapping import MappingConfig
+from meta_rl.suite import SuiteConfig, bootstrap_ci, run_suite
+
+
+@pytest.mark.parametrize(
+    ("value", "random", "oracle", "expected"),
+    [
+        (-1200.0, -1200.0, -150.0, 0.0),  # random play scores 0
+        (-150.0, -1200.0, -150.0, 1.0),  # the oracle scores 1
+        (-675.0, -1200.0, -150.0, 0.5),  # negative returns (Pendulum)
+        (500.0, 20.0, 260.0, 2.0),  # beyond the oracle
+        (10.0, 20.0, 220.0, -0.05),  # below random
+    ],
+)
+def test_normalised_score_hand_made(value, random, oracle, expected):
+    assert normalised_score(value, random, oracle) == pytest.approx(expected)
+
+
+def test_normalised_score_undefined_when_oracle_is_not_above_random():
+    with pytest.raises(ValueError, match="undefined"):
+        normalised_score(1.0, 5.0, 5.0)
+
+
+def test_bootstrap_ci():
+    flat = bootstrap_ci([[0.5, 0.5], [0.5, None]])
+    assert flat == {"mean": 0.5, "low": 0.5, "high": 0.5, "tasks": 3, "seeds": 2}
+    assert bootstrap_ci([[None], []])["mean"] is None
+    agree = bootstrap_ci([[0.4, 0.6, 0.5], [0.5, 0.4, 0.6], [0.6, 0.5, 0.4]])
+    disagree = bootstrap_ci([[0.1, 0.2, 0.15], [0.5, 0.4, 0.6], [0.9, 0.8, 0.85]])
+    assert agree["low"] < agree["mean"] < agree["high"]
+    assert disagree["high"] - disagree["low"] > 2 * (agree["high"] - agree["low"])
+    assert bootstrap_ci([[0.1, 0.7], [0.3]]) == bootstrap_ci([[0.1, 0.7], [0.3]])  # seeded
+
+
+def test_budget_names_and_fractions():
+    assert budget_scale("full") == 1.0 and budget_scale("small") == 0.02
+    assert budget_scale("0.25") == 0.25
+    assert oracle_scale("0.25") == 1.0 and oracle_scale("small") == 0.02
+    for bad in ("huge", "0", "1.5", "nan", "-0.1"):
+        with pytest.raises(ValueError, match="budget must be"):
+            budget_scale(bad)
+
+
+def test_suite_config_rejects_bad_settings():
+    with pytest.raises(ValueError, match="unknown family"):
+        SuiteConfig(family="Nope")
+    with pytest.raises(ValueError, match="splits"):
+        SuiteConfig(family="Pendulum", splits=("sideways",))
+    with pytest.raises(ValueError, match="seeds"):
+        SuiteConfig(family="Pendulum", seeds=0)
+
+
+def _png(path) -> tuple[int, ...]:
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return matplotlib.image.imread(path).shape
+
+
+def test_suite_runs_every_baseline_on_both_splits(tmp_path):
+    tiny = {
+        "budget_scale": 0.001,
+        "n_train": 3,
+        "rounds": 1,
+        "steps_per_round": 5,
+        "states_per_task": 50,
+        "batch_states": 16,
+        "mapping": MappingConfig(hidden=(16,), rank=4),
+    }
+    config = SuiteConfig(
+        family="Pendulum",
+        budget="small",
+        seeds=1,
+        out_dir=tmp_path / "out",
+        workdir=tmp_path / "runs",
+        workers=2,  # oracles and the two baselines in worker processes
+        finetune_steps=(0, 128),
+        episodes=1,
+        train=tiny,
+        baseline_steps=512,
+        progress=False,
+    )
+    result = run_suite(config)
+    assert set(result["summary"]) == {"interpolation", "extrapolation"}
+    for split, s in result["summary"].items():
+        for key in ("context", "maml_before", "maml_after"):
+            assert math.isfinite(s[key]["mean"]), (split, key)
+        for key in ("mapping", "default_expert", "ppo_scratch"):
+            assert all(math.isfinite(p["mean"]) for p in s[key]), (split, key)
+        assert s["targets"]["20x_fewer_steps_than_ppo"]["tasks"] == 2
+        assert "zero_shot_minus_context" in s["targets"] and "ahead_of_maml" in s["targets"]
+    # Extrapolation test tasks lie at the held-out upper edge of the first feature (m).
+    heavy = [row["task"]["m"] for row in result["tasks"]["extrapolation"]]
+    assert min(heavy) > 1.5
+    out = tmp_path / "out"
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["summary"] == json.loads(json.dumps(result["summary"]))
+    assert (out / "results.md").read_text().startswith("Family Pendulum")
+    assert len(_png(out / "curves.png")) == 3
+    assert len(_png(out / "zero_shot_by_descriptor.png")) == 3
+    assert all(run["train_seconds"] is not None for run in result["runs"])
+
+    # A second run reuses the mappings, oracles and baselines, and gives the same numbers.
+    again = run_suite(config)
+    assert all(run["train_seconds"] is None for run in again["runs"])
+    assert again["summary"] == result["summary"]
+    assert np.isfinite(again["summary"]["interpolation"]["mapping"][0]["mean"])
