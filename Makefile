@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: demo test test-slow lint format pretrained clean
+.PHONY: demo test test-slow bench lint format pretrained clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# Speed figures (a script, not a test): batched envs, wrappers, SB3, mapping latency.
+bench: $(STAMP)
+	$(BIN)/python -m meta_rl.speed
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .adapt import ExtrapolationWarning, adapt, load_mapping, resolve_task
+from .vec_env import FamilyVecEnv
 
-__all__ = ["ExtrapolationWarning", "adapt", "load_mapping", "resolve_task"]
+__all__ = ["ExtrapolationWarning", "FamilyVecEnv", "adapt", "load_mapping", "resolve_task"]

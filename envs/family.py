@@ -59,8 +59,8 @@ class TaskEnv:
 
     @property
     def descriptor(self) -> np.ndarray:
-        """The current task's normalised descriptor (float32, in [-1, 1])."""
-        return self.task_space.to_descriptor(self._task, extrapolate=True)
+        """The current task's normalised descriptor (float32, in [-1, 1]; a copy)."""
+        return self._descriptor.copy()
 
     def set_task(self, task: Mapping[str, float] | None, *, extrapolate: bool = False) -> None:
         """Switch to ``task``; missing features take their defaults.
@@ -77,6 +77,8 @@ class TaskEnv:
             ValueError: an unknown feature or a bad value (the message names the bounds).
         """
         self._task = self.task_space.validate(task, extrapolate=extrapolate)
+        # Computed once per task: wrappers read it at every step.
+        self._descriptor = self.task_space.to_descriptor(self._task, extrapolate=True)
         self._apply_task(self._task)
 
     def _apply_task(self, task: Task) -> None:

@@ -54,7 +54,11 @@ class DescriptorObservation(gym.ObservationWrapper):
         )
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
-        return np.concatenate([np.asarray(observation, dtype=np.float32), self._family.descriptor])
+        out = np.empty(self.observation_space.shape, dtype=np.float32)
+        n = len(observation)
+        out[:n] = observation
+        out[n:] = self._family._descriptor  # read, not copied: the descriptor is per task
+        return out
 
 
 class TaskResampling(gym.Wrapper):

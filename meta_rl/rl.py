@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from meta_rl.envs import Family, Task
+from meta_rl.envs.vector import FamilyVectorEnv, batched_families
 from meta_rl.mapping import MappingNetwork
 from meta_rl.policy_spec import PolicyOutput, PolicySpec
 
@@ -82,7 +83,6 @@ class RLConfig:
 class Rollout:
     """One iteration's experience, shaped ``(tasks, n_steps, ...)``."""
 
-    task_index: torch.Tensor
     obs: torch.Tensor
     actions: torch.Tensor
     log_prob: torch.Tensor
@@ -108,83 +108,123 @@ def _entropy(spec: PolicySpec, dist: torch.distributions.Distribution) -> torch.
     return ent if spec.arch.action_kind == "discrete" else ent.sum(-1)
 
 
-class _Envs:
-    """One environment per training task, each keeping its episode across iterations."""
+class TaskEnvs:
+    """The envs of one rollout, one task each: the family's batched env where it has one
+    (one NumPy step for all), else one Gymnasium env per task. Finished episodes restart at
+    once; the last observation of a truncated one is kept for bootstrapping."""
 
-    def __init__(self, family: Family, tasks: Sequence[Task], seed: int) -> None:
-        self.envs = [family.make(task=t) for t in tasks]
-        self.obs = [env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)]
-        self.episode_return = [0.0] * len(self.envs)
+    def __init__(self, family: Family, tasks: Sequence[Task], *, batched: bool = True) -> None:
+        self.n = len(tasks)
+        self.vector: FamilyVectorEnv | None = None
+        self.envs: list[gym.Env] = []
+        if batched and family.name.lower() in batched_families():
+            self.vector = FamilyVectorEnv(family, self.n, tasks, autoreset_mode="same_step")
+            self.action_space = self.vector.single_action_space
+        else:
+            self.envs = [family.make(task=t) for t in tasks]
+            self.action_space = self.envs[0].action_space
+
+    def reset(self, seed: int) -> np.ndarray:
+        if self.vector is not None:
+            return self.vector.reset(seed=seed)[0]
+        return np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)])
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Observations (new episodes' first where one ended), rewards, terminated,
+        truncated, and each ended episode's last observation (NaN elsewhere)."""
+        if isinstance(self.action_space, gym.spaces.Box):
+            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        if self.vector is not None:
+            obs, reward, terminated, truncated, info = self.vector.step(actions)
+            final = info.get("final_obs", np.full_like(obs, np.nan))
+            return obs, reward, terminated, truncated, final
+        out = [env.step(a) for env, a in zip(self.envs, actions, strict=True)]
+        obs = np.stack([o[0] for o in out])
+        reward = np.array([o[1] for o in out], dtype=np.float64)
+        terminated = np.array([o[2] for o in out], dtype=bool)
+        truncated = np.array([o[3] for o in out], dtype=bool)
+        final = np.full_like(obs, np.nan)
+        for i in np.flatnonzero(terminated | truncated):
+            final[i] = obs[i]
+            obs[i] = self.envs[i].reset()[0]
+        return obs, reward, terminated, truncated, final
 
     def close(self) -> None:
+        if self.vector is not None:
+            self.vector.close()
         for env in self.envs:
             env.close()
+
+
+def _sample(spec: PolicySpec, out: PolicyOutput, generator: torch.Generator) -> torch.Tensor:
+    """A seeded draw from the policy: Gaussian for Box actions, categorical otherwise."""
+    if spec.arch.action_kind == "discrete":
+        probs = torch.softmax(out.mean, -1)
+        flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+        return flat.reshape(probs.shape[:-1])
+    assert out.log_std is not None
+    noise = torch.randn(out.mean.shape, generator=generator)
+    return out.mean + out.log_std.exp() * noise
 
 
 def collect(
     spec: PolicySpec,
     network: MappingNetwork,
     descriptors: torch.Tensor,
-    envs: _Envs,
-    chosen: Sequence[int],
+    envs: TaskEnvs,
     config: RLConfig,
     gamma: float,
     gae_lambda: float,
+    generator: torch.Generator,
+    *,
+    seed: int,
 ) -> Rollout:
-    """Act ``config.n_steps`` steps in the chosen tasks' envs with the predicted policies,
-    and compute GAE advantages (a time limit is bootstrapped with the value, as SB3 does)."""
-    index = torch.as_tensor(list(chosen))
+    """Act ``config.n_steps`` steps in ``envs`` (one per row of ``descriptors``) with the
+    predicted policies, from a seeded reset, and compute GAE advantages. A time limit is
+    bootstrapped with the value of the last observation, as SB3 does."""
     with torch.no_grad():
-        params = network(descriptors[index])
+        params = network(descriptors)
     if not torch.isfinite(params).all():
         raise Divergence("rl objective: the mapping predicted non-finite parameters")
-    n, t_max = len(chosen), config.n_steps
-    space = envs.envs[chosen[0]].action_space
+    n, t_max = envs.n, config.n_steps
     obs_buf = torch.zeros(n, t_max, spec.arch.obs_dim)
     act_buf: list[torch.Tensor] = []
     logp_buf = torch.zeros(n, t_max)
     value_buf = torch.zeros(n, t_max)
     reward_buf = torch.zeros(n, t_max)
     done_buf = torch.zeros(n, t_max)
+    running = np.zeros(n)
     finished: list[float] = []
 
-    def evaluate(obs: np.ndarray) -> PolicyOutput:
-        x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(n, 1, -1)
+    def evaluate(rows: torch.Tensor, obs: np.ndarray) -> PolicyOutput:
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(len(rows), 1, -1)
         with torch.no_grad():
-            return spec.forward(params, x)
+            return spec.forward(rows, x)
 
+    obs = envs.reset(seed)
     for t in range(t_max):
-        obs = np.stack([envs.obs[i] for i in chosen])
-        out = evaluate(obs)
-        dist = _distribution(spec, out)
-        action = dist.sample()  # torch's global generator, seeded by train_rl
+        out = evaluate(params, obs)
+        action = _sample(spec, out, generator)
         obs_buf[:, t] = torch.as_tensor(obs, dtype=torch.float32)
         act_buf.append(action[:, 0])
-        logp_buf[:, t] = _log_prob(spec, dist, action)[:, 0]
+        logp_buf[:, t] = _log_prob(spec, _distribution(spec, out), action)[:, 0]
         value_buf[:, t] = out.value[:, 0]
-        for k, i in enumerate(chosen):
-            env = envs.envs[i]
-            a = action[k, 0].numpy()
-            if isinstance(space, gym.spaces.Box):
-                a = np.clip(a, space.low, space.high)
-            else:
-                a = int(a)
-            next_obs, reward, terminated, truncated, _ = env.step(a)
-            envs.episode_return[i] += float(reward)
-            if truncated and not terminated:  # bootstrap the cut-off tail with the value
-                with torch.no_grad():
-                    tail = spec.forward(
-                        params[k], torch.as_tensor(next_obs, dtype=torch.float32)[None]
-                    ).value
-                reward = float(reward) + gamma * float(tail.reshape(-1)[0])
-            reward_buf[k, t] = float(reward)
-            if terminated or truncated:
-                done_buf[k, t] = 1.0
-                finished.append(envs.episode_return[i])
-                envs.episode_return[i] = 0.0
-                next_obs, _ = env.reset()
-            envs.obs[i] = next_obs
-    last_value = evaluate(np.stack([envs.obs[i] for i in chosen])).value[:, 0]
+        obs, reward, terminated, truncated, final = envs.step(action[:, 0].numpy())
+        running += reward
+        cut = truncated & ~terminated
+        if cut.any():  # bootstrap the cut-off tail with the value of its last observation
+            rows = np.flatnonzero(cut)
+            tail = evaluate(params[torch.as_tensor(rows)], final[rows]).value[:, 0]
+            reward = reward.copy()
+            reward[rows] += gamma * tail.numpy()
+        reward_buf[:, t] = torch.as_tensor(reward, dtype=torch.float32)
+        ended = terminated | truncated
+        done_buf[:, t] = torch.as_tensor(ended, dtype=torch.float32)
+        finished.extend(running[ended].tolist())
+        running[ended] = 0.0
+    last_value = evaluate(params, obs).value[:, 0]
 
     advantages = torch.zeros(n, t_max)
     gae = torch.zeros(n)
@@ -195,7 +235,6 @@ def collect(
         gae = delta + gamma * gae_lambda * live * gae
         advantages[:, t] = gae
     return Rollout(
-        task_index=index,
         obs=obs_buf,
         actions=torch.stack(act_buf, dim=1),
         log_prob=logp_buf,
@@ -252,6 +291,7 @@ def train_rl(
     gamma: float,
     gae_lambda: float,
     seed: int,
+    batched: bool = True,
     on_iteration: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> int:
     """Train ``network`` in place with PPO through its predictions; returns env steps taken.
@@ -265,6 +305,9 @@ def train_rl(
         gamma: Discount (``config.gamma`` overrides it).
         gae_lambda: GAE's lambda (``config.gae_lambda`` overrides it).
         seed: Seed of task draws, action sampling and env resets.
+        batched: Step the family's batched env where it has one (one NumPy step for all
+            tasks); ``False`` steps one Gymnasium env per task (the same algorithm,
+            slower; the start states differ).
         on_iteration: Called after each iteration with (iteration, env steps so far,
             statistics); the caller scores validation tasks and keeps the best state there.
 
@@ -276,16 +319,28 @@ def train_rl(
     gamma = config.gamma if config.gamma is not None else gamma
     gae_lambda = config.gae_lambda if config.gae_lambda is not None else gae_lambda
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
-    envs = _Envs(family, tasks, seed)
     n_chosen = min(config.tasks_per_iteration, len(tasks))
     per_batch = math.ceil(config.n_steps / config.minibatches)
     env_steps = 0
     try:
         for iteration in range(1, config.iterations + 1):
-            chosen = torch.randperm(len(tasks), generator=generator)[:n_chosen].tolist()
-            roll = collect(spec, network, descriptors, envs, chosen, config, gamma, gae_lambda)
+            chosen = torch.randperm(len(tasks), generator=generator)[:n_chosen]
+            envs = TaskEnvs(family, [tasks[i] for i in chosen.tolist()], batched=batched)
+            try:
+                roll = collect(
+                    spec,
+                    network,
+                    descriptors[chosen],
+                    envs,
+                    config,
+                    gamma,
+                    gae_lambda,
+                    generator,
+                    seed=seed * 100_003 + iteration,
+                )
+            finally:
+                envs.close()
             env_steps += n_chosen * config.n_steps
             stats: dict[str, float] = {}
             for _ in range(config.epochs):
@@ -299,7 +354,7 @@ def train_rl(
                             x, 1, idx.reshape(shape).expand(*idx.shape, *x.shape[2:])
                         )
 
-                    params = network(descriptors[roll.task_index])
+                    params = network(descriptors[chosen])
                     loss, stats = ppo_loss(
                         spec,
                         params,
@@ -332,6 +387,4 @@ def train_rl(
     except Divergence as err:
         err.env_steps = env_steps  # every rollout so far, the failing one included
         raise
-    finally:
-        envs.close()
     return env_steps

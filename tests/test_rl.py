@@ -14,7 +14,7 @@ from meta_rl.evaluation import evaluate_params
 from meta_rl.mapping import MappingConfig, MappingNetwork
 from meta_rl.objectives import DistillData
 from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
-from meta_rl.rl import Divergence, RLConfig, _Envs, collect, ppo_loss, train_rl
+from meta_rl.rl import Divergence, RLConfig, TaskEnvs, collect, ppo_loss, train_rl
 from meta_rl.train import TrainConfig, train
 
 
@@ -68,14 +68,17 @@ def test_rl_improves_the_return_of_a_tiny_problem():
 
 def test_gradients_reach_the_mapping_through_predicted_parameters():
     family, spec, tasks, descriptors, network = _cartpole()
-    envs = _Envs(family, tasks, seed=0)
+    envs = TaskEnvs(family, tasks[:3])
+    assert envs.vector is not None  # CartPole steps as one batched env
+    config = RLConfig(n_steps=32, minibatches=1)
     try:
-        config = RLConfig(n_steps=32, minibatches=1)
-        roll = collect(spec, network, descriptors, envs, [0, 1, 2], config, 0.99, 0.95)
+        roll = collect(
+            spec, network, descriptors[:3], envs, config, 0.99, 0.95, torch.Generator(), seed=0
+        )
     finally:
         envs.close()
     assert roll.obs.shape == (3, 32, 4) and roll.actions.shape == (3, 32)
-    params = network(descriptors[roll.task_index])
+    params = network(descriptors[:3])
     loss, stats = ppo_loss(
         spec, params, roll.obs, roll.actions, roll.log_prob, roll.advantages, roll.returns, config
     )
@@ -86,6 +89,29 @@ def test_gradients_reach_the_mapping_through_predicted_parameters():
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads.values())
     assert any(g.abs().sum() > 0 for g in grads.values())
     assert all(not b.requires_grad for b in network.buffers())  # the base is not trained
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_rl_is_seeded(batched):
+    runs = []
+    for _ in range(2):
+        family, spec, tasks, descriptors, network = _cartpole()
+        config = RLConfig(iterations=2, tasks_per_iteration=3, n_steps=32, minibatches=2)
+        train_rl(
+            spec,
+            network,
+            family,
+            tasks,
+            descriptors,
+            config,
+            gamma=0.98,
+            gae_lambda=0.8,
+            seed=5,
+            batched=batched,
+        )
+        runs.append(network.state_dict())
+    for key, value in runs[0].items():
+        assert torch.equal(value, runs[1][key]), key
 
 
 def test_rl_stops_on_a_non_finite_loss_and_keeps_the_weights():

@@ -3,6 +3,8 @@ autoreset rules, and an SB3 VecEnv that SB3 trains on."""
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -10,8 +12,9 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecCheckNan, VecMonitor
 
+from meta_rl.agents import FamilyVecEnv
 from meta_rl.envs import get_family
-from meta_rl.envs.vector import FamilyVectorEnv, SB3VecEnv, batched_families
+from meta_rl.envs.vector import FamilyVectorEnv, batched_families
 
 BATCHED = ["Pendulum", "CartPole", "MountainCarContinuous", "Acrobot"]
 
@@ -119,7 +122,7 @@ def test_truncation_and_same_step_mode():
 
 
 def test_sb3_adapter_contract_and_training():
-    venv = SB3VecEnv("CartPole", 4, get_family("CartPole").task_space.sample(4, 0), seed=0)
+    venv = FamilyVecEnv("CartPole", 4, get_family("CartPole").task_space.sample(4, 0), seed=0)
     obs = venv.reset()
     assert obs.shape == (4, 4) and obs.dtype == np.float32
     ended = None
@@ -135,7 +138,18 @@ def test_sb3_adapter_contract_and_training():
     venv.env_method("set_task", {"gravity": 19.6}, indices=[0])
     assert venv.venv.tasks[0]["gravity"] == 19.6
 
-    checked = VecMonitor(VecCheckNan(SB3VecEnv("Pendulum", 4, seed=0), raise_exception=True))
+    checked = VecMonitor(VecCheckNan(FamilyVecEnv("Pendulum", 4, seed=0), raise_exception=True))
     model = PPO("MlpPolicy", checked, n_steps=64, batch_size=64, n_epochs=1, seed=0, device="cpu")
     model.learn(512)
     assert model.num_timesteps == 512
+
+
+def test_speed_script_runs(tmp_path, capsys):
+    from meta_rl.speed import main
+
+    assert main(["--quick", "--json", str(tmp_path / "speed.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "| CartPole | 256 |" in printed and "Mapping prediction" in printed
+    data = json.loads((tmp_path / "speed.json").read_text())
+    rates = [r["batched"] for r in data["vector_envs"]] + [r["sync"] for r in data["vector_envs"]]
+    assert all(r > 0 for r in rates) and data["mapping_latency"]["single_median_ms"] > 0
