@@ -11,7 +11,9 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -147,6 +149,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         states_per_task=args.states_per_task,
         n_train=args.n_train,
         rl=RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
+        resume=args.resume,
         progress=not args.json,
     )
     family_name = get_family(args.family).name.lower()
@@ -395,6 +398,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="distill",
         help="distill, params, rl (PPO through the mapping), or two in sequence",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from the last finished round of an interrupted run with the same settings",
+    )
     p.add_argument("--rl-iterations", type=_positive, default=40, help="iterations of rl")
     p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
     p.add_argument("--seed", type=_non_negative, default=0)
@@ -499,6 +507,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING, format="meta-rl: %(message)s")
     parser = build_parser()
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends a run like Ctrl-C does
     try:
         args = parser.parse_args(argv)
         return args.func(args)
@@ -507,8 +518,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"meta-rl: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("meta-rl: interrupted", file=sys.stderr)
+        # Every file is written atomically, so what is on disk is whole: cached experts,
+        # oracle runs, and the state a resumed `meta-rl train --resume` goes on from.
+        print("meta-rl: interrupted; finished work is saved", file=sys.stderr)
         return 130
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: Any) -> NoReturn:
+    raise KeyboardInterrupt
 
 
 def run() -> NoReturn:

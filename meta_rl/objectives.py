@@ -81,6 +81,35 @@ class DistillData:
     def __len__(self) -> int:
         return sum(len(o) for o in self.obs)
 
+    def to_tensors(self, prefix: str = "data.") -> dict[str, torch.Tensor]:
+        """Everything as named tensors (for a resumable run's saved state)."""
+        out: dict[str, torch.Tensor] = {}
+        for i, (o, t) in enumerate(zip(self.obs, self.targets, strict=True)):
+            out.update({f"{prefix}obs.{i}": o, f"{prefix}mean.{i}": t.mean})
+            out[f"{prefix}value.{i}"] = t.value
+            if t.log_std is not None:
+                out[f"{prefix}log_std.{i}"] = t.log_std
+        return out
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], prefix: str = "data.") -> DistillData:
+        """The inverse of :meth:`to_tensors`: the same states and labels, bit for bit."""
+        data = cls()
+        i = 0
+        while f"{prefix}obs.{i}" in tensors:
+            data.obs.append(tensors[f"{prefix}obs.{i}"])
+            data.targets.append(
+                PolicyOutput(
+                    mean=tensors[f"{prefix}mean.{i}"],
+                    log_std=tensors.get(f"{prefix}log_std.{i}"),
+                    value=tensors[f"{prefix}value.{i}"],
+                )
+            )
+            i += 1
+        if data.targets:
+            data.value_scale = torch.stack([t.value.std() + 1.0 for t in data.targets])
+        return data
+
     def batch(self, n_states: int, generator: torch.Generator) -> tuple[torch.Tensor, PolicyOutput]:
         """``n_states`` random states per task: obs ``(B, n, obs_dim)`` and targets."""
         obs, means, values = [], [], []

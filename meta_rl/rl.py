@@ -292,6 +292,9 @@ def train_rl(
     gae_lambda: float,
     seed: int,
     batched: bool = True,
+    optimizer: torch.optim.Optimizer | None = None,
+    generator: torch.Generator | None = None,
+    start_iteration: int = 0,
     on_iteration: Callable[[int, int, dict[str, Any]], None] | None = None,
 ) -> int:
     """Train ``network`` in place with PPO through its predictions; returns env steps taken.
@@ -308,8 +311,13 @@ def train_rl(
         batched: Step the family's batched env where it has one (one NumPy step for all
             tasks); ``False`` steps one Gymnasium env per task (the same algorithm,
             slower; the start states differ).
-        on_iteration: Called after each iteration with (iteration, env steps so far,
-            statistics); the caller scores validation tasks and keeps the best state there.
+        optimizer: The mapping's optimizer (default: a fresh Adam at ``config.lr``).
+        generator: Random source of task draws and actions (default: seeded by ``seed``).
+        start_iteration: Iterations already done (a resumed run passes the saved
+            optimizer and generator too, and goes on exactly where it stopped).
+        on_iteration: Called after each iteration with (iteration, env steps of this call
+            so far, statistics); the caller scores validation tasks, keeps the best state
+            and saves what a resumed run needs there.
 
     Raises:
         Divergence: the prediction, the loss or a gradient became NaN or infinite; the
@@ -318,13 +326,15 @@ def train_rl(
     """
     gamma = config.gamma if config.gamma is not None else gamma
     gae_lambda = config.gae_lambda if config.gae_lambda is not None else gae_lambda
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    if generator is None:
+        generator = torch.Generator().manual_seed(seed)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
     n_chosen = min(config.tasks_per_iteration, len(tasks))
     per_batch = math.ceil(config.n_steps / config.minibatches)
     env_steps = 0
     try:
-        for iteration in range(1, config.iterations + 1):
+        for iteration in range(start_iteration + 1, config.iterations + 1):
             chosen = torch.randperm(len(tasks), generator=generator)[:n_chosen]
             envs = TaskEnvs(family, [tasks[i] for i in chosen.tolist()], batched=batched)
             try:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import logging
+import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -18,7 +22,7 @@ from meta_rl.envs import Family, Task, get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
 from meta_rl.evaluation import collect_states, evaluate_params
 from meta_rl.experts import Expert, expert_table, train_base, train_experts
-from meta_rl.io import write_json
+from meta_rl.io import load_tensors, save_tensors, write_json
 from meta_rl.mapping import MappingConfig, MappingNetwork
 from meta_rl.objectives import OBJECTIVES, DistillData, distill_loss, params_loss
 from meta_rl.parallel import check_backend
@@ -57,6 +61,9 @@ class TrainConfig:
         value_coef: Weight of the value error in ``distill``.
         n_train: Training tasks (default: the recipe's).
         rl: Settings of the ``rl`` phase.
+        resume: Go on from the last finished round of an interrupted run with the same
+            settings (its state is saved in ``workdir`` after every round); the result is the
+            one an uninterrupted run gives. Without it, training starts afresh.
         progress: Show progress bars.
     """
 
@@ -77,6 +84,7 @@ class TrainConfig:
     value_coef: float = 0.5
     n_train: int | None = None
     rl: RLConfig = field(default_factory=RLConfig)
+    resume: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -135,6 +143,46 @@ def _val_score(
         for i, t in enumerate(tasks)
     ]
     return float(np.mean(returns))
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _fault_point(round_: int) -> None:
+    """Fault injection for the resume tests: with ``META_RL_PAUSE_AFTER_ROUND=k`` the run
+    says so on stderr once round ``k`` is saved, then waits to be killed."""
+    target = os.environ.get("META_RL_PAUSE_AFTER_ROUND")
+    if target is not None and int(target) == round_:
+        print(f"meta-rl: paused after round {round_}", file=sys.stderr, flush=True)
+        time.sleep(120)
+
+
+def _resume_path(config: TrainConfig, cache: Path) -> Path:
+    """The file that holds an unfinished run's state, keyed by every setting that matters."""
+    fields = asdict(config)
+    for name in ("workdir", "workers", "backend", "progress", "resume"):
+        fields.pop(name)
+    key = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+    return cache / f"resume-{key[:16]}.safetensors"
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    return {
+        f"optimizer.{index}.{name}": value
+        for index, slots in optimizer.state_dict()["state"].items()
+        for name, value in slots.items()
+    }
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    saved = optimizer.state_dict()
+    optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
 
 
 def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
@@ -204,8 +252,48 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         env_steps += sum(lengths)
         return score
 
-    best = {"score": val_score(), "round": 0, "state": copy.deepcopy(network.state_dict())}
-    history: list[dict[str, Any]] = [{"round": 0, "val_return": best["score"]}]
+    resume_path = _resume_path(config, cache)
+    resumed: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+    if config.resume and resume_path.exists():
+        resumed = load_tensors(resume_path)
+        logger.info("resuming from %s", resume_path)
+    if resumed is None:
+        best = {"score": val_score(), "round": 0, "state": copy.deepcopy(network.state_dict())}
+        history: list[dict[str, Any]] = [{"round": 0, "val_return": best["score"]}]
+        position = (0, 0)  # (phase, rounds or rl iterations done in it)
+    else:
+        tensors, meta = resumed
+        network.load_state_dict(_prefixed(tensors, "network."))
+        best = {"score": meta["best_score"], "round": meta["best_round"]}
+        best["state"] = _prefixed(tensors, "best.")
+        history = meta["history"]
+        env_steps = meta["env_steps"]
+        generator.set_state(tensors["generator"])
+        position = (meta["phase"], meta["done"])
+    log.update(mapping_history=history)
+
+    def save_state(
+        phase: int,
+        done: int,
+        optimizer: torch.optim.Optimizer,
+        extra: dict[str, torch.Tensor] | None = None,
+        steps: int | None = None,
+    ) -> None:
+        """Everything a resumed run needs to go on exactly from here (atomic)."""
+        tensors = {f"network.{k}": v for k, v in network.state_dict().items()}
+        tensors.update({f"best.{k}": v for k, v in best["state"].items()})
+        tensors.update(_optimizer_tensors(optimizer))
+        tensors["generator"] = generator.get_state()
+        tensors.update(extra or {})
+        meta = {
+            "phase": phase,
+            "done": done,
+            "history": history,
+            "best_score": best["score"],
+            "best_round": best["round"],
+            "env_steps": env_steps if steps is None else steps,
+        }
+        save_tensors(resume_path, tensors, meta)
 
     def checkpoint_round(phase: str, stats: dict[str, float]) -> float:
         """Score the validation tasks; keep the network if it is the best so far."""
@@ -218,12 +306,17 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         log.update(mapping_history=history)
         return score
 
-    def supervised(phase: str) -> None:
-        """``params`` or ``distill`` rounds (``distill`` adds DAgger states each round)."""
+    def supervised(index: int, phase: str, done: int) -> None:
+        """``params`` or ``distill`` rounds (``distill`` adds DAgger states each round),
+        from round ``done + 1`` on (a resumed run)."""
         nonlocal env_steps
         expert_params = torch.stack([e.params for e in experts])
         optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
         data = DistillData()
+        if done:
+            assert resumed is not None
+            _load_optimizer(optimizer, resumed[0])
+            data = DistillData.from_tensors(resumed[0])
 
         def relabel(params: torch.Tensor, tasks: list[Task], seed: int) -> None:
             """States visited by ``params`` (one row per task), labelled by the experts."""
@@ -237,15 +330,16 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
             data.add(spec, expert_params, states)
             env_steps += len(tasks) * config.states_per_task
 
-        if phase == "distill":
+        if phase == "distill" and not done:
             relabel(expert_params, [e.task for e in experts], config.seed + 100)
         bar = tqdm(
             total=config.rounds * config.steps_per_round,
+            initial=done * config.steps_per_round,
             desc=f"mapping ({phase})",
             unit="step",
             disable=not config.progress,
         )
-        for round_ in range(1, config.rounds + 1):
+        for round_ in range(done + 1, config.rounds + 1):
             stats: dict[str, float] = {}
             for _ in range(config.steps_per_round):
                 predicted = network(descriptors)
@@ -268,23 +362,44 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
                 with torch.no_grad():
                     predicted = network(descriptors)
                 relabel(predicted, split.train, config.seed + 1000 * round_)
+            save_state(index, round_, optimizer, data.to_tensors())
+            if round_ < config.rounds:
+                _fault_point(len(history) - 1)
         bar.close()
 
-    def reinforce() -> None:
-        """PPO through the mapping, scored on validation every ``eval_every`` iterations."""
+    def reinforce(index: int, done: int) -> None:
+        """PPO through the mapping, scored on validation every ``eval_every`` iterations,
+        from iteration ``done + 1`` on (a resumed run)."""
         nonlocal env_steps
+        optimizer = torch.optim.Adam(network.parameters(), lr=config.rl.lr)
+        rl_generator = torch.Generator().manual_seed(config.seed + 3)
+        if done:
+            assert resumed is not None
+            _load_optimizer(optimizer, resumed[0])
+            rl_generator.set_state(resumed[0]["rl_generator"])
+        counted = [0]  # env steps of this call already added to env_steps
         bar = tqdm(
-            total=config.rl.iterations, desc="mapping (rl)", unit="it", disable=not config.progress
+            total=config.rl.iterations,
+            initial=done,
+            desc="mapping (rl)",
+            unit="it",
+            disable=not config.progress,
         )
 
         def on_iteration(iteration: int, steps: int, stats: dict[str, Any]) -> None:
+            nonlocal env_steps
+            env_steps += steps - counted[0]
+            counted[0] = steps
             bar.update(1)
             if iteration % config.rl.eval_every == 0 or iteration == config.rl.iterations:
                 stats = {**stats, "iteration": iteration, "rl_env_steps": steps}
                 bar.set_postfix(val_return=f"{checkpoint_round('rl', stats):.1f}")
+            save_state(index, iteration, optimizer, {"rl_generator": rl_generator.get_state()})
+            if iteration < config.rl.iterations:
+                _fault_point(len(history) - 1)
 
         try:
-            env_steps += train_rl(
+            train_rl(
                 spec,
                 network,
                 family,
@@ -294,18 +409,27 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
                 gamma=float(recipe.ppo.get("gamma", 0.99)),
                 gae_lambda=float(recipe.ppo.get("gae_lambda", 0.95)),
                 seed=config.seed + 3,
+                optimizer=optimizer,
+                generator=rl_generator,
+                start_iteration=done,
                 on_iteration=on_iteration,
             )
         except Divergence as err:  # keep the best mapping so far, and say so
-            env_steps += err.env_steps
+            env_steps += err.env_steps - counted[0]
             logger.warning("%s; keeping the best mapping so far (round %d)", err, best["round"])
             history.append({"round": len(history), "phase": "rl", "diverged": str(err)})
             log.update(mapping_history=history)
         finally:
             bar.close()
 
-    for phase in phases:
-        reinforce() if phase == "rl" else supervised(phase)
+    for index, phase in enumerate(phases):
+        if index < position[0]:
+            continue  # finished before the interruption
+        done = position[1] if index == position[0] else 0
+        if phase == "rl":
+            reinforce(index, done)
+        else:
+            supervised(index, phase, done)
     network.load_state_dict(best["state"])
     info = {
         "split": {"train": split.train, "val": split.val, "test": split.test},

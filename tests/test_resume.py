@@ -1,0 +1,122 @@
+"""Nothing lost: a training run killed mid-way resumes to the result of an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+
+from meta_rl.io import load_tensors
+
+
+def _command(workdir, out, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "meta_rl.cli",
+        "train",
+        "Pendulum",
+        "--workdir",
+        str(workdir),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--budget-scale",
+        "0.001",
+        "--n-train",
+        "3",
+        "--rounds",
+        "4",
+        "--steps-per-round",
+        "5",
+        "--states-per-task",
+        "50",
+        "--hidden",
+        "16",
+        "--rank",
+        "4",
+        "--json",
+        *extra,
+    ]
+
+
+def _paused(command: list[str], round_: int) -> subprocess.Popen:
+    """Start ``command``; return once it has saved round ``round_`` and waits there."""
+    env = {**os.environ, "META_RL_PAUSE_AFTER_ROUND": str(round_)}
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if f"paused after round {round_}" in line:
+            return proc
+    proc.wait()
+    raise AssertionError(f"the run ended (status {proc.returncode}) before round {round_}")
+
+
+def test_killed_and_terminated_training_resumes_to_the_same_result(tmp_path):
+    work = tmp_path / "runs"
+    reference, resumed = tmp_path / "reference.safetensors", tmp_path / "resumed.safetensors"
+    subprocess.run(_command(work, reference), check=True, capture_output=True)
+
+    # Killed outright after round 1: no clean-up at all.
+    proc = _paused(_command(work, resumed), 1)
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL and not resumed.exists()
+
+    # Resumed, then stopped with SIGTERM after round 3: a one-line message, status 130.
+    proc = _paused(_command(work, resumed, "--resume"), 3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    assert "interrupted" in proc.stderr.read() and not resumed.exists()
+
+    # Resumed to the end: the same mapping as the run that was never interrupted.
+    subprocess.run(_command(work, resumed, "--resume"), check=True, capture_output=True)
+    (want, want_meta), (got, got_meta) = load_tensors(reference), load_tensors(resumed)
+    assert want.keys() == got.keys()
+    for name in want:
+        assert torch.equal(want[name], got[name]), name
+    assert got_meta["info"]["history"] == want_meta["info"]["history"]
+    assert got_meta["info"]["env_steps"] == want_meta["info"]["env_steps"]
+    assert [h["round"] for h in got_meta["info"]["history"]] == [0, 1, 2, 3, 4]
+
+
+def test_interrupted_rl_phase_resumes_exactly(tmp_path, monkeypatch):
+    import meta_rl.train as train_module
+    from meta_rl.mapping import MappingConfig
+    from meta_rl.rl import RLConfig
+    from meta_rl.train import TrainConfig, train
+
+    config = TrainConfig(
+        family="CartPole",
+        objective="rl",
+        workers=0,
+        budget_scale=0.001,
+        n_train=3,
+        mapping=MappingConfig(hidden=(16,), rank=4),
+        rl=RLConfig(iterations=4, tasks_per_iteration=2, n_steps=64, minibatches=2, eval_every=1),
+        progress=False,
+    )
+    reference, _ = train(replace(config, workdir=tmp_path / "a"))
+
+    def interrupt(round_: int) -> None:
+        if round_ == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "_fault_point", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(replace(config, workdir=tmp_path / "b"))
+    monkeypatch.undo()
+    resumed, log = train(replace(config, workdir=tmp_path / "b", resume=True))
+    for (name, a), b in zip(
+        reference.network.state_dict().items(), resumed.network.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert resumed.info["env_steps"] == reference.info["env_steps"]
+    assert [h["round"] for h in log["mapping_history"]] == [0, 1, 2, 3, 4]
