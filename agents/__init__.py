@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from meta_rl.divergence import DivergenceGuard, DivergenceWarning
+
 from .adapt import ExtrapolationWarning, adapt, load_mapping, resolve_task
 from .vec_env import FamilyVecEnv
 
-__all__ = ["ExtrapolationWarning", "FamilyVecEnv", "adapt", "load_mapping", "resolve_task"]
+__all__ = [
+    "DivergenceGuard",
+    "DivergenceWarning",
+    "ExtrapolationWarning",
+    "FamilyVecEnv",
+    "adapt",
+    "load_mapping",
+    "resolve_task",
+]

@@ -197,6 +197,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from meta_rl.agents import adapt
+    from meta_rl.divergence import DivergenceGuard
     from meta_rl.evaluation import ParamsPolicy, run_episodes
     from meta_rl.io import atomic_open
 
@@ -218,7 +219,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     try:
         zero_shot = score()
-        model.learn(args.steps, progress_bar=False)
+        model.learn(args.steps, progress_bar=False, callback=DivergenceGuard())
         tuned = score()
     finally:
         env.close()

@@ -191,16 +191,22 @@ def learning_curve(
 
     The model learns between checkpoints (``model.learn`` in chunks, one continuous run);
     step 0 is the model as given. SB3 always finishes a rollout, so a point can come a little
-    after its checkpoint: each point's x is the env steps the model had really taken.
+    after its checkpoint: each point's x is the env steps the model had really taken. A
+    fine-tune that diverges keeps its last finite policy for the remaining points.
     """
     if list(checkpoints) != sorted(set(checkpoints)) or min(checkpoints) < 0:
         raise ValueError(f"checkpoints must be increasing and non-negative, got {checkpoints}")
+    from meta_rl.divergence import DivergenceGuard
+
     env = family.make(task=task, extrapolate=extrapolate)
     curve, done = [], 0
+    guard = DivergenceGuard()  # a diverged fine-tune keeps its last finite policy
     try:
         for step in checkpoints:
-            if step > done:
-                model.learn(step - done, reset_num_timesteps=done == 0, progress_bar=False)
+            if step > done and not guard.diverged:
+                model.learn(
+                    step - done, reset_num_timesteps=done == 0, progress_bar=False, callback=guard
+                )
                 done = int(model.num_timesteps)
             policy = ParamsPolicy(spec, spec.flatten(model.policy), env.action_space)
             ret = float(np.mean(run_episodes(env, policy, episodes=episodes, seed=seed)))

@@ -24,6 +24,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from tqdm.auto import tqdm
 
+from meta_rl.divergence import DivergenceGuard
 from meta_rl.envs import Family, Task, families, get_family
 from meta_rl.evaluation import evaluate_params
 from meta_rl.io import load_tensors, save_tensors
@@ -182,7 +183,7 @@ def train_base(
     with tqdm(
         total=recipe.base_steps, desc="base policy", unit="step", disable=not progress
     ) as bar:
-        model.learn(recipe.base_steps, callback=_Progress(bar))
+        model.learn(recipe.base_steps, callback=[_Progress(bar), DivergenceGuard()])
     params = spec.flatten(model.policy)
     steps = int(model.num_timesteps)
     if path is not None:
@@ -250,8 +251,9 @@ def _expert_job(job: _ExpertJob) -> tuple[torch.Tensor, dict[str, Any]]:
     best, steps = base, 0
     budget = int(job.recipe["expert_steps"])
     chunk = max(1, budget // EXPERT_CHUNKS)
-    while steps < budget:
-        model.learn(min(chunk, budget - steps), reset_num_timesteps=steps == 0)
+    guard = DivergenceGuard()  # a diverged chunk ends the fine-tune; the best is kept
+    while steps < budget and not guard.diverged:
+        model.learn(min(chunk, budget - steps), reset_num_timesteps=steps == 0, callback=guard)
         steps += min(chunk, budget - steps)
         params = spec.flatten(model.policy)
         ret = score(params)

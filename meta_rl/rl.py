@@ -20,18 +20,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from meta_rl.divergence import Divergence
 from meta_rl.envs import Family, Task
 from meta_rl.envs.vector import FamilyVectorEnv, batched_families
 from meta_rl.mapping import MappingNetwork
 from meta_rl.policy_spec import PolicyOutput, PolicySpec
-
-
-class Divergence(FloatingPointError):
-    """Training produced NaN or infinite values; ``env_steps`` were taken until then."""
-
-    def __init__(self, message: str, env_steps: int = 0) -> None:
-        super().__init__(message)
-        self.env_steps = env_steps
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from meta_rl.checkpoint import TrainedMapping
+from meta_rl.divergence import Divergence
 from meta_rl.envs import Family, Task, get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
 from meta_rl.evaluation import collect_states, evaluate_params
@@ -28,7 +29,7 @@ from meta_rl.objectives import OBJECTIVES, DistillData, distill_loss, params_los
 from meta_rl.parallel import check_backend
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe, recipe_for
-from meta_rl.rl import Divergence, RLConfig, train_rl
+from meta_rl.rl import RLConfig, train_rl
 
 logger = logging.getLogger(__name__)
 
@@ -353,7 +354,12 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
                     )
                 optimizer.zero_grad()
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+                norm = torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+                if not (torch.isfinite(loss) and torch.isfinite(norm)):
+                    raise Divergence(
+                        f"{phase} objective: the loss or its gradient became "
+                        f"{float(loss)} / {float(norm)} in round {round_}"
+                    )
                 optimizer.step()
                 bar.update(1)
             bar.set_postfix(val_return=f"{checkpoint_round(phase, stats):.1f}")
@@ -429,7 +435,12 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         if phase == "rl":
             reinforce(index, done)
         else:
-            supervised(index, phase, done)
+            try:
+                supervised(index, phase, done)
+            except Divergence as err:  # keep the best mapping so far, and say so
+                logger.warning("%s; keeping the best mapping so far (round %d)", err, best["round"])
+                history.append({"round": len(history), "phase": phase, "diverged": str(err)})
+                log.update(mapping_history=history)
     network.load_state_dict(best["state"])
     info = {
         "split": {"train": split.train, "val": split.val, "test": split.test},

@@ -1,0 +1,78 @@
+"""NaN or infinite values: detected, reported, and the last good parameters kept."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from torch.nn.utils import parameters_to_vector
+
+import meta_rl.train as train_module
+from meta_rl.agents import DivergenceGuard, DivergenceWarning
+from meta_rl.mapping import MappingConfig
+from meta_rl.train import TrainConfig, train
+
+
+class _Poison(BaseCallback):
+    """Acts as an update that went wrong: a NaN in the policy when the third rollout
+    starts. It runs before the guard, which must then catch it before any step is taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rollouts = 0
+        self.before: torch.Tensor | None = None
+
+    def _on_rollout_start(self) -> None:
+        self.rollouts += 1
+        if self.rollouts == 2:  # the last finite policy the guard sees
+            self.before = parameters_to_vector(self.model.policy.parameters()).detach().clone()
+        if self.rollouts == 3:
+            with torch.no_grad():
+                next(self.model.policy.parameters()).view(-1)[0] = float("nan")
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def test_guard_puts_back_the_last_finite_policy_and_stops():
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=64, n_epochs=1, seed=0)
+    poison, guard = _Poison(), DivergenceGuard()
+    with pytest.warns(DivergenceWarning, match="last finite policy"):
+        model.learn(64 * 6, callback=[poison, guard])
+    assert guard.diverged and model.num_timesteps < 64 * 6
+    restored = parameters_to_vector(model.policy.parameters()).detach()
+    assert torch.isfinite(restored).all()
+    # The policy put back is the one before the poisoned update's rollout was taken.
+    assert poison.before is not None and torch.equal(restored, poison.before)
+
+
+def test_a_diverging_mapping_training_keeps_the_best_mapping(tmp_path, monkeypatch):
+    real = train_module.distill_loss
+    calls = [0]
+
+    def poisoned(*args, **kwargs):
+        loss, stats = real(*args, **kwargs)
+        calls[0] += 1
+        return (loss * float("nan"), stats) if calls[0] > 7 else (loss, stats)
+
+    monkeypatch.setattr(train_module, "distill_loss", poisoned)
+    trained, log = train(
+        TrainConfig(
+            family="Pendulum",
+            workdir=tmp_path,
+            workers=0,
+            budget_scale=0.001,
+            n_train=3,
+            rounds=3,
+            steps_per_round=5,
+            states_per_task=50,
+            batch_states=16,
+            mapping=MappingConfig(hidden=(16,), rank=4),
+            progress=False,
+        )
+    )
+    history = log["mapping_history"]
+    assert "diverged" in history[-1] and "round 2" in history[-1]["diverged"]
+    assert trained.info["selected_round"] in (0, 1)
+    assert all(torch.isfinite(v).all() for v in trained.network.state_dict().values())
