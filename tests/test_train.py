@@ -13,7 +13,7 @@ from stable_baselines3 import PPO
 
 from meta_rl.agents import ExtrapolationWarning, adapt
 from meta_rl.checkpoint import TrainedMapping, resolve_checkpoint
-from meta_rl.evaluation import ParamsPolicy, run_episodes
+from meta_rl.evaluation import ParamsPolicy, evaluate_params, run_episodes
 from meta_rl.io import load_tensors, save_tensors
 from meta_rl.train import TrainConfig, train
 
@@ -45,7 +45,7 @@ def test_second_run_reuses_cached_experts(tiny_mapping, monkeypatch):
     assert torch.equal(again.base_params, trained.base_params)
 
 
-def test_same_seed_same_mapping(tiny_mapping, tmp_path):
+def test_same_seed_same_mapping_and_same_returns(tiny_mapping, tmp_path):
     _, trained, _, config = tiny_mapping
     fresh = TrainConfig(**{**config.__dict__, "workdir": tmp_path})
     again, _ = train(fresh)
@@ -53,6 +53,16 @@ def test_same_seed_same_mapping(tiny_mapping, tmp_path):
         trained.network.state_dict().items(), again.network.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b), name
+    family, task = trained.family, {"m": 1.7, "l": 0.8}
+    returns = [
+        evaluate_params(m.spec, m.predict(task), family, task, episodes=3, seed=11)
+        for m in (trained, again)
+    ]
+    assert returns[0] == returns[1]
+    other_seed = evaluate_params(
+        trained.spec, trained.predict(task), family, task, episodes=3, seed=12
+    )
+    assert other_seed != returns[0]  # the seed does reach the episodes
 
 
 def test_adapt_gives_an_sb3_model_with_the_prediction(tiny_mapping):
@@ -115,6 +125,16 @@ def test_checkpoint_errors(tiny_mapping, tmp_path):
     with pytest.raises(ValueError, match="never loaded"):
         TrainedMapping.load(evil)
     assert not (tmp_path / "pwned.txt").exists()
+    # torch.save writes a zip of pickles: refused as well, and nothing runs.
+    torch.save({"weights": torch.zeros(2), "payload": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError):
+        TrainedMapping.load(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned.txt").exists()
+    corrupted = bytearray(Path(path).read_bytes())
+    corrupted[8:40] = b"\xff" * 32  # the JSON header
+    (tmp_path / "corrupted.safetensors").write_bytes(bytes(corrupted))
+    with pytest.raises(ValueError, match="corrupted|truncated|not a"):
+        TrainedMapping.load(tmp_path / "corrupted.safetensors")
 
     tensors, meta = load_tensors(path)
     for change, needle in [
