@@ -266,19 +266,22 @@ def _task_row(
     default = evaluate_params(
         spec, mapping.base_params, family, task, episodes=episodes, seed=config.seed + 1
     )
+
+    def fine_tune_curve(model: Any) -> list[tuple[int, float]]:
+        return learning_curve(
+            model,
+            spec,
+            family,
+            task,
+            checkpoints=config.finetune_steps,
+            episodes=episodes,
+            seed=config.seed + 1,
+        )
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = adapt(mapping, task=task, seed=config.seed)
-    curve = learning_curve(
-        model,
-        spec,
-        family,
-        task,
-        checkpoints=config.finetune_steps,
-        episodes=episodes,
-        seed=config.seed + 1,
-    )
-
+    curve = fine_tune_curve(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         default_model = make_agent(
@@ -291,15 +294,7 @@ def _task_row(
             params=mapping.base_params,
             spec=spec,
         )
-    default_curve = learning_curve(
-        default_model,
-        spec,
-        family,
-        task,
-        checkpoints=config.finetune_steps,
-        episodes=episodes,
-        seed=config.seed + 1,
-    )
+    default_curve = fine_tune_curve(default_model)
 
     def score(value: float, rand: float = rand, oracle: dict = oracle) -> float | None:
         if not oracle["oracle"] > rand:  # an oracle no better than random: undefined

@@ -313,6 +313,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             backend=args.backend,
             finetune_steps=tuple(args.finetune_steps),
             baselines=baselines,
+            train={"objective": args.objective},
             progress=not args.json,
         )
         result = run_suite(suite)
@@ -468,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="small (a smoke run), full, or a fraction such as 0.25 of every training budget",
     )
     p.add_argument("--seeds", type=_positive, default=3, help="training seeds per split")
+    p.add_argument(
+        "--objective", choices=OBJECTIVES, default="distill", help="the mapping's objective"
+    )
     p.add_argument(
         "--splits",
         nargs="+",

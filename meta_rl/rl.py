@@ -45,6 +45,8 @@ class RLConfig:
         gamma: Discount (default: the family recipe's PPO setting).
         gae_lambda: GAE's lambda (default: the recipe's).
         eval_every: Iterations between validation scores (model selection).
+        batched: Roll out on the family's batched env where it has one (one NumPy step for
+            all tasks); ``False``: one Gymnasium env per task.
     """
 
     iterations: int = 40
@@ -60,6 +62,7 @@ class RLConfig:
     gamma: float | None = None
     gae_lambda: float | None = None
     eval_every: int = 5
+    batched: bool = True
 
     def __post_init__(self) -> None:
         for name in ("iterations", "tasks_per_iteration", "n_steps", "epochs", "minibatches"):
@@ -284,7 +287,7 @@ def train_rl(
     gamma: float,
     gae_lambda: float,
     seed: int,
-    batched: bool = True,
+    batched: bool | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     generator: torch.Generator | None = None,
     start_iteration: int = 0,
@@ -301,9 +304,9 @@ def train_rl(
         gamma: Discount (``config.gamma`` overrides it).
         gae_lambda: GAE's lambda (``config.gae_lambda`` overrides it).
         seed: Seed of task draws, action sampling and env resets.
-        batched: Step the family's batched env where it has one (one NumPy step for all
-            tasks); ``False`` steps one Gymnasium env per task (the same algorithm,
-            slower; the start states differ).
+        batched: Overrides ``config.batched``: the family's batched env where it has one
+            (one NumPy step for all tasks), or one Gymnasium env per task (the same
+            algorithm, slower; the start states differ).
         optimizer: The mapping's optimizer (default: a fresh Adam at ``config.lr``).
         generator: Random source of task draws and actions (default: seeded by ``seed``).
         start_iteration: Iterations already done (a resumed run passes the saved
@@ -319,6 +322,7 @@ def train_rl(
     """
     gamma = config.gamma if config.gamma is not None else gamma
     gae_lambda = config.gae_lambda if config.gae_lambda is not None else gae_lambda
+    batched = config.batched if batched is None else batched
     if generator is None:
         generator = torch.Generator().manual_seed(seed)
     if optimizer is None:
