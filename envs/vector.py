@@ -9,7 +9,10 @@ Autoreset follows Gymnasium's rules. In the default ``NEXT_STEP`` mode, the step
 sub-environment terminates or truncates resets it: that step ignores its action and
 returns the first observation of the new episode, reward 0, and neither flag. In
 ``SAME_STEP`` mode the reset happens in the ending step itself, whose observation is then
-the new episode's first, and ``infos["final_obs"]`` holds the last one (what SB3 expects).
+the new episode's first, and ``infos["final_obs"]`` holds the last one (what SB3 expects):
+a float32 array with a row per sub-environment, NaN where it did not end, and the mask
+``infos["_final_obs"]``. Unlike Gymnasium's own same-step vector envs there is no
+``final_info`` (these envs have no per-step info).
 """
 
 from __future__ import annotations
@@ -103,12 +106,22 @@ class FamilyVectorEnv(VectorEnv):
                 f"family {self.family.name} has no batched environment; those that do: "
                 f"{', '.join(batched_families())} (use gymnasium.vector.SyncVectorEnv instead)"
             )
-        if not isinstance(num_envs, int) or num_envs < 1:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive whole number, got {num_envs!r}")
+        if max_episode_steps is not None and (
+            isinstance(max_episode_steps, bool)
+            or not isinstance(max_episode_steps, int)
+            or max_episode_steps < 1
+        ):
+            raise ValueError(
+                f"max_episode_steps must be a positive whole number, got {max_episode_steps!r}"
+            )
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
         self.dynamics = _DYNAMICS[key]()
         self.num_envs = num_envs
-        self.max_episode_steps = int(max_episode_steps or self.family.max_episode_steps or 1000)
+        if max_episode_steps is None:
+            max_episode_steps = self.family.max_episode_steps or 1000
+        self.max_episode_steps = int(max_episode_steps)
         probe = self.family.make()
         self.single_observation_space, self.single_action_space = probe.unwrapped.widest_spaces()  # type: ignore[attr-defined]
         probe.close()
@@ -144,6 +157,10 @@ class FamilyVectorEnv(VectorEnv):
 
     def set_task(self, index: int, task: Task) -> None:
         """Give sub-environment ``index`` a new task."""
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise ValueError(f"index must be a whole number, got {index!r}")
+        if not 0 <= index < self.num_envs:
+            raise ValueError(f"index {index} is not a sub-env (0 to {self.num_envs - 1})")
         tasks = list(self.tasks)
         tasks[index] = task
         self.set_tasks(tasks)

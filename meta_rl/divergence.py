@@ -3,13 +3,14 @@
 :class:`Divergence` is raised by the mapping's own training (``distill``, ``params``,
 ``rl``), which then keeps the best mapping so far. :class:`DivergenceGuard` watches an SB3
 fine-tune: when an update leaves a non-finite parameter, it puts the last finite policy
-back, warns, and stops the run.
+back at once, warns, and stops the run.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
@@ -31,10 +32,13 @@ class DivergenceWarning(RuntimeWarning):
 
 
 class DivergenceGuard(BaseCallback):
-    """An SB3 callback: after every update, a policy with a NaN or infinite parameter is
-    replaced by the last finite one, with a :class:`DivergenceWarning`, and training stops.
+    """An SB3 callback: a policy that an optimizer step leaves with a NaN or infinite
+    parameter is replaced at once by the last finite one (the policy at the start of the
+    rollout), with a :class:`DivergenceWarning`, and training stops after that update.
 
-    ``diverged`` tells afterwards whether it happened. Example::
+    It checks after every optimizer step (a hook on the policy's optimizer), so the next
+    minibatch never sees the bad parameters. ``diverged`` tells afterwards whether it
+    happened. Example::
 
         guard = DivergenceGuard()
         model.learn(5_000, callback=guard)
@@ -44,37 +48,45 @@ class DivergenceGuard(BaseCallback):
         super().__init__()
         self.diverged = False
         self._good: torch.Tensor | None = None
+        self._hook: Any = None
 
     def _vector(self) -> torch.Tensor:
         return parameters_to_vector(self.model.policy.parameters()).detach().clone()
 
-    def _check(self) -> bool:
-        """Keep a finite policy; restore the last one if the current one is not."""
+    def _keep_if_finite(self) -> None:
         current = self._vector()
         if torch.isfinite(current).all():
             self._good = current
-            return True
+
+    def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
+        if torch.isfinite(self._vector()).all():
+            return
         if self._good is not None:
-            vector_to_parameters(self._good, self.model.policy.parameters())
-        self.diverged = True
-        warnings.warn(
-            f"the fine-tune diverged (a non-finite policy parameter after "
-            f"{self.model.num_timesteps} env steps); the last finite policy was put back and "
-            "training stopped",
-            DivergenceWarning,
-            stacklevel=2,
-        )
-        return False
+            with torch.no_grad():
+                vector_to_parameters(self._good, self.model.policy.parameters())
+        optimizer.state.clear()  # Adam's moments hold the non-finite values too
+        if not self.diverged:
+            self.diverged = True
+            warnings.warn(
+                f"the fine-tune diverged (a non-finite policy parameter after "
+                f"{self.model.num_timesteps} env steps); the last finite policy was put back "
+                "and training stopped",
+                DivergenceWarning,
+                stacklevel=2,
+            )
 
     def _on_training_start(self) -> None:
-        self._check()
+        self._keep_if_finite()
+        self._hook = self.model.policy.optimizer.register_step_post_hook(self._after_optimizer_step)
 
     def _on_rollout_start(self) -> None:
-        self._check()  # right after an update
+        if not self.diverged:
+            self._keep_if_finite()
 
     def _on_step(self) -> bool:
         return not self.diverged
 
     def _on_training_end(self) -> None:
-        if not self.diverged:
-            self._check()
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None

@@ -63,12 +63,19 @@ def run_jobs(
     if backend == "ray":
         _run_ray(fn, jobs, finish)
     elif workers > 0 and len(jobs) > 1:
-        with ProcessPoolExecutor(
-            min(workers, len(jobs)), mp_context=mp.get_context("spawn")
-        ) as pool:
+        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"))
+        try:
             futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
             for future in as_completed(futures):
                 finish(futures[future], future.result())
+        except BaseException:
+            # Ctrl-C, SIGTERM or a failed job: stop the workers now instead of waiting for
+            # every queued job (what is finished has been handed to on_done already).
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.terminate()
+            raise
+        pool.shutdown()
     else:
         for i, job in enumerate(jobs):
             finish(i, fn(*job))
@@ -94,6 +101,11 @@ def _run_ray(fn: Callable[..., Any], jobs: Sequence[tuple], finish: Callable) ->
     ray_init()
     remote = ray.remote(num_cpus=1)(fn)
     pending = {remote.remote(*job): i for i, job in enumerate(jobs)}
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        finish(pending.pop(done[0]), ray.get(done[0]))
+    try:
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            finish(pending.pop(done[0]), ray.get(done[0]))
+    except BaseException:
+        for ref in pending:  # do not leave the cluster busy with work nobody will read
+            ray.cancel(ref, force=True)
+        raise

@@ -65,14 +65,29 @@ class RLConfig:
     batched: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("iterations", "tasks_per_iteration", "n_steps", "epochs", "minibatches"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"rl.{name} must be at least 1")
+        for name in (
+            "iterations",
+            "tasks_per_iteration",
+            "n_steps",
+            "epochs",
+            "minibatches",
+            "eval_every",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"rl.{name} must be a whole number of at least 1, got {value!r}")
         if self.minibatches > self.n_steps:
             raise ValueError("rl.minibatches must not exceed rl.n_steps")
         for name in ("lr", "clip_range", "max_grad_norm"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"rl.{name} must be positive")
+            if not math.isfinite(getattr(self, name)) or not getattr(self, name) > 0:
+                raise ValueError(f"rl.{name} must be a positive number")
+        for name in ("ent_coef", "vf_coef"):
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
+                raise ValueError(f"rl.{name} must be a number of at least 0")
+        if self.gamma is not None and not 0 < self.gamma <= 1:
+            raise ValueError(f"rl.gamma must be in (0, 1], got {self.gamma}")
+        if self.gae_lambda is not None and not 0 <= self.gae_lambda <= 1:
+            raise ValueError(f"rl.gae_lambda must be in [0, 1], got {self.gae_lambda}")
 
 
 @dataclass
@@ -118,7 +133,8 @@ class TaskEnvs:
             self.action_space = self.vector.single_action_space
         else:
             self.envs = [family.make(task=t) for t in tasks]
-            self.action_space = self.envs[0].action_space
+            # The widest action space holds every task's; each env clips to its own limits.
+            self.action_space = self.envs[0].unwrapped.widest_spaces()[1]
 
     def reset(self, seed: int) -> np.ndarray:
         if self.vector is not None:

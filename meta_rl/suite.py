@@ -77,6 +77,8 @@ class SuiteConfig:
             raise ValueError("seeds must be at least 1")
         if not self.splits or not set(self.splits) <= set(SPLIT_KINDS):
             raise ValueError(f"splits must be some of {SPLIT_KINDS}, got {self.splits!r}")
+        if 0 not in self.finetune_steps:
+            raise ValueError("finetune_steps must include 0 (the zero-shot point)")
         if not set(self.baselines) <= set(BASELINES):
             raise ValueError(f"baselines must be some of {BASELINES}, got {self.baselines!r}")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
@@ -170,7 +172,9 @@ def _summarise_split(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ppo_scratch": _curve_stats(results, "ppo_scratch_scores"),
     }
     if "context_score" in first:
-        out["context"] = {**pooled("context_score"), "env_steps": first["context_steps"]}
+        # Each run's context policy gets that run's pipeline steps: one figure per run.
+        budgets = [res["rows"][0]["context_steps"] for res in results]
+        out["context"] = {**pooled("context_score"), "env_steps": budgets}
     if "maml_after_score" in first:
         out["maml_before"] = pooled("maml_before_score")
         out["maml_after"] = {**pooled("maml_after_score"), "adapt_steps": first["maml_adapt_steps"]}
@@ -208,7 +212,8 @@ def _targets(s: dict[str, Any], ppo_budgets: Sequence[int]) -> dict[str, Any]:
     }
     if "maml_after" in s and s["maml_after"]["mean"] is not None:
         budget = s["maml_after"]["adapt_steps"]
-        point = [p for p in s["mapping"] if p["steps"] <= budget][-1]
+        within = [p for p in s["mapping"] if p["steps"] <= budget]
+        point = within[-1] if within else {"mean": None}
         if point["mean"] is not None:
             lead = point["mean"] - s["maml_after"]["mean"]
             out["ahead_of_maml"] = {
@@ -329,7 +334,8 @@ def _markdown(result: dict[str, Any]) -> str:
                 lines.append(f"| {name} | {point['steps']} | {_fmt(point)} |")
         if "context" in s:
             lines.append(
-                f"| context-conditioned PPO (trained for {s['context']['env_steps']}) | 0 | "
+                f"| context-conditioned PPO (trained for "
+                f"{' / '.join(str(b) for b in s['context']['env_steps'])}) | 0 | "
                 f"{_fmt(s['context'])} |"
             )
         if "maml_after" in s:

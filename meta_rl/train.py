@@ -164,6 +164,8 @@ def _resume_path(config: TrainConfig, cache: Path) -> Path:
     fields = asdict(config)
     for name in ("workdir", "workers", "backend", "progress", "resume"):
         fields.pop(name)
+    if "rl" not in config.objective.split("+"):
+        fields.pop("rl")  # settings of a phase that does not run
     key = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
     return cache / f"resume-{key[:16]}.safetensors"
 
@@ -358,7 +360,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
                 if not (torch.isfinite(loss) and torch.isfinite(norm)):
                     raise Divergence(
                         f"{phase} objective: the loss or its gradient became "
-                        f"{float(loss)} / {float(norm)} in round {round_}"
+                        f"{float(loss.detach())} / {float(norm)} in round {round_}"
                     )
                 optimizer.step()
                 bar.update(1)

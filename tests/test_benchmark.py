@@ -60,6 +60,8 @@ def test_suite_config_rejects_bad_settings():
         SuiteConfig(family="Pendulum", splits=("sideways",))
     with pytest.raises(ValueError, match="seeds"):
         SuiteConfig(family="Pendulum", seeds=0)
+    with pytest.raises(ValueError, match="include 0"):
+        SuiteConfig(family="Pendulum", finetune_steps=(5000, 10000))
 
 
 def _png(path) -> tuple[int, ...]:

@@ -15,19 +15,24 @@ from meta_rl.train import TrainConfig, train
 
 
 class _Poison(BaseCallback):
-    """Acts as an update that went wrong: a NaN in the policy when the third rollout
-    starts. It runs before the guard, which must then catch it before any step is taken."""
+    """An update that goes wrong: a NaN in the policy after the optimizer's fifth step (in
+    the middle of an update). Its hook runs before the guard's, which must catch it before
+    the next minibatch."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.rollouts = 0
+        self.steps = 0
         self.before: torch.Tensor | None = None
 
+    def _on_training_start(self) -> None:
+        self.model.policy.optimizer.register_step_post_hook(self._poison)
+
     def _on_rollout_start(self) -> None:
-        self.rollouts += 1
-        if self.rollouts == 2:  # the last finite policy the guard sees
-            self.before = parameters_to_vector(self.model.policy.parameters()).detach().clone()
-        if self.rollouts == 3:
+        self.before = parameters_to_vector(self.model.policy.parameters()).detach().clone()
+
+    def _poison(self, optimizer, *_) -> None:
+        self.steps += 1
+        if self.steps == 5:
             with torch.no_grad():
                 next(self.model.policy.parameters()).view(-1)[0] = float("nan")
 
@@ -36,14 +41,15 @@ class _Poison(BaseCallback):
 
 
 def test_guard_puts_back_the_last_finite_policy_and_stops():
-    model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=64, n_epochs=1, seed=0)
+    # 4 minibatches per update: the fifth optimizer step is inside the second update.
+    model = PPO("MlpPolicy", "Pendulum-v1", n_steps=256, batch_size=64, n_epochs=1, seed=0)
     poison, guard = _Poison(), DivergenceGuard()
     with pytest.warns(DivergenceWarning, match="last finite policy"):
-        model.learn(64 * 6, callback=[poison, guard])
-    assert guard.diverged and model.num_timesteps < 64 * 6
+        model.learn(256 * 6, callback=[poison, guard])
+    assert guard.diverged and model.num_timesteps < 256 * 6
     restored = parameters_to_vector(model.policy.parameters()).detach()
     assert torch.isfinite(restored).all()
-    # The policy put back is the one before the poisoned update's rollout was taken.
+    # The policy put back is the one the second rollout started with.
     assert poison.before is not None and torch.equal(restored, poison.before)
 
 

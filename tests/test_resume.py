@@ -120,3 +120,23 @@ def test_interrupted_rl_phase_resumes_exactly(tmp_path, monkeypatch):
         assert torch.equal(a, b), name
     assert resumed.info["env_steps"] == reference.info["env_steps"]
     assert [h["round"] for h in log["mapping_history"]] == [0, 1, 2, 3, 4]
+
+
+def test_an_interrupt_stops_the_worker_pool_at_once():
+    import threading
+    import time
+
+    from meta_rl.cli import _terminate
+    from meta_rl.parallel import run_jobs
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM))
+    started = time.monotonic()
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            run_jobs(time.sleep, [(60,)] * 4, workers=2)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGTERM, previous)
+    assert time.monotonic() - started < 30  # not the 120 s the queued jobs would take

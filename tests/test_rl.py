@@ -203,6 +203,9 @@ def test_rl_config_errors():
         RLConfig(iterations=0)
     with pytest.raises(ValueError, match="minibatches"):
         RLConfig(n_steps=4, minibatches=8)
+    for bad in ({"eval_every": 0}, {"iterations": 2.5}, {"gamma": 5.0}, {"gae_lambda": -1.0}):
+        with pytest.raises(ValueError, match="rl"):
+            RLConfig(**bad)
     with pytest.raises(ValueError, match="objective"):
         TrainConfig(objective="rl+magic")
     assert replace(RLConfig(), lr=0.5).lr == 0.5

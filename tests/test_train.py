@@ -133,7 +133,7 @@ def test_checkpoint_errors(tiny_mapping, tmp_path):
     corrupted = bytearray(Path(path).read_bytes())
     corrupted[8:40] = b"\xff" * 32  # the JSON header
     (tmp_path / "corrupted.safetensors").write_bytes(bytes(corrupted))
-    with pytest.raises(ValueError, match="corrupted|truncated|not a"):
+    with pytest.raises(ValueError, match=r"corrupted|truncated|not a"):
         TrainedMapping.load(tmp_path / "corrupted.safetensors")
 
     tensors, meta = load_tensors(path)

@@ -82,7 +82,13 @@ def test_bad_tasks_and_actions_are_refused():
         FamilyVectorEnv("Pendulum", 3, [{}, {}])
     with pytest.raises(ValueError, match="no batched environment"):
         FamilyVectorEnv("HalfCheetahVel", 2)
+    with pytest.raises(ValueError, match="max_episode_steps"):
+        FamilyVectorEnv("Pendulum", 2, max_episode_steps=-5)
+    with pytest.raises(ValueError, match="num_envs"):
+        FamilyVectorEnv("Pendulum", True)
     vec = FamilyVectorEnv("CartPole", 2)
+    with pytest.raises(ValueError, match="not a sub-env"):
+        vec.set_task(5, {})
     vec.reset(seed=0)
     with pytest.raises(ValueError, match="actions must be in"):
         vec.step(np.array([0, 5]))
