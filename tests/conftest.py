@@ -9,11 +9,27 @@ import torch
 
 import meta_rl  # noqa: F401  (registers the families)
 from meta_rl.envs import families
+from meta_rl.mapping import MappingConfig
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message=".*settotalmass.*")
 
 FAMILY_NAMES = sorted(families())
+
+
+TINY_TRAIN = {
+    "family": "Pendulum",
+    "workers": 0,
+    "budget_scale": 0.001,
+    "n_train": 3,
+    "rounds": 2,
+    "steps_per_round": 5,
+    "states_per_task": 50,
+    "batch_states": 16,
+    "mapping": MappingConfig(hidden=(16,), rank=4),
+    "progress": False,
+}
+"""A Pendulum training of a few seconds (``tiny_mapping``'s settings)."""
 
 
 @pytest.fixture(params=FAMILY_NAMES)
@@ -24,24 +40,10 @@ def family(request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def tiny_mapping(tmp_path_factory: pytest.TempPathFactory):
     """A Pendulum mapping trained end to end at a tiny budget, saved as a checkpoint."""
-    from meta_rl.mapping import MappingConfig
     from meta_rl.train import TrainConfig, train
 
     workdir = tmp_path_factory.mktemp("runs")
-    config = TrainConfig(
-        family="Pendulum",
-        objective="distill",
-        workdir=workdir,
-        workers=0,
-        budget_scale=0.001,
-        n_train=3,
-        rounds=2,
-        steps_per_round=5,
-        states_per_task=50,
-        batch_states=16,
-        mapping=MappingConfig(hidden=(16,), rank=4),
-        progress=False,
-    )
+    config = TrainConfig(objective="distill", workdir=workdir, **TINY_TRAIN)
     trained, log = train(config)
     path = trained.save(workdir / "tiny.safetensors")
     return path, trained, log, config

@@ -10,8 +10,9 @@ from torch.nn.utils import parameters_to_vector
 
 import meta_rl.train as train_module
 from meta_rl.agents import DivergenceGuard, DivergenceWarning
-from meta_rl.mapping import MappingConfig
 from meta_rl.train import TrainConfig, train
+
+from .conftest import TINY_TRAIN
 
 
 class _Poison(BaseCallback):
@@ -63,21 +64,7 @@ def test_a_diverging_mapping_training_keeps_the_best_mapping(tmp_path, monkeypat
         return (loss * float("nan"), stats) if calls[0] > 7 else (loss, stats)
 
     monkeypatch.setattr(train_module, "distill_loss", poisoned)
-    trained, log = train(
-        TrainConfig(
-            family="Pendulum",
-            workdir=tmp_path,
-            workers=0,
-            budget_scale=0.001,
-            n_train=3,
-            rounds=3,
-            steps_per_round=5,
-            states_per_task=50,
-            batch_states=16,
-            mapping=MappingConfig(hidden=(16,), rank=4),
-            progress=False,
-        )
-    )
+    trained, log = train(TrainConfig(workdir=tmp_path, **{**TINY_TRAIN, "rounds": 3}))
     history = log["mapping_history"]
     assert "diverged" in history[-1] and "round 2" in history[-1]["diverged"]
     assert trained.info["selected_round"] in (0, 1)

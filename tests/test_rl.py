@@ -17,6 +17,8 @@ from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
 from meta_rl.rl import Divergence, RLConfig, TaskEnvs, collect, ppo_loss, train_rl
 from meta_rl.train import TrainConfig, train
 
+from .conftest import TINY_TRAIN
+
 
 def _cartpole(seed: int = 0):
     family = get_family("CartPole")
@@ -136,17 +138,8 @@ def test_rl_stops_on_a_non_finite_loss_and_keeps_the_weights():
 
 
 TINY = {
-    "family": "Pendulum",
-    "workers": 0,
-    "budget_scale": 0.001,
-    "n_train": 3,
-    "rounds": 2,
-    "steps_per_round": 5,
-    "states_per_task": 50,
-    "batch_states": 16,
-    "mapping": MappingConfig(hidden=(16,), rank=4),
+    **TINY_TRAIN,
     "rl": RLConfig(iterations=2, tasks_per_iteration=2, n_steps=64, minibatches=2, eval_every=1),
-    "progress": False,
 }
 
 
