@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 from stable_baselines3 import PPO
+from stable_baselines3.common.utils import check_for_correct_spaces
 from stable_baselines3.common.vec_env import VecCheckNan, VecMonitor
 
 from meta_rl.agents import FamilyVecEnv
@@ -129,6 +130,9 @@ def test_truncation_and_same_step_mode():
 
 def test_sb3_adapter_contract_and_training():
     venv = FamilyVecEnv("CartPole", 4, get_family("CartPole").task_space.sample(4, 0), seed=0)
+    single = get_family("CartPole").make()
+    # SB3's own check: a model trained on the single env loads onto the batched one.
+    check_for_correct_spaces(venv, single.observation_space, single.action_space)
     obs = venv.reset()
     assert obs.shape == (4, 4) and obs.dtype == np.float32
     ended = None
