@@ -71,8 +71,9 @@ def run_jobs(
         except BaseException:
             # Ctrl-C, SIGTERM or a failed job: stop the workers now instead of waiting for
             # every queued job (what is finished has been handed to on_done already).
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)  # this forgets the processes
+            for process in processes:
                 process.terminate()
             raise
         pool.shutdown()

@@ -123,6 +123,7 @@ def test_interrupted_rl_phase_resumes_exactly(tmp_path, monkeypatch):
 
 
 def test_an_interrupt_stops_the_worker_pool_at_once():
+    import multiprocessing
     import threading
     import time
 
@@ -140,3 +141,8 @@ def test_an_interrupt_stops_the_worker_pool_at_once():
         timer.cancel()
         signal.signal(signal.SIGTERM, previous)
     assert time.monotonic() - started < 30  # not the 120 s the queued jobs would take
+    # ... and the workers are gone, not left sleeping until this process exits.
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()
