@@ -24,6 +24,7 @@ import torch
 from meta_rl.envs import TaskSpace, families, get_family
 from meta_rl.envs.registry import UNAVAILABLE
 from meta_rl.objectives import OBJECTIVES
+from meta_rl.parallel import WorkerDied
 
 
 class UsageError(Exception):
@@ -522,6 +523,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(err).split())
         print(f"meta-rl: error: {message}", file=sys.stderr)
         return 2
+    except WorkerDied as err:
+        print(f"meta-rl: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         # Every file is written atomically, so what is on disk is whole: cached experts,
         # oracle runs, and the state a resumed `meta-rl train --resume` goes on from.

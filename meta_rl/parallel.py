@@ -17,9 +17,15 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 BACKENDS = ("local", "ray")
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended without a result (killed, or out of memory). The jobs that
+    finished before were handed to ``on_done``, so their cached results are kept."""
 
 
 def check_backend(backend: str) -> None:
@@ -67,7 +73,15 @@ def run_jobs(
         try:
             futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
             for future in as_completed(futures):
-                finish(futures[future], future.result())
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    raise WorkerDied(
+                        f"a worker process died during {fn.__name__} (killed, or out of "
+                        "memory?); finished jobs are cached: run the same command again "
+                        "(meta-rl train: with --resume) to go on"
+                    ) from None
+                finish(futures[future], result)
         except BaseException:
             # Ctrl-C, SIGTERM or a failed job: stop the workers now instead of waiting for
             # every queued job (what is finished has been handed to on_done already).

@@ -146,3 +146,23 @@ def test_an_interrupt_stops_the_worker_pool_at_once():
     while multiprocessing.active_children() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not multiprocessing.active_children()
+
+
+def _finish_or_die(index: int) -> int:
+    if index == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return index
+
+
+def test_a_killed_worker_is_a_clear_error_and_finished_jobs_are_kept():
+    from meta_rl.parallel import WorkerDied, run_jobs
+
+    kept: dict[int, int] = {}
+    with pytest.raises(WorkerDied, match="worker process died"):
+        run_jobs(
+            _finish_or_die,
+            [(0,), (1,), (2,), (3,)],
+            workers=1,  # one worker: jobs 0 and 1 finish before job 2 kills it
+            on_done=lambda i, r: kept.__setitem__(i, r),
+        )
+    assert kept == {0: 0, 1: 1}
