@@ -422,11 +422,9 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
                 start_iteration=done,
                 on_iteration=on_iteration,
             )
-        except Divergence as err:  # keep the best mapping so far, and say so
-            env_steps += err.env_steps - counted[0]
-            logger.warning("%s; keeping the best mapping so far (round %d)", err, best["round"])
-            history.append({"round": len(history), "phase": "rl", "diverged": str(err)})
-            log.update(mapping_history=history)
+        except Divergence as err:
+            env_steps += err.env_steps - counted[0]  # the steps of the failed iterations too
+            raise
         finally:
             bar.close()
 
@@ -434,15 +432,15 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         if index < position[0]:
             continue  # finished before the interruption
         done = position[1] if index == position[0] else 0
-        if phase == "rl":
-            reinforce(index, done)
-        else:
-            try:
+        try:
+            if phase == "rl":
+                reinforce(index, done)
+            else:
                 supervised(index, phase, done)
-            except Divergence as err:  # keep the best mapping so far, and say so
-                logger.warning("%s; keeping the best mapping so far (round %d)", err, best["round"])
-                history.append({"round": len(history), "phase": phase, "diverged": str(err)})
-                log.update(mapping_history=history)
+        except Divergence as err:  # keep the best mapping so far, and say so
+            logger.warning("%s; keeping the best mapping so far (round %d)", err, best["round"])
+            history.append({"round": len(history), "phase": phase, "diverged": str(err)})
+            log.update(mapping_history=history)
     network.load_state_dict(best["state"])
     info = {
         "split": {"train": split.train, "val": split.val, "test": split.test},
