@@ -76,7 +76,10 @@ class BenchmarkConfig:
         budget: ``"full"`` (the recipe's budgets), ``"small"`` (2 percent of every budget
             and two tasks, a smoke run that finishes in minutes), or a fraction such as
             ``"0.25"`` (the baselines' training shrinks, the oracle stays at full budget).
-        seed: Seed of oracles, fine-tunes and evaluations.
+        seed: Seed of fine-tunes and evaluations, and of the oracles unless ``oracle_seed``
+            is given.
+        oracle_seed: Seed of the oracle runs (default: ``seed``); the suite holds it fixed
+            so that every training seed shares one oracle run per task.
         workers: Processes that train oracles (0: this process).
         finetune_steps: Points of the adaptation curve, in env steps.
         episodes: Evaluation episodes per task and point (default: the recipe's).
@@ -98,6 +101,7 @@ class BenchmarkConfig:
     out_dir: Path = Path("benchmark-out")
     budget: str = "full"
     seed: int = 0
+    oracle_seed: int | None = None
     workers: int = 2
     finetune_steps: tuple[int, ...] = (0, 1000, 2000, 5000)
     episodes: int | None = None
@@ -191,10 +195,11 @@ def oracles(
     cache_path = config.oracle_cache or config.out_dir / "oracles.json"
     cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     candidates = _candidates(recipe, mapping.arch)
+    seed = config.seed if config.oracle_seed is None else config.oracle_seed
     jobs = [
         (
-            _job_key(mapping.family_name, t, c, config.seed, episodes),
-            (mapping.family_name, t, c, mapping.arch.to_json(), config.seed, episodes),
+            _job_key(mapping.family_name, t, c, seed, episodes),
+            (mapping.family_name, t, c, mapping.arch.to_json(), seed, episodes),
         )
         for t in tasks
         for c in candidates

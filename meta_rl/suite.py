@@ -36,7 +36,11 @@ class SuiteConfig:
         family: Family name.
         budget: ``"small"``, ``"full"`` or a fraction (see :func:`budget_scale`); it scales
             the mapping's training and so the baselines' equal env steps.
-        seeds: Training seeds per split kind (0, 1, ...).
+        seeds: Training seeds per split kind (0, 1, ...). They vary the base, the experts,
+            the mapping, the baselines and the evaluations; the tasks stay those of
+            ``split_seed``, so every seed is scored on the same held-out tasks against one
+            oracle run per task (cached in ``<split>-oracles.json``).
+        split_seed: Seed of the train/validation/test split of every run.
         splits: Split kinds to run.
         out_dir: Report folder; per run a sub-folder ``<split>-seed<k>`` with its mapping,
             its own report, and the caches of its oracle runs and baselines.
@@ -57,6 +61,7 @@ class SuiteConfig:
     family: str
     budget: str = "full"
     seeds: int = 3
+    split_seed: int = 0
     splits: tuple[str, ...] = SPLIT_KINDS
     out_dir: Path = Path("benchmark-out")
     workdir: Path = Path("runs")
@@ -92,6 +97,7 @@ class SuiteConfig:
             "backend": self.backend,
             "family": self.family,
             "seed": seed,
+            "split_seed": self.split_seed,
             "split": split,
             "workdir": self.workdir,
             "workers": self.workers,
@@ -112,6 +118,8 @@ def _mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
     fields = asdict(config)
     for name in ("workdir", "workers", "backend", "progress"):  # they change no result
         fields.pop(name)
+    if config.split_seed in (None, config.seed):
+        fields.pop("split_seed")  # the default; keeps the keys of earlier runs
     key = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
     path = run_dir / f"mapping-{key[:12]}.safetensors"
     if path.exists():
@@ -237,6 +245,8 @@ def _suite_run(config: SuiteConfig, split: str, seed: int) -> tuple[dict[str, An
             out_dir=run_dir,
             budget=config.budget,
             seed=seed,
+            oracle_seed=config.split_seed,
+            oracle_cache=config.out_dir / f"{split}-oracles.json",
             workers=config.workers,
             finetune_steps=config.finetune_steps,
             episodes=config.episodes,

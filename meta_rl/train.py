@@ -43,7 +43,10 @@ class TrainConfig:
         objective: ``"distill"`` (behaviour matching with DAgger states), ``"params"``
             (regression onto expert parameters), ``"rl"`` (PPO through the mapping, no
             experts), or two in sequence: ``"distill+rl"``, ``"params+distill"``.
-        seed: Seed of the split, the base, the experts and the mapping.
+        seed: Seed of the base, the experts and the mapping, and of the split unless
+            ``split_seed`` is given.
+        split_seed: Seed of the train/validation/test split (default: ``seed``). The
+            benchmark holds it fixed so that its seeds vary training, not the tasks.
         split: ``"interpolation"`` (test tasks from the whole space) or ``"extrapolation"``
             (test tasks from a held-out edge of the first feature; see ``TaskSpace.split``).
         workdir: Folder of the cached base and experts and the training log.
@@ -71,6 +74,7 @@ class TrainConfig:
     family: str = "Pendulum"
     objective: str = "distill"
     seed: int = 0
+    split_seed: int | None = None
     split: str = "interpolation"
     workdir: Path = Path("runs")
     workers: int = 2
@@ -107,6 +111,11 @@ class TrainConfig:
             raise ValueError("lr must be positive")
         if self.n_train is not None and self.n_train < 2:
             raise ValueError("n_train must be at least 2")
+
+    @property
+    def task_split_seed(self) -> int:
+        """The seed the split is drawn with."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def recipe(self) -> Recipe:
         recipe = recipe_for(self.family)
@@ -166,6 +175,8 @@ def _resume_path(config: TrainConfig, cache: Path) -> Path:
         fields.pop(name)
     if "rl" not in config.objective.split("+"):
         fields.pop("rl")  # settings of a phase that does not run
+    if config.split_seed in (None, config.seed):
+        fields.pop("split_seed")  # the default; keeps the keys of earlier runs
     key = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
     return cache / f"resume-{key[:16]}.safetensors"
 
@@ -199,7 +210,11 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
     recipe = config.recipe()
     space = family.task_space
     split = space.split(
-        recipe.n_train, recipe.n_test, n_val=recipe.n_val, kind=config.split, seed=config.seed
+        recipe.n_train,
+        recipe.n_test,
+        n_val=recipe.n_val,
+        kind=config.split,
+        seed=config.task_split_seed,
     )
     probe = family.make()
     arch = PolicyArch.for_env(probe, pi=recipe.pi, vf=recipe.vf, log_std_init=recipe.log_std_init)
@@ -449,6 +464,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         "history": history,
         "env_steps": env_steps,
         "seed": config.seed,
+        "split_seed": config.task_split_seed,
         "split_kind": config.split,
         "seconds": round(time.time() - started, 1),
         "experts": expert_table(experts),

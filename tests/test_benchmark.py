@@ -7,8 +7,10 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from meta_rl.benchmark import budget_scale, oracle_scale
+from meta_rl.checkpoint import TrainedMapping
 from meta_rl.evaluation import normalised_score
 from meta_rl.mapping import MappingConfig
 from meta_rl.suite import SuiteConfig, bootstrap_ci, run_suite
@@ -119,3 +121,46 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     assert all(run["train_seconds"] is None for run in again["runs"])
     assert again["summary"] == result["summary"]
     assert np.isfinite(again["summary"]["interpolation"]["mapping"][0]["mean"])
+
+
+def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
+    tiny = {
+        "budget_scale": 0.001,
+        "n_train": 3,
+        "rounds": 1,
+        "steps_per_round": 5,
+        "states_per_task": 50,
+        "batch_states": 16,
+        "mapping": MappingConfig(hidden=(16,), rank=4),
+    }
+    config = SuiteConfig(
+        family="Pendulum",
+        budget="small",
+        seeds=2,
+        splits=("interpolation",),
+        out_dir=tmp_path / "out",
+        workdir=tmp_path / "runs",
+        workers=0,
+        finetune_steps=(0,),
+        episodes=1,
+        baselines=(),
+        train=tiny,
+        progress=False,
+    )
+    result = run_suite(config)
+    by_seed = {0: [], 1: []}
+    for row in result["tasks"]["interpolation"]:
+        by_seed[row["seed"]].append((row["task"], row["oracle"]))
+    assert by_seed[0] == by_seed[1]  # same held-out tasks, one oracle run each
+    oracle_runs = json.loads((tmp_path / "out" / "interpolation-oracles.json").read_text())
+    assert len(oracle_runs) == 2 * 2  # two tasks, PPO and SAC
+    first, second = (TrainedMapping.load(run["checkpoint"]) for run in result["runs"])
+    assert first.info["split"] == second.info["split"]
+    assert first.info["seed"] == 0 and second.info["seed"] == 1
+    differ = [
+        not torch.equal(a, b)
+        for a, b in zip(
+            first.network.state_dict().values(), second.network.state_dict().values(), strict=True
+        )
+    ]
+    assert any(differ)  # the seeds train different mappings
