@@ -102,14 +102,18 @@ class Rollout:
     episode_returns: list[float]
 
 
-def _distribution(spec: PolicySpec, out: PolicyOutput) -> torch.distributions.Distribution:
+def action_distribution(spec: PolicySpec, out: PolicyOutput) -> torch.distributions.Distribution:
+    """The policy's action distribution: categorical over logits, or a diagonal Gaussian."""
     if spec.arch.action_kind == "discrete":
         return torch.distributions.Categorical(logits=out.mean)
     assert out.log_std is not None
     return torch.distributions.Normal(out.mean, out.log_std.exp().expand_as(out.mean))
 
 
-def _log_prob(spec: PolicySpec, dist: torch.distributions.Distribution, actions: torch.Tensor):
+def action_log_prob(
+    spec: PolicySpec, dist: torch.distributions.Distribution, actions: torch.Tensor
+) -> torch.Tensor:
+    """Log-probability of whole actions (summed over a Box action's dimensions)."""
     logp = dist.log_prob(actions)
     return logp if spec.arch.action_kind == "discrete" else logp.sum(-1)
 
@@ -170,7 +174,7 @@ class TaskEnvs:
             env.close()
 
 
-def _sample(spec: PolicySpec, out: PolicyOutput, generator: torch.Generator) -> torch.Tensor:
+def sample_actions(spec: PolicySpec, out: PolicyOutput, generator: torch.Generator) -> torch.Tensor:
     """A seeded draw from the policy: Gaussian for Box actions, categorical otherwise."""
     if spec.arch.action_kind == "discrete":
         probs = torch.softmax(out.mean, -1)
@@ -218,10 +222,10 @@ def collect(
     obs = envs.reset(seed)
     for t in range(t_max):
         out = evaluate(params, obs)
-        action = _sample(spec, out, generator)
+        action = sample_actions(spec, out, generator)
         obs_buf[:, t] = torch.as_tensor(obs, dtype=torch.float32)
         act_buf.append(action[:, 0])
-        logp_buf[:, t] = _log_prob(spec, _distribution(spec, out), action)[:, 0]
+        logp_buf[:, t] = action_log_prob(spec, action_distribution(spec, out), action)[:, 0]
         value_buf[:, t] = out.value[:, 0]
         obs, reward, terminated, truncated, final = envs.step(action[:, 0].numpy())
         running += reward
@@ -271,8 +275,8 @@ def ppo_loss(
     Gradients flow into ``params`` and so into whatever predicted them.
     """
     out = spec.forward(params, obs)
-    dist = _distribution(spec, out)
-    log_prob = _log_prob(spec, dist, actions)
+    dist = action_distribution(spec, out)
+    log_prob = action_log_prob(spec, dist, actions)
     adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     ratio = torch.exp(log_prob - old_log_prob)
     policy = -torch.min(

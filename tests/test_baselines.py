@@ -12,11 +12,12 @@ from meta_rl.maml import (
     adapt_params,
     maml_adapt_and_evaluate,
     meta_train,
-    pg_loss,
+    outer_loss,
     sample_episodes,
 )
 from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
 from meta_rl.recipes import recipe_for
+from meta_rl.rl import action_distribution, action_log_prob
 
 
 def test_context_policy_sees_descriptor_and_runs():
@@ -29,22 +30,56 @@ def test_context_policy_sees_descriptor_and_runs():
     assert np.isfinite(ret)
 
 
-def test_maml_inner_step_differentiates_through_the_update():
+def _cartpole_batch(theta: torch.Tensor, spec: PolicySpec, tasks: list, config: MamlConfig):
+    return sample_episodes(
+        spec,
+        theta,
+        get_family("CartPole"),
+        tasks,
+        episodes=3,
+        config=config,
+        generator=torch.Generator().manual_seed(0),
+        seed=0,
+    )
+
+
+def test_maml_inner_step_is_reinforce_and_differentiates_through_the_update():
     family = get_family("CartPole")
     arch = PolicyArch.for_env(family.make(), pi=(8,), vf=(8,))
     spec = PolicySpec(arch)
     theta = spec.flatten(build_policy(arch)).requires_grad_(True)
-    rng = np.random.default_rng(0)
-    batch = sample_episodes(
-        spec, theta.detach(), family, {}, episodes=3, gamma=0.99, rng=rng, max_steps=20
+    config = MamlConfig(max_steps=20)
+    tasks = family.task_space.sample(2, 0)
+    batch = _cartpole_batch(theta, spec, tasks, config)
+    assert batch.obs.shape[:2] == (2, 3 * 20) and 0 < batch.steps <= 2 * 3 * 20
+    # At the sampling policy, the inner gradient is REINFORCE's: mean of grad log pi * A.
+    adapted = adapt_params(spec, theta, batch, 0.1)
+    logp = action_log_prob(
+        spec, action_distribution(spec, spec.forward(theta, batch.obs[0])), batch.actions[0]
     )
-    assert batch.obs.shape[0] == 3 and batch.mask.sum() > 0
+    (reinforce,) = torch.autograd.grad(
+        -(logp * batch.advantages[0]).sum() / batch.mask[0].sum(), theta
+    )
+    torch.testing.assert_close(adapted[0], theta.detach() - 0.1 * reinforce)
+    # The outer loss reaches theta through the adapted parameters (second order).
     adapted = adapt_params(spec, theta, batch, 0.1, create_graph=True)
-    assert not torch.equal(adapted.detach(), theta.detach())
-    pg_loss(spec, adapted, batch).backward()
-    assert (
-        theta.grad is not None and torch.isfinite(theta.grad).all() and theta.grad.abs().sum() > 0
-    )
+    assert adapted.requires_grad and not torch.equal(adapted[0].detach(), theta.detach())
+    outer_loss(spec, adapted, batch, 0.2).backward()
+    assert theta.grad is not None and torch.isfinite(theta.grad).all()
+    assert theta.grad.abs().sum() > 0
+
+
+def test_maml_episodes_mask_finished_steps():
+    family = get_family("CartPole")
+    arch = PolicyArch.for_env(family.make(), pi=(8,), vf=(8,))
+    spec = PolicySpec(arch)
+    theta = spec.flatten(build_policy(arch))
+    batch = _cartpole_batch(theta, spec, [{}], MamlConfig(max_steps=200))
+    # A random CartPole policy falls within 200 steps; the slots after are masked out.
+    assert batch.steps < 3 * 200
+    assert torch.all(batch.advantages[batch.mask == 0] == 0)
+    lengths = batch.mask[0].reshape(3, -1).sum(1)
+    assert np.allclose(batch.returns[0], lengths.numpy())  # CartPole pays 1 per step
 
 
 def test_maml_meta_trains_and_adapts_at_a_tiny_budget():
@@ -52,7 +87,11 @@ def test_maml_meta_trains_and_adapts_at_a_tiny_budget():
     arch = PolicyArch.for_env(family.make(), pi=(8,), vf=(8,))
     config = MamlConfig(meta_batch=2, episodes=2, max_steps=10)
     tasks = family.task_space.sample(2, 1)
-    theta = meta_train(family, tasks, arch, config, steps=60, seed=0)
+    history: list = []
+    theta = meta_train(family, tasks, arch, config, steps=100, seed=0, history=history)
+    assert len(history) == 2 and history[-1]["env_steps"] == 160
+    again = meta_train(family, tasks, arch, config, steps=100, seed=0)
+    assert torch.equal(theta, again)  # seeded
     before, after, used = maml_adapt_and_evaluate(
         PolicySpec(arch), theta, family, tasks[0], config, episodes=1, seed=0
     )

@@ -72,3 +72,26 @@ def test_rl_objective_beats_default_expert_on_heavy_long_pendulums(tmp_path):
     trained, _ = train(config)
     zero, default = _zero_shot_vs_default(trained)
     assert zero > default + 20, (zero, default)
+
+
+@pytest.mark.slow
+def test_maml_learns_cartpole_tasks():
+    from meta_rl.envs import get_family
+    from meta_rl.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
+    from meta_rl.policy_spec import PolicyArch, PolicySpec
+
+    family = get_family("CartPole")
+    arch = PolicyArch.for_env(family.make(), pi=(64, 64), vf=(64, 64))
+    split = family.task_space.split(12, 3, seed=0)
+    history: list = []
+    theta = meta_train(
+        family, split.train, arch, MamlConfig(), steps=100_000, seed=0, history=history
+    )
+    assert history[0]["before"] < 50  # an untrained policy drops the pole at once
+    scores = [
+        maml_adapt_and_evaluate(
+            PolicySpec(arch), theta, family, t, MamlConfig(), episodes=3, seed=1
+        )
+        for t in split.test
+    ]
+    assert np.mean([after for _, after, _ in scores]) > 150
