@@ -12,13 +12,35 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from tqdm.auto import tqdm
 
 from meta_rl.envs import DescriptorObservation, Family, Task, TaskResampling
 from meta_rl.evaluation import run_episodes
 from meta_rl.experts import make_agent
 from meta_rl.policy_spec import PolicyArch
 from meta_rl.recipes import Recipe
+
+
+class StepProgress(BaseCallback):
+    """A tqdm bar over env steps. SB3's own ``progress_bar`` needs ``rich``, which is not a
+    dependency of this project."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        super().__init__()
+        self.total, self.desc = total, desc
+        self.bar: Any = None
+
+    def _on_training_start(self) -> None:
+        self.bar = tqdm(total=self.total, desc=self.desc, unit="step")
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_training_end(self) -> None:
+        self.bar.close()
 
 
 def make_context_env(family: Family, tasks: Sequence[Mapping[str, float]]):
@@ -43,7 +65,7 @@ def train_context_policy(
         recipe: The family's recipe (PPO settings, envs, policy sizes).
         steps: Env steps, usually those the mapping pipeline spent in total.
         seed: Seed of PPO and of the envs' task draws.
-        progress_bar: Show SB3's progress bar.
+        progress_bar: Show a progress bar.
     """
     if not tasks:
         raise ValueError("the context-conditioned policy needs at least one training task")
@@ -57,7 +79,7 @@ def train_context_policy(
         log_std_init=recipe.log_std_init,
     )
     model = make_agent(family, None, arch, recipe.ppo, n_envs=recipe.n_envs, seed=seed, env=env)
-    model.learn(steps, progress_bar=progress_bar)
+    model.learn(steps, callback=StepProgress(steps, "context policy") if progress_bar else None)
     return model
 
 

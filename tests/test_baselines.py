@@ -24,7 +24,8 @@ def test_context_policy_sees_descriptor_and_runs():
     family = get_family("Pendulum")
     recipe = recipe_for("pendulum").scaled(0.01)
     tasks = family.task_space.sample(3, 0)
-    model = train_context_policy(family, tasks, recipe, steps=256, seed=0)
+    # The bar must not need SB3's optional ``rich``, which is not a dependency.
+    model = train_context_policy(family, tasks, recipe, steps=256, seed=0, progress_bar=True)
     assert model.observation_space.shape == (3 + family.task_space.dim,)
     ret = evaluate_context_policy(model, family, tasks[0], episodes=1, seed=0)
     assert np.isfinite(ret)
