@@ -322,6 +322,30 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_select_objective(args: argparse.Namespace) -> int:
+    from meta_rl.rl import RLConfig
+    from meta_rl.selection import SelectionConfig, run_selection
+
+    config = SelectionConfig(
+        family=get_family(args.family).name,
+        objectives=tuple(args.objectives),
+        seeds=args.seeds,
+        split=args.split,
+        val_tasks=args.val_tasks,
+        episodes=args.episodes,
+        budget=args.budget,
+        out_dir=Path(args.out_dir),
+        workdir=Path(args.workdir),
+        workers=args.workers,
+        backend=args.backend,
+        train={"rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr)},
+        progress=not args.json,
+    )
+    result = run_selection(config)
+    _emit(args, result, result["table"] + f"\n\nreport: {result['report']}")
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 def _positive(text: str) -> int:
     try:
@@ -496,6 +520,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser(
+        "select-objective",
+        help="train every objective over seeds; choose one on validation tasks (never test)",
+    )
+    p.add_argument("family", help="family name, e.g. Pendulum")
+    p.add_argument(
+        "--objectives",
+        nargs="+",
+        choices=OBJECTIVES,
+        default=["distill", "rl", "distill+rl"],
+        help="candidates; the first is the reference of the paired differences",
+    )
+    p.add_argument("--seeds", type=_positive, default=3, help="training seeds per objective")
+    p.add_argument("--split", choices=["interpolation", "extrapolation"], default="interpolation")
+    p.add_argument("--val-tasks", type=_positive, default=24, help="validation tasks scored")
+    p.add_argument("--episodes", type=_positive, default=5, help="episodes per task")
+    p.add_argument("--budget", type=_budget, default="full", help="small, full or a fraction")
+    p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
+    p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
+    p.add_argument("--workers", type=_non_negative, default=2)
+    _backend_arg(p)
+    p.add_argument("--workdir", default="runs", help="cache of bases and experts")
+    p.add_argument("--out-dir", default="objectives-out")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_select_objective)
 
     p = sub.add_parser("demo", help="the main job: the shipped Pendulum mapping on unseen tasks")
     p.add_argument("--checkpoint", default="pendulum")

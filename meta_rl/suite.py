@@ -109,7 +109,7 @@ class SuiteConfig:
         return TrainConfig(**settings)
 
 
-def _mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
+def mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
     """The run's checkpoint, trained unless one from the same settings is already there.
 
     Returns:
@@ -237,7 +237,7 @@ def _suite_run(config: SuiteConfig, split: str, seed: int) -> tuple[dict[str, An
     """One (split, seed) run: its mapping (trained or reused) scored by ``run_benchmark``."""
     run_dir = config.out_dir / f"{split}-seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint, trained_now = _mapping_for(config.train_config(split, seed), run_dir)
+    checkpoint, trained_now = mapping_for(config.train_config(split, seed), run_dir)
     info = TrainedMapping.load(checkpoint).info
     result = run_benchmark(
         BenchmarkConfig(

@@ -1,0 +1,242 @@
+"""``meta-rl select-objective FAMILY``: choose the mapping's objective on validation tasks.
+
+Every objective is trained for every seed on the same split (the benchmark's), then each
+mapping predicts a policy for a larger set of validation tasks than early stopping uses
+(the first ``recipe.n_val`` of them are those; the rest are fresh draws from the same
+stream), scored by deterministic episodes. Test tasks are never touched. The objective
+with the highest mean validation return wins; the report gives each objective's mean with
+a two-level bootstrap interval (seeds, then tasks) and its paired difference to the first
+objective listed, on the same tasks and episode seeds. Mappings are cached by their
+settings in ``out_dir``, so a rerun only scores, and the base and experts are shared with
+``meta-rl train`` and the benchmark through ``workdir``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from meta_rl.benchmark import budget_scale
+from meta_rl.checkpoint import TrainedMapping
+from meta_rl.envs import get_family
+from meta_rl.envs.task_space import SPLIT_KINDS
+from meta_rl.evaluation import evaluate_params
+from meta_rl.io import write_json, write_text
+from meta_rl.objectives import OBJECTIVES
+from meta_rl.parallel import check_backend, run_jobs
+from meta_rl.recipes import recipe_for
+from meta_rl.suite import bootstrap_ci, mapping_for
+from meta_rl.train import TrainConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class SelectionConfig:
+    """Settings of ``meta-rl select-objective``.
+
+    Attributes:
+        family: Family name.
+        objectives: Candidates; the first is the reference of the paired differences.
+        seeds: Training seeds per objective.
+        split: Split kind whose training and validation tasks are used.
+        split_seed: Seed of the split (the benchmark's default, 0).
+        val_tasks: Validation tasks scored (at least the recipe's ``n_val``).
+        episodes: Deterministic episodes per validation task.
+        budget: ``"full"``, ``"small"`` or a fraction, as in the benchmark.
+        out_dir: Report and cached mappings (``<objective>-seed<k>/``).
+        workdir: Cache of bases and experts.
+        workers: Processes for experts and for scoring.
+        backend: ``"local"`` or ``"ray"``.
+        train: Extra :class:`TrainConfig` settings for every candidate (``rl`` settings,
+            which only objectives with an ``rl`` phase take; tiny budgets for tests).
+        progress: Show progress bars.
+    """
+
+    family: str
+    objectives: tuple[str, ...] = ("distill", "rl", "distill+rl")
+    seeds: int = 3
+    split: str = "interpolation"
+    split_seed: int = 0
+    val_tasks: int = 24
+    episodes: int = 5
+    budget: str = "full"
+    out_dir: Path = Path("objectives-out")
+    workdir: Path = Path("runs")
+    workers: int = 2
+    backend: str = "local"
+    train: dict[str, Any] = field(default_factory=dict)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        get_family(self.family)
+        budget_scale(self.budget)
+        check_backend(self.backend)
+        if not self.objectives or not set(self.objectives) <= set(OBJECTIVES):
+            raise ValueError(f"objectives must be some of {OBJECTIVES}, got {self.objectives!r}")
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ValueError("objectives must not repeat")
+        if self.split not in SPLIT_KINDS:
+            raise ValueError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
+        n_val = recipe_for(self.family).n_val
+        if self.val_tasks < max(n_val, 1):
+            raise ValueError(
+                f"val_tasks must be at least the {n_val} validation tasks that early "
+                f"stopping uses, got {self.val_tasks}"
+            )
+        if self.seeds < 1 or self.episodes < 1:
+            raise ValueError("seeds and episodes must be at least 1")
+        object.__setattr__(self, "out_dir", Path(self.out_dir))
+        object.__setattr__(self, "workdir", Path(self.workdir))
+
+    def train_config(self, objective: str, seed: int) -> TrainConfig:
+        smoke = {"n_train": 8, "rounds": 2} if self.budget == "small" else {}
+        settings: dict[str, Any] = {
+            "family": self.family,
+            "objective": objective,
+            "seed": seed,
+            "split_seed": self.split_seed,
+            "split": self.split,
+            "workdir": self.workdir,
+            "workers": self.workers,
+            "backend": self.backend,
+            "budget_scale": budget_scale(self.budget),
+            "progress": self.progress,
+            **smoke,
+            **self.train,  # overrides, as in the benchmark's training
+        }
+        if "rl" not in objective.split("+"):
+            # Settings of a phase that does not run stay at their defaults, so a `distill`
+            # mapping here has the benchmark's cache key and is shared with it.
+            settings.pop("rl", None)
+        return TrainConfig(**settings)
+
+
+def _score_job(checkpoint: str, tasks: list[dict[str, float]], episodes: int) -> dict[str, Any]:
+    """Worker: the mapping's zero-shot return and the default expert's on every task."""
+    import torch
+
+    torch.set_num_threads(1)
+    mapping = TrainedMapping.load(checkpoint)
+    family, spec = mapping.family, mapping.spec
+
+    def returns(params_of: Any) -> list[float]:
+        # The same episode seeds on every task for every mapping: paired comparisons.
+        return [
+            evaluate_params(spec, params_of(t), family, t, episodes=episodes, seed=10_000 + i * 100)
+            for i, t in enumerate(tasks)
+        ]
+
+    return {
+        "mapping": returns(mapping.predict),
+        "default_expert": returns(lambda _t: mapping.base_params),
+    }
+
+
+def run_selection(config: SelectionConfig) -> dict[str, Any]:
+    """Train (or reuse) every candidate, score all on the validation tasks, pick one."""
+    family = get_family(config.family)
+    recipe = config.train_config(config.objectives[0], 0).recipe()
+    tasks = family.task_space.split(
+        recipe.n_train,
+        recipe.n_test,
+        n_val=config.val_tasks,
+        kind=config.split,
+        seed=config.split_seed,
+    ).val
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    runs: list[dict[str, Any]] = []
+    for objective in config.objectives:
+        for seed in range(config.seeds):
+            run_dir = config.out_dir / f"{objective.replace('+', '-')}-seed{seed}"
+            path, trained_now = mapping_for(config.train_config(objective, seed), run_dir)
+            info = TrainedMapping.load(path).info
+            runs.append(
+                {
+                    "objective": objective,
+                    "seed": seed,
+                    "checkpoint": str(path),
+                    "env_steps": info["env_steps"],
+                    "train_seconds": info["seconds"] if trained_now else None,
+                }
+            )
+    scores = run_jobs(
+        _score_job,
+        [(run["checkpoint"], tasks, config.episodes) for run in runs],
+        workers=config.workers,
+        backend=config.backend,
+    )
+    for run, score in zip(runs, scores, strict=True):
+        run.update(val_returns=score["mapping"], default_expert_returns=score["default_expert"])
+
+    def by_seed(objective: str, key: str = "val_returns") -> list[list[float]]:
+        return [r[key] for r in runs if r["objective"] == objective]
+
+    reference = config.objectives[0]
+    summary: dict[str, Any] = {}
+    for objective in config.objectives:
+        steps = [r["env_steps"] for r in runs if r["objective"] == objective]
+        paired = [
+            list(np.subtract(mine, ref))
+            for mine, ref in zip(by_seed(objective), by_seed(reference), strict=True)
+        ]
+        summary[objective] = {
+            "val_return": bootstrap_ci(by_seed(objective)),
+            f"minus_{reference}": bootstrap_ci(paired),
+            "default_expert": bootstrap_ci(by_seed(objective, "default_expert_returns")),
+            "env_steps": float(np.mean(steps)),
+        }
+    chosen = max(config.objectives, key=lambda o: summary[o]["val_return"]["mean"])
+    result: dict[str, Any] = {
+        "family": family.name,
+        "split": config.split,
+        "split_seed": config.split_seed,
+        "seeds": config.seeds,
+        "val_tasks": tasks,
+        "episodes": config.episodes,
+        "budget": config.budget,
+        "summary": summary,
+        "chosen": chosen,
+        "runs": runs,
+    }
+    table = _markdown(result)
+    result["table"] = table
+    write_json(config.out_dir / "results.json", result)
+    write_text(config.out_dir / "results.md", table + "\n")
+    result["report"] = str(config.out_dir / "results.md")
+    return result
+
+
+def _fmt(stat: dict[str, Any], sign: bool = False) -> str:
+    if stat["mean"] is None or not math.isfinite(stat["mean"]):
+        return "-"
+    spec = "+.1f" if sign else ".1f"
+    return f"{stat['mean']:{spec}} [{stat['low']:{spec}}, {stat['high']:{spec}}]"
+
+
+def _markdown(result: dict[str, Any]) -> str:
+    reference = next(iter(result["summary"]))
+    lines = [
+        f"Family {result['family']}, {result['split']} split (split seed "
+        f"{result['split_seed']}), {result['seeds']} seed(s) per objective, "
+        f"{len(result['val_tasks'])} validation tasks x {result['episodes']} deterministic "
+        "episodes; zero-shot return, mean [95% two-level bootstrap interval]. Test tasks "
+        "are not used.",
+        "",
+        f"| objective | env steps (mean) | validation return | minus `{reference}`, paired |",
+        "|---|---|---|---|",
+    ]
+    for objective, s in result["summary"].items():
+        lines.append(
+            f"| `{objective}` | {s['env_steps'] / 1e6:.2f}M | {_fmt(s['val_return'])} | "
+            f"{_fmt(s[f'minus_{reference}'], sign=True)} |"
+        )
+    expert = next(iter(result["summary"].values()))["default_expert"]
+    lines += [
+        "",
+        f"Default-task expert on the same tasks (seeds' bases): {_fmt(expert)}.",
+        f"Chosen: `{result['chosen']}` (highest mean validation return).",
+    ]
+    return "\n".join(lines)

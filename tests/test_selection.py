@@ -1,0 +1,67 @@
+"""Choosing the objective on validation tasks: tiny budgets, real training and scoring."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from meta_rl.mapping import MappingConfig
+from meta_rl.rl import RLConfig
+from meta_rl.selection import SelectionConfig, run_selection
+
+TINY = {
+    "budget_scale": 0.001,
+    "n_train": 3,
+    "rounds": 1,
+    "steps_per_round": 5,
+    "states_per_task": 50,
+    "batch_states": 16,
+    "mapping": MappingConfig(hidden=(16,), rank=4),
+    "rl": RLConfig(iterations=2, tasks_per_iteration=3, n_steps=32, minibatches=2),
+}
+
+
+def test_selection_config_rejects_bad_settings():
+    with pytest.raises(ValueError, match="objectives"):
+        SelectionConfig(family="Pendulum", objectives=("nope",))
+    with pytest.raises(ValueError, match="repeat"):
+        SelectionConfig(family="Pendulum", objectives=("rl", "rl"))
+    with pytest.raises(ValueError, match="val_tasks"):
+        SelectionConfig(family="Pendulum", val_tasks=2)  # fewer than early stopping uses
+
+
+def test_selection_scores_every_objective_on_validation_tasks_only(tmp_path):
+    config = SelectionConfig(
+        family="Pendulum",
+        objectives=("distill", "rl"),
+        seeds=2,
+        val_tasks=7,
+        episodes=1,
+        budget="small",
+        out_dir=tmp_path / "out",
+        workdir=tmp_path / "runs",
+        workers=0,
+        train=TINY,
+        progress=False,
+    )
+    result = run_selection(config)
+    assert len(result["runs"]) == 4 and len(result["val_tasks"]) == 7
+    first = json.loads((tmp_path / "out" / "results.json").read_text())
+    # The validation tasks are the split's: none is a training or a test task.
+    from meta_rl.checkpoint import TrainedMapping
+
+    split = TrainedMapping.load(result["runs"][0]["checkpoint"]).info["split"]
+    assert split["val"] == result["val_tasks"][: len(split["val"])]
+    assert not {json.dumps(t, sort_keys=True) for t in result["val_tasks"]} & {
+        json.dumps(t, sort_keys=True) for t in split["train"] + split["test"]
+    }
+    reference = result["summary"]["distill"]
+    assert reference["minus_distill"]["mean"] == 0.0  # paired with itself
+    means = {o: s["val_return"]["mean"] for o, s in result["summary"].items()}
+    assert result["chosen"] == max(means, key=means.get)
+    assert (tmp_path / "out" / "results.md").read_text().startswith("Family Pendulum")
+    # A rerun reuses the mappings and gives the same numbers.
+    again = run_selection(config)
+    assert all(run["train_seconds"] is None for run in again["runs"])
+    assert again["summary"] == first["summary"]
