@@ -139,6 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         family=args.family,
         objective=args.objective,
         seed=args.seed,
+        split_seed=args.split_seed,
         split=args.split,
         workdir=Path(args.workdir),
         workers=args.workers,
@@ -307,6 +308,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             family=family.name,
             budget=args.budget,
             seeds=args.seeds,
+            split_seed=args.split_seed,
             splits=tuple(args.splits),
             out_dir=Path(args.out_dir),
             workdir=Path(args.workdir),
@@ -331,6 +333,7 @@ def cmd_select_objective(args: argparse.Namespace) -> int:
         objectives=tuple(args.objectives),
         seeds=args.seeds,
         split=args.split,
+        split_seed=args.split_seed,
         val_tasks=args.val_tasks,
         episodes=args.episodes,
         budget=args.budget,
@@ -434,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument(
+        "--split-seed",
+        type=_non_negative,
+        default=None,
+        help="seed of the train/validation/test split (default: --seed)",
+    )
+    p.add_argument(
         "--split",
         choices=["interpolation", "extrapolation"],
         default="interpolation",
@@ -504,6 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=["interpolation", "extrapolation"],
     )
     p.add_argument("--seed", type=_non_negative, default=0, help="seed of --checkpoint's run")
+    p.add_argument(
+        "--split-seed", type=_non_negative, default=0, help="seed of the tasks every seed shares"
+    )
     p.add_argument("--workers", type=_non_negative, default=2)
     _backend_arg(p)
     p.add_argument("--workdir", default="runs", help="cache of bases and experts")
@@ -535,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=_positive, default=3, help="training seeds per objective")
     p.add_argument("--split", choices=["interpolation", "extrapolation"], default="interpolation")
+    p.add_argument("--split-seed", type=_non_negative, default=0, help="seed of the split")
     p.add_argument("--val-tasks", type=_positive, default=24, help="validation tasks scored")
     p.add_argument("--episodes", type=_positive, default=5, help="episodes per task")
     p.add_argument("--budget", type=_budget, default="full", help="small, full or a fraction")

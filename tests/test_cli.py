@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from meta_rl.checkpoint import TrainedMapping
 from meta_rl.cli import UsageError, main, parse_task
 from meta_rl.envs import get_family
 
@@ -58,6 +59,8 @@ def test_bad_task_exits_2_with_one_line(capsys, tiny_mapping, command, task, nee
         (["benchmark", "pendulum", "--splits", "sideways"], "invalid choice"),
         (["benchmark", "Pendulum", "--seeds", "0"], "at least 1"),
         (["benchmark", "CartPole", "--checkpoint", "pendulum"], "CartPole"),
+        (["select-objective", "Pendulum", "--val-tasks", "2"], "val_tasks must be"),
+        (["select-objective", "Pendulum", "--objectives", "rl", "rl"], "must not repeat"),
         (["bogus"], "invalid choice"),
     ],
 )
@@ -218,11 +221,19 @@ def test_train_command_writes_checkpoint_and_log(capsys, tmp_path):
         "8",
         "--rank",
         "4",
+        "--seed",
+        "1",
+        "--split-seed",
+        "0",
         "--json",
     ]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["checkpoint"] == str(out) and out.exists()
+    info = TrainedMapping.load(out).info
+    assert info["seed"] == 1 and info["split_seed"] == 0
+    zero = get_family("Pendulum").task_space.split(2, 6, n_val=6, seed=0)
+    assert info["split"]["test"] == zero.test  # the tasks of split seed 0, not of seed 1
     log = json.loads((tmp_path / "pendulum" / "train_log.json").read_text())
     assert len(log["experts"]) == 2 and "result" in log
     assert main(["evaluate", str(out), "--episodes", "1"]) == 0
