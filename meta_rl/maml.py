@@ -156,7 +156,8 @@ def sample_episodes(
         alive = np.ones(n, dtype=bool)
         all_obs, all_act, all_logp, all_rew, all_mask = [], [], [], [], []
         for _ in range(limit):
-            x = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(n, 1, -1)
+            # A copy: an env may hand back the same array next step.
+            x = torch.tensor(np.asarray(obs, dtype=np.float32)).reshape(n, 1, -1)
             with torch.no_grad():
                 out = spec.forward(rows, x)
                 action = sample_actions(spec, out, generator)
