@@ -509,6 +509,7 @@ def _maml_init(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, An
     if path.exists():
         tensors, meta = load_tensors(path)
         return {"theta": tensors["theta"], "steps": meta["steps"]}
+    history: list[dict[str, float]] = []
     theta = meta_train(
         mapping.family,
         train_tasks,
@@ -517,9 +518,11 @@ def _maml_init(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, An
         steps=steps,
         seed=config.seed,
         progress=config.progress,
+        history=history,
     )
-    save_tensors(path, {"theta": theta}, {"steps": steps})
-    return {"theta": theta, "steps": steps}
+    used = int(history[-1]["env_steps"])  # whole meta-batches: a little over ``steps``
+    save_tensors(path, {"theta": theta}, {"steps": used})
+    return {"theta": theta, "steps": used}
 
 
 def _evaluate_context(

@@ -295,6 +295,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             out_dir=Path(args.out_dir),
             budget=args.budget,
             seed=args.seed,
+            oracle_seed=args.split_seed,
             workers=args.workers,
             backend=args.backend,
             progress=not args.json,

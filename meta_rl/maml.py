@@ -344,8 +344,9 @@ def maml_adapt_and_evaluate(
 ) -> tuple[float, float, int]:
     """Return before and after one inner step on ``task``, and the env steps that step used.
 
-    Both are means over ``episodes`` deterministic episodes (action means), as every method
-    of the benchmark is scored.
+    Both are means over ``episodes`` deterministic episodes (action means) seeded ``seed,
+    seed + 1, ...``, as every method of the benchmark is scored; the inner step's own
+    episodes start elsewhere.
     """
     generator = torch.Generator().manual_seed(seed)
     batch = sample_episodes(
@@ -356,7 +357,7 @@ def maml_adapt_and_evaluate(
         episodes=config.episodes,
         config=config,
         generator=generator,
-        seed=seed,
+        seed=seed + 1_000_003,
     )
     adapted = adapt_params(spec, theta, batch, config.inner_lr)[0]
     env = family.make(task=task)
@@ -368,7 +369,7 @@ def maml_adapt_and_evaluate(
                         env,
                         ParamsPolicy(spec, params, env.action_space),
                         episodes=episodes,
-                        seed=seed + 1,
+                        seed=seed,
                     )
                 )
             )

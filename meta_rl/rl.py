@@ -141,9 +141,15 @@ class TaskEnvs:
             self.action_space = self.envs[0].unwrapped.widest_spaces()[1]
 
     def reset(self, seed: int) -> np.ndarray:
+        """Seeded start states. One env per task draws its seed from ``SeedSequence(seed)``,
+        so that resets with consecutive seeds never share start states (``seed + i`` would:
+        env ``i`` of one reset would meet env ``i - 1`` of the next)."""
         if self.vector is not None:
             return self.vector.reset(seed=seed)[0]
-        return np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)])
+        seeds = np.random.SeedSequence(seed).generate_state(len(self.envs))
+        return np.stack(
+            [env.reset(seed=int(s))[0] for s, env in zip(seeds, self.envs, strict=True)]
+        )
 
     def step(
         self, actions: np.ndarray

@@ -1,14 +1,15 @@
 """``meta-rl select-objective FAMILY``: choose the mapping's objective on validation tasks.
 
 Every objective is trained for every seed on the same split (the benchmark's), then each
-mapping predicts a policy for a larger set of validation tasks than early stopping uses
-(the first ``recipe.n_val`` of them are those; the rest are fresh draws from the same
-stream), scored by deterministic episodes. Test tasks are never touched. The objective
-with the highest mean validation return wins; the report gives each objective's mean with
-a two-level bootstrap interval (seeds, then tasks) and its paired difference to the first
-objective listed, on the same tasks and episode seeds. Mappings are cached by their
-settings in ``out_dir``, so a rerun only scores, and the base and experts are shared with
-``meta-rl train`` and the benchmark through ``workdir``.
+mapping predicts a policy for ``val_tasks`` further validation tasks: drawn from the
+split's validation stream after the ``recipe.n_val`` tasks that early stopping uses, so
+that no candidate is scored on the tasks its checkpoint was picked on. They are scored by
+deterministic episodes; test tasks are never touched. The objective with the highest mean
+validation return wins; the report gives each objective's mean with a two-level bootstrap
+interval (seeds, then tasks) and its paired difference to the first objective listed, on
+the same tasks and episode seeds. Mappings are cached by their settings in ``out_dir``, so
+a rerun only scores; the base and experts are shared with ``meta-rl train`` and the
+benchmark through ``workdir``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from meta_rl.evaluation import evaluate_params
 from meta_rl.io import write_json, write_text
 from meta_rl.objectives import OBJECTIVES
 from meta_rl.parallel import check_backend, run_jobs
-from meta_rl.recipes import recipe_for
 from meta_rl.suite import bootstrap_ci, mapping_for
 from meta_rl.train import TrainConfig
 
@@ -43,7 +43,8 @@ class SelectionConfig:
         seeds: Training seeds per objective.
         split: Split kind whose training and validation tasks are used.
         split_seed: Seed of the split (the benchmark's default, 0).
-        val_tasks: Validation tasks scored (at least the recipe's ``n_val``).
+        val_tasks: Validation tasks scored, beyond the recipe's ``n_val`` that early
+            stopping uses.
         episodes: Deterministic episodes per validation task.
         budget: ``"full"``, ``"small"`` or a fraction, as in the benchmark.
         out_dir: Report and cached mappings (``<objective>-seed<k>/``).
@@ -80,14 +81,9 @@ class SelectionConfig:
             raise ValueError("objectives must not repeat")
         if self.split not in SPLIT_KINDS:
             raise ValueError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
-        n_val = recipe_for(self.family).n_val
-        if self.val_tasks < max(n_val, 1):
-            raise ValueError(
-                f"val_tasks must be at least the {n_val} validation tasks that early "
-                f"stopping uses, got {self.val_tasks}"
-            )
-        if self.seeds < 1 or self.episodes < 1:
-            raise ValueError("seeds and episodes must be at least 1")
+        for name in ("val_tasks", "seeds", "episodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "workdir", Path(self.workdir))
 
@@ -109,7 +105,8 @@ class SelectionConfig:
         }
         if "rl" not in objective.split("+"):
             # Settings of a phase that does not run stay at their defaults, so a `distill`
-            # mapping here has the benchmark's cache key and is shared with it.
+            # mapping here has the benchmark's cache key: the benchmark's mapping file,
+            # copied into ``<out_dir>/distill-seed<k>/``, is reused.
             settings.pop("rl", None)
         return TrainConfig(**settings)
 
@@ -139,13 +136,19 @@ def run_selection(config: SelectionConfig) -> dict[str, Any]:
     """Train (or reuse) every candidate, score all on the validation tasks, pick one."""
     family = get_family(config.family)
     recipe = config.train_config(config.objectives[0], 0).recipe()
-    tasks = family.task_space.split(
+    split = family.task_space.split(
         recipe.n_train,
         recipe.n_test,
-        n_val=config.val_tasks,
+        n_val=recipe.n_val + config.val_tasks,
         kind=config.split,
         seed=config.split_seed,
+    )
+    tasks = split.val[recipe.n_val :]  # past early stopping's tasks (see the module doc)
+    early = family.task_space.split(
+        recipe.n_train, recipe.n_test, n_val=recipe.n_val, kind=config.split, seed=config.split_seed
     ).val
+    if any(t in early for t in tasks):
+        raise RuntimeError("selection tasks overlap the early-stopping tasks")
     config.out_dir.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
     for objective in config.objectives:

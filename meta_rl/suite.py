@@ -274,13 +274,21 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
     config.out_dir.mkdir(parents=True, exist_ok=True)
     pairs = [(split, seed) for split in config.splits for seed in range(config.seeds)]
     # Locally the runs go one after the other (each spreads its own jobs over the
-    # workers); on Ray each run is a task of its own, and its jobs are tasks too.
-    done = run_jobs(
-        _suite_run,
-        [(config, split, seed) for split, seed in pairs],
-        workers=0,
-        backend=config.backend,
-    )
+    # workers); on Ray each run is a task of its own, and its jobs are tasks too. The seeds
+    # of a split share its oracle cache, so seed 0's runs go first and fill it; the other
+    # seeds then find every oracle run there and never write the file at the same time.
+    first = [pair for pair in pairs if pair[1] == 0]
+    rest = [pair for pair in pairs if pair[1] != 0]
+    done_by_pair: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
+    for group in (first, rest):
+        results = run_jobs(
+            _suite_run,
+            [(config, split, seed) for split, seed in group],
+            workers=0,
+            backend=config.backend,
+        )
+        done_by_pair.update(zip(group, results, strict=True))
+    done = [done_by_pair[pair] for pair in pairs]
     runs = [run for run, _ in done]
     per_split: dict[str, list[dict[str, Any]]] = {}
     for (split, _), (_, result) in zip(pairs, done, strict=True):

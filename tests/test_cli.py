@@ -59,7 +59,7 @@ def test_bad_task_exits_2_with_one_line(capsys, tiny_mapping, command, task, nee
         (["benchmark", "pendulum", "--splits", "sideways"], "invalid choice"),
         (["benchmark", "Pendulum", "--seeds", "0"], "at least 1"),
         (["benchmark", "CartPole", "--checkpoint", "pendulum"], "CartPole"),
-        (["select-objective", "Pendulum", "--val-tasks", "2"], "val_tasks must be"),
+        (["select-objective", "Pendulum", "--val-tasks", "0"], "at least 1"),
         (["select-objective", "Pendulum", "--objectives", "rl", "rl"], "must not repeat"),
         (["bogus"], "invalid choice"),
     ],

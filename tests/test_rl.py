@@ -202,3 +202,18 @@ def test_rl_config_errors():
     with pytest.raises(ValueError, match="objective"):
         TrainConfig(objective="rl+magic")
     assert replace(RLConfig(), lr=0.5).lr == 0.5
+
+
+def test_per_task_envs_never_share_start_states_across_consecutive_seeds():
+    family = get_family("Pendulum")
+    envs = TaskEnvs(family, family.task_space.sample(4, 0), batched=False)
+    try:
+        first, second = envs.reset(7), envs.reset(8)
+    finally:
+        envs.close()
+    assert not any(np.allclose(a, b) for a in first for b in second)
+    again = TaskEnvs(family, family.task_space.sample(4, 0), batched=False)
+    try:
+        np.testing.assert_array_equal(again.reset(7), first)  # seeded
+    finally:
+        again.close()
