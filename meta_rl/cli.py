@@ -282,6 +282,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from meta_rl.benchmark import BenchmarkConfig, run_benchmark
+    from meta_rl.rl import RLConfig
     from meta_rl.suite import SuiteConfig, run_suite
 
     family = get_family(args.family)
@@ -317,7 +318,10 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             backend=args.backend,
             finetune_steps=tuple(args.finetune_steps),
             baselines=baselines,
-            train={"objective": args.objective},
+            train={
+                "objective": args.objective,
+                "rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
+            },
             progress=not args.json,
         )
         result = run_suite(suite)
@@ -507,6 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--objective", choices=OBJECTIVES, default="distill", help="the mapping's objective"
     )
+    p.add_argument("--rl-iterations", type=_positive, default=40, help="iterations of rl")
+    p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
     p.add_argument(
         "--splits",
         nargs="+",

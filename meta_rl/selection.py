@@ -9,7 +9,9 @@ validation return wins; the report gives each objective's mean with a two-level 
 interval (seeds, then tasks) and its paired difference to the first objective listed, on
 the same tasks and episode seeds. Mappings are cached by their settings in ``out_dir``, so
 a rerun only scores; the base and experts are shared with ``meta-rl train`` and the
-benchmark through ``workdir``.
+benchmark through ``workdir``. A benchmark run's ``distill`` mapping has the same cache key
+(``rl`` settings do not enter it), so its file, copied into ``<out_dir>/distill-seed<k>/``,
+is reused.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class SelectionConfig:
         workers: Processes for experts and for scoring.
         backend: ``"local"`` or ``"ray"``.
         train: Extra :class:`TrainConfig` settings for every candidate (``rl`` settings,
-            which only objectives with an ``rl`` phase take; tiny budgets for tests).
+            which matter to objectives with an ``rl`` phase only; tiny budgets for tests).
         progress: Show progress bars.
     """
 
@@ -103,11 +105,6 @@ class SelectionConfig:
             **smoke,
             **self.train,  # overrides, as in the benchmark's training
         }
-        if "rl" not in objective.split("+"):
-            # Settings of a phase that does not run stay at their defaults, so a `distill`
-            # mapping here has the benchmark's cache key: the benchmark's mapping file,
-            # copied into ``<out_dir>/distill-seed<k>/``, is reused.
-            settings.pop("rl", None)
         return TrainConfig(**settings)
 
 

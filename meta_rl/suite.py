@@ -120,6 +120,8 @@ def mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
         fields.pop(name)
     if config.split_seed in (None, config.seed):
         fields.pop("split_seed")  # the default; keeps the keys of earlier runs
+    if "rl" not in config.objective.split("+"):
+        fields.pop("rl")  # settings of a phase that does not run
     key = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
     path = run_dir / f"mapping-{key[:12]}.safetensors"
     if path.exists():
