@@ -430,15 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--objective",
         choices=OBJECTIVES,
-        default="distill",
-        help="distill, params, rl (PPO through the mapping), or two in sequence",
+        default=None,
+        help="distill, params, rl (PPO through the mapping), or two in sequence (default: the "
+        "family's, chosen on validation tasks: rl for Pendulum, distill elsewhere)",
     )
     p.add_argument(
         "--resume",
         action="store_true",
         help="go on from the last finished round of an interrupted run with the same settings",
     )
-    p.add_argument("--rl-iterations", type=_positive, default=40, help="iterations of rl")
+    p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
     p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument(
@@ -509,9 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seeds", type=_positive, default=3, help="training seeds per split")
     p.add_argument(
-        "--objective", choices=OBJECTIVES, default="distill", help="the mapping's objective"
+        "--objective",
+        choices=OBJECTIVES,
+        default=None,
+        help="the mapping's objective (default: the family's; see train --help)",
     )
-    p.add_argument("--rl-iterations", type=_positive, default=40, help="iterations of rl")
+    p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
     p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
     p.add_argument(
         "--splits",

@@ -34,6 +34,8 @@ class Recipe:
         sac: SB3 ``SAC`` settings of the oracle's second candidate (Box actions only;
             ``None``: PPO alone is the oracle).
         sac_steps: Env steps of that SAC run.
+        objective: The mapping's default objective: the winner of ``meta-rl
+            select-objective`` on validation tasks where it has been run, else ``distill``.
     """
 
     ppo: dict[str, Any]
@@ -52,6 +54,7 @@ class Recipe:
     eval_episodes: int = 10
     sac: dict[str, Any] | None = None
     sac_steps: int = 0
+    objective: str = "distill"
 
     def scaled(self, factor: float) -> Recipe:
         """The same recipe with every training budget multiplied by ``factor`` (for tests)."""
@@ -96,6 +99,8 @@ _PENDULUM = Recipe(
     log_std_init=-0.5,
     sac={"learning_rate": 1e-3},
     sac_steps=20_000,
+    # docs/benchmarks/pendulum-objectives/selection: rl won on validation tasks.
+    objective="rl",
 )
 
 _CARTPOLE_PPO = {

@@ -49,7 +49,7 @@ class RLConfig:
             all tasks); ``False``: one Gymnasium env per task.
     """
 
-    iterations: int = 40
+    iterations: int = 250
     tasks_per_iteration: int = 16
     n_steps: int = 256
     epochs: int = 5

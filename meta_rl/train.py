@@ -42,7 +42,9 @@ class TrainConfig:
         family: Family name (``"Pendulum"``).
         objective: ``"distill"`` (behaviour matching with DAgger states), ``"params"``
             (regression onto expert parameters), ``"rl"`` (PPO through the mapping, no
-            experts), or two in sequence: ``"distill+rl"``, ``"params+distill"``.
+            experts), or two in sequence: ``"distill+rl"``, ``"params+distill"``. Default:
+            the family recipe's, the one ``meta-rl select-objective`` chose on validation
+            tasks where it has been run (``rl`` for Pendulum), else ``distill``.
         seed: Seed of the base, the experts and the mapping, and of the split unless
             ``split_seed`` is given.
         split_seed: Seed of the train/validation/test split (default: ``seed``). The
@@ -72,7 +74,7 @@ class TrainConfig:
     """
 
     family: str = "Pendulum"
-    objective: str = "distill"
+    objective: str | None = None
     seed: int = 0
     split_seed: int | None = None
     split: str = "interpolation"
@@ -93,9 +95,11 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        get_family(self.family)  # a clear error for an unknown family
+        if self.objective is None:  # resolved here, so that cache keys name it
+            object.__setattr__(self, "objective", recipe_for(self.family).objective)
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        get_family(self.family)  # a clear error for an unknown family
         if self.split not in SPLIT_KINDS:
             raise ValueError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
         object.__setattr__(self, "workdir", Path(self.workdir))

@@ -75,6 +75,7 @@ def _png(path) -> tuple[int, ...]:
 
 def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     tiny = {
+        "objective": "distill",
         "budget_scale": 0.001,
         "n_train": 3,
         "rounds": 1,
@@ -125,6 +126,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
 
 def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
     tiny = {
+        "objective": "distill",
         "budget_scale": 0.001,
         "n_train": 3,
         "rounds": 1,

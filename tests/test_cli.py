@@ -201,6 +201,8 @@ def test_train_command_writes_checkpoint_and_log(capsys, tmp_path):
     argv = [
         "train",
         "Pendulum",
+        "--objective",
+        "distill",
         "--workdir",
         str(tmp_path),
         "--out",

@@ -64,7 +64,9 @@ def test_a_diverging_mapping_training_keeps_the_best_mapping(tmp_path, monkeypat
         return (loss * float("nan"), stats) if calls[0] > 7 else (loss, stats)
 
     monkeypatch.setattr(train_module, "distill_loss", poisoned)
-    trained, log = train(TrainConfig(workdir=tmp_path, **{**TINY_TRAIN, "rounds": 3}))
+    trained, log = train(
+        TrainConfig(objective="distill", workdir=tmp_path, **{**TINY_TRAIN, "rounds": 3})
+    )
     history = log["mapping_history"]
     assert "diverged" in history[-1] and "round 2" in history[-1]["diverged"]
     assert trained.info["selected_round"] in (0, 1)

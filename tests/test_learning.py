@@ -7,6 +7,7 @@ import pytest
 
 from meta_rl.checkpoint import TrainedMapping, shipped_mappings
 from meta_rl.evaluation import evaluate_params
+from meta_rl.recipes import recipe_for
 
 HEAVY_LONG = [
     {"m": 2.0, "l": 1.5, "g": 10.0, "max_torque": 2.0},
@@ -35,7 +36,9 @@ def test_shipped_mappings_load():
     assert {"pendulum", "cartpole", "acrobot"} <= set(shipped_mappings())
     for name in ("pendulum", "cartpole", "acrobot"):
         mapping = TrainedMapping.load(name)
-        assert mapping.family_name.lower() == name and mapping.objective == "distill"
+        # Each is what `make pretrained` makes: the family's default objective.
+        assert mapping.family_name.lower() == name
+        assert mapping.objective == recipe_for(name).objective
         assert mapping.info["split"]["test"]
 
 
@@ -49,7 +52,13 @@ def test_trained_mapping_beats_default_expert_on_heavy_long_pendulums(tmp_path):
     from meta_rl.train import TrainConfig, train
 
     config = TrainConfig(
-        family="Pendulum", workdir=tmp_path, budget_scale=0.5, n_train=12, rounds=3, progress=False
+        family="Pendulum",
+        objective="distill",
+        workdir=tmp_path,
+        budget_scale=0.5,
+        n_train=12,
+        rounds=3,
+        progress=False,
     )
     trained, _ = train(config)
     zero, default = _zero_shot_vs_default(trained)

@@ -21,6 +21,8 @@ def _command(workdir, out, *extra: str) -> list[str]:
         "meta_rl.cli",
         "train",
         "Pendulum",
+        "--objective",
+        "distill",
         "--workdir",
         str(workdir),
         "--out",

@@ -165,3 +165,9 @@ def test_config_errors():
         TrainConfig(family="Nope")
     with pytest.raises(ValueError, match="rounds"):
         TrainConfig(rounds=0)
+
+
+def test_default_objective_is_the_familys():
+    assert TrainConfig(family="Pendulum").objective == "rl"  # chosen on validation tasks
+    assert TrainConfig(family="CartPole").objective == "distill"
+    assert TrainConfig(family="Pendulum", objective="distill").objective == "distill"
