@@ -17,6 +17,17 @@ warnings.filterwarnings("ignore", message=".*settotalmass.*")
 FAMILY_NAMES = sorted(families())
 
 
+TINY_PIPELINE = {
+    "budget_scale": 0.001,
+    "n_train": 3,
+    "rounds": 1,
+    "steps_per_round": 5,
+    "states_per_task": 50,
+    "batch_states": 16,
+    "mapping": MappingConfig(hidden=(16,), rank=4),
+}
+"""The smallest whole pipeline (benchmark and selection runs in seconds)."""
+
 TINY_TRAIN = {
     "family": "Pendulum",
     "workers": 0,

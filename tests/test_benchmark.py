@@ -12,8 +12,9 @@ import torch
 from meta_rl.benchmark import budget_scale, oracle_scale
 from meta_rl.checkpoint import TrainedMapping
 from meta_rl.evaluation import normalised_score
-from meta_rl.mapping import MappingConfig
 from meta_rl.suite import SuiteConfig, bootstrap_ci, run_suite
+
+from .conftest import TINY_PIPELINE
 
 
 @pytest.mark.parametrize(
@@ -74,16 +75,7 @@ def _png(path) -> tuple[int, ...]:
 
 
 def test_suite_runs_every_baseline_on_both_splits(tmp_path):
-    tiny = {
-        "objective": "distill",
-        "budget_scale": 0.001,
-        "n_train": 3,
-        "rounds": 1,
-        "steps_per_round": 5,
-        "states_per_task": 50,
-        "batch_states": 16,
-        "mapping": MappingConfig(hidden=(16,), rank=4),
-    }
+    tiny = {"objective": "distill", **TINY_PIPELINE}
     config = SuiteConfig(
         family="Pendulum",
         budget="small",
@@ -125,16 +117,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
 
 
 def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
-    tiny = {
-        "objective": "distill",
-        "budget_scale": 0.001,
-        "n_train": 3,
-        "rounds": 1,
-        "steps_per_round": 5,
-        "states_per_task": 50,
-        "batch_states": 16,
-        "mapping": MappingConfig(hidden=(16,), rank=4),
-    }
+    tiny = {"objective": "distill", **TINY_PIPELINE}
     config = SuiteConfig(
         family="Pendulum",
         budget="small",

@@ -6,18 +6,13 @@ import json
 
 import pytest
 
-from meta_rl.mapping import MappingConfig
 from meta_rl.rl import RLConfig
 from meta_rl.selection import SelectionConfig, run_selection
 
+from .conftest import TINY_PIPELINE
+
 TINY = {
-    "budget_scale": 0.001,
-    "n_train": 3,
-    "rounds": 1,
-    "steps_per_round": 5,
-    "states_per_task": 50,
-    "batch_states": 16,
-    "mapping": MappingConfig(hidden=(16,), rank=4),
+    **TINY_PIPELINE,
     "rl": RLConfig(iterations=2, tasks_per_iteration=3, n_steps=32, minibatches=2),
 }
 
