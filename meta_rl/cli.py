@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=OBJECTIVES,
         default=None,
         help="distill, params, rl (PPO through the mapping), or two in sequence (default: the "
-        "family's, chosen on validation tasks: rl for Pendulum, distill elsewhere)",
+        "family's, chosen on validation tasks: rl for Pendulum and CartPole, distill elsewhere)",
     )
     p.add_argument(
         "--resume",
