@@ -31,7 +31,7 @@ from meta_rl.evaluation import evaluate_params
 from meta_rl.io import write_json, write_text
 from meta_rl.objectives import OBJECTIVES
 from meta_rl.parallel import check_backend, run_jobs
-from meta_rl.suite import bootstrap_ci, mapping_for
+from meta_rl.suite import bootstrap_ci, mapping_for, run_train_config
 from meta_rl.train import TrainConfig
 
 
@@ -90,22 +90,8 @@ class SelectionConfig:
         object.__setattr__(self, "workdir", Path(self.workdir))
 
     def train_config(self, objective: str, seed: int) -> TrainConfig:
-        smoke = {"n_train": 8, "rounds": 2} if self.budget == "small" else {}
-        settings: dict[str, Any] = {
-            "family": self.family,
-            "objective": objective,
-            "seed": seed,
-            "split_seed": self.split_seed,
-            "split": self.split,
-            "workdir": self.workdir,
-            "workers": self.workers,
-            "backend": self.backend,
-            "budget_scale": budget_scale(self.budget),
-            "progress": self.progress,
-            **smoke,
-            **self.train,  # overrides, as in the benchmark's training
-        }
-        return TrainConfig(**settings)
+        """One candidate's training, built as the benchmark builds its runs."""
+        return run_train_config(self, seed=seed, objective=objective, split=self.split)
 
 
 def _score_job(checkpoint: str, tasks: list[dict[str, float]], episodes: int) -> dict[str, Any]:

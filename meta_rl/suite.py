@@ -8,10 +8,8 @@ all seeds are pooled per split kind; the confidence interval is a two-level boot
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from meta_rl.envs import get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
 from meta_rl.io import write_json, write_text
 from meta_rl.parallel import check_backend, run_jobs
-from meta_rl.train import TrainConfig, train
+from meta_rl.train import TrainConfig, settings_key, train
 
 BASELINES = ("context", "maml")
 
@@ -90,23 +88,31 @@ class SuiteConfig:
         object.__setattr__(self, "workdir", Path(self.workdir))
 
     def train_config(self, split: str, seed: int) -> TrainConfig:
-        """The mapping's training for one run: the budget's factor, and for ``small`` a
-        smoke-sized pipeline (8 training tasks, 2 rounds)."""
-        smoke = {"n_train": 8, "rounds": 2} if self.budget == "small" else {}
-        settings = {
-            "backend": self.backend,
-            "family": self.family,
+        """The mapping's training for one run (see :func:`run_train_config`)."""
+        return run_train_config(self, split=split, seed=seed)
+
+
+def run_train_config(config: Any, *, seed: int, **settings: Any) -> TrainConfig:
+    """The mapping's training for one run of a multi-seed command (the benchmark, the
+    objective selection): ``config``'s family, budget factor, split seed, caches and
+    workers, for ``small`` a smoke-sized pipeline (8 training tasks, 2 rounds), then
+    ``settings`` and ``config.train`` on top."""
+    smoke = {"n_train": 8, "rounds": 2} if config.budget == "small" else {}
+    return TrainConfig(
+        **{
+            "backend": config.backend,
+            "family": config.family,
             "seed": seed,
-            "split_seed": self.split_seed,
-            "split": split,
-            "workdir": self.workdir,
-            "workers": self.workers,
-            "budget_scale": budget_scale(self.budget),
-            "progress": self.progress,
+            "split_seed": config.split_seed,
+            "workdir": config.workdir,
+            "workers": config.workers,
+            "budget_scale": budget_scale(config.budget),
+            "progress": config.progress,
             **smoke,
-            **self.train,
+            **settings,
+            **config.train,
         }
-        return TrainConfig(**settings)
+    )
 
 
 def mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
@@ -115,15 +121,7 @@ def mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
     Returns:
         The path and whether it was trained now.
     """
-    fields = asdict(config)
-    for name in ("workdir", "workers", "backend", "progress"):  # they change no result
-        fields.pop(name)
-    if config.split_seed in (None, config.seed):
-        fields.pop("split_seed")  # the default; keeps the keys of earlier runs
-    if "rl" not in config.objective.split("+"):
-        fields.pop("rl")  # settings of a phase that does not run
-    key = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
-    path = run_dir / f"mapping-{key[:12]}.safetensors"
+    path = run_dir / f"mapping-{settings_key(config)[:12]}.safetensors"
     if path.exists():
         return path, False
     trained, _ = train(config)

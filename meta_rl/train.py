@@ -172,16 +172,24 @@ def _fault_point(round_: int) -> None:
         time.sleep(120)
 
 
-def _resume_path(config: TrainConfig, cache: Path) -> Path:
-    """The file that holds an unfinished run's state, keyed by every setting that matters."""
+def settings_key(config: TrainConfig, *, leave_out: tuple[str, ...] = ()) -> str:
+    """A hash of the settings that change a run's result: the cache key of its mapping
+    (the benchmark) and of its resume state. Where a run goes and how it shows progress do
+    not enter it, nor the settings of a phase that does not run; a default ``split_seed``
+    is left out so that the keys of earlier runs stay as they were."""
     fields = asdict(config)
-    for name in ("workdir", "workers", "backend", "progress", "resume"):
+    for name in ("workdir", "workers", "backend", "progress", *leave_out):
         fields.pop(name)
     if "rl" not in config.objective.split("+"):
-        fields.pop("rl")  # settings of a phase that does not run
+        fields.pop("rl")
     if config.split_seed in (None, config.seed):
-        fields.pop("split_seed")  # the default; keeps the keys of earlier runs
-    key = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+        fields.pop("split_seed")
+    return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _resume_path(config: TrainConfig, cache: Path) -> Path:
+    """The file that holds an unfinished run's state, keyed by every setting that matters."""
+    key = settings_key(config, leave_out=("resume",))
     return cache / f"resume-{key[:16]}.safetensors"
 
 
