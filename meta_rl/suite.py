@@ -8,6 +8,7 @@ all seeds are pooled per split kind; the confidence interval is a two-level boot
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from meta_rl.benchmark import BenchmarkConfig, budget_scale, run_benchmark
+from meta_rl.benchmark import BenchmarkConfig, budget_scale, oracle_note, run_benchmark
 from meta_rl.checkpoint import TrainedMapping
 from meta_rl.envs import get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
@@ -34,6 +35,7 @@ class SuiteConfig:
         family: Family name.
         budget: ``"small"``, ``"full"`` or a fraction (see :func:`budget_scale`); it scales
             the mapping's training and so the baselines' equal env steps.
+        oracle_budget: The oracle's budget (default: full; see :class:`BenchmarkConfig`).
         seeds: Training seeds per split kind (0, 1, ...). They vary the base, the experts,
             the mapping, the baselines and the evaluations; the tasks stay those of
             ``split_seed``, so every seed is scored on the same held-out tasks against one
@@ -58,6 +60,7 @@ class SuiteConfig:
 
     family: str
     budget: str = "full"
+    oracle_budget: str | None = None
     seeds: int = 3
     split_seed: int = 0
     splits: tuple[str, ...] = SPLIT_KINDS
@@ -75,6 +78,8 @@ class SuiteConfig:
     def __post_init__(self) -> None:
         get_family(self.family)
         budget_scale(self.budget)
+        if self.oracle_budget is not None:
+            budget_scale(self.oracle_budget)
         check_backend(self.backend)
         if self.seeds < 1:
             raise ValueError("seeds must be at least 1")
@@ -244,6 +249,7 @@ def _suite_run(config: SuiteConfig, split: str, seed: int) -> tuple[dict[str, An
             checkpoint=str(checkpoint),
             out_dir=run_dir,
             budget=config.budget,
+            oracle_budget=config.oracle_budget,
             seed=seed,
             oracle_seed=config.split_seed,
             oracle_cache=config.out_dir / f"{split}-oracles.json",
@@ -270,6 +276,7 @@ def _suite_run(config: SuiteConfig, split: str, seed: int) -> tuple[dict[str, An
 
 def run_suite(config: SuiteConfig) -> dict[str, Any]:
     """Train and score every (split, seed) run, pool them, write the report and plots."""
+    start = time.perf_counter()
     family = get_family(config.family)
     config.out_dir.mkdir(parents=True, exist_ok=True)
     pairs = [(split, seed) for split in config.splits for seed in range(config.seeds)]
@@ -297,7 +304,9 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
     out: dict[str, Any] = {
         "family": family.name,
         "budget": config.budget,
+        "oracle_budget": per_split[config.splits[0]][0]["oracle_budget"],
         "seeds": config.seeds,
+        "seconds": round(time.perf_counter() - start, 1),
         "episodes": per_split[config.splits[0]][0]["episodes"],
         "objective": per_split[config.splits[0]][0]["objective"],
         "runs": runs,
@@ -337,7 +346,8 @@ def _fmt(stat: dict[str, Any]) -> str:
 def _markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Family {result['family']}, objective `{result['objective']}`, budget "
-        f"{result['budget']}, {result['seeds']} seed(s) per split, {result['episodes']} "
+        f"{result['budget']}{oracle_note(result)}, {result['seeds']} seed(s) per split, "
+        f"{result['episodes']} "
         "deterministic episodes per task and point. Normalised score (0 random, 1 oracle): "
         "mean over every seed's test tasks [95% two-level bootstrap interval].",
     ]
@@ -391,5 +401,10 @@ def _markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"- {run['split']} seed {run['seed']}: {run['train_env_steps']} training env steps, "
             f"report `{run['report']}`"
+        )
+    if "seconds" in result:
+        lines.append(
+            f"\nWall clock of this command: {result['seconds'] / 60:.1f} min "
+            "(work found in the caches is not redone, so a rerun takes less)."
         )
     return "\n".join(lines)

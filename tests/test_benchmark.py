@@ -51,6 +51,10 @@ def test_budget_names_and_fractions():
     assert budget_scale("full") == 1.0 and budget_scale("small") == 0.02
     assert budget_scale("0.25") == 0.25
     assert oracle_scale("0.25") == 1.0 and oracle_scale("small") == 0.02
+    assert oracle_scale("0.25", oracle_budget="0.1") == 0.1
+    assert oracle_scale("small", oracle_budget="full") == 1.0
+    with pytest.raises(ValueError, match="budget must be"):
+        SuiteConfig(family="Pendulum", oracle_budget="most")
     for bad in ("huge", "0", "1.5", "nan", "-0.1"):
         with pytest.raises(ValueError, match="budget must be"):
             budget_scale(bad)
@@ -123,6 +127,7 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
         budget="small",
         seeds=2,
         splits=("interpolation",),
+        oracle_budget="0.01",  # below small's 0.02: the oracle's own budget reaches its runs
         out_dir=tmp_path / "out",
         workdir=tmp_path / "runs",
         workers=0,
@@ -139,6 +144,9 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
     assert by_seed[0] == by_seed[1]  # same held-out tasks, one oracle run each
     oracle_runs = json.loads((tmp_path / "out" / "interpolation-oracles.json").read_text())
     assert len(oracle_runs) == 2 * 2  # two tasks, PPO and SAC
+    sac_steps = {run["curve"][-1][0] for run in oracle_runs.values() if run["algo"] == "sac"}
+    assert sac_steps == {200}  # Pendulum's 20k SAC steps times 0.01
+    assert "(oracle at budget 0.01)" in (tmp_path / "out" / "results.md").read_text()
     first, second = (TrainedMapping.load(run["checkpoint"]) for run in result["runs"])
     assert first.info["split"] == second.info["split"]
     assert first.info["seed"] == 0 and second.info["seed"] == 1
