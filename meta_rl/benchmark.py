@@ -591,9 +591,12 @@ def _fmt(stat: dict[str, Any]) -> str:
 
 
 def oracle_note(result: dict[str, Any]) -> str:
-    """`` (oracle at budget X)`` where the oracle did not train at its full budget."""
+    """`` (oracle at budget X)`` where the oracle did not train at its full budget (a smoke
+    run's small oracle goes without saying)."""
     oracle = result.get("oracle_budget", "full")
-    return "" if oracle in ("full", result["budget"]) else f" (oracle at budget {oracle})"
+    if oracle == "full" or (oracle == "small" and result["budget"] == "small"):
+        return ""
+    return f" (oracle at budget {oracle})"
 
 
 def _markdown(result: dict[str, Any]) -> str:

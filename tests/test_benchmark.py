@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from meta_rl.benchmark import budget_scale, oracle_scale
+from meta_rl.benchmark import budget_scale, oracle_note, oracle_scale
 from meta_rl.checkpoint import TrainedMapping
 from meta_rl.evaluation import normalised_score
 from meta_rl.suite import SuiteConfig, bootstrap_ci, run_suite
@@ -55,6 +55,9 @@ def test_budget_names_and_fractions():
     assert oracle_scale("small", oracle_budget="full") == 1.0
     with pytest.raises(ValueError, match="budget must be"):
         SuiteConfig(family="Pendulum", oracle_budget="most")
+    assert oracle_note({"budget": "0.25", "oracle_budget": "0.25"}) == " (oracle at budget 0.25)"
+    assert oracle_note({"budget": "0.25", "oracle_budget": "full"}) == ""
+    assert oracle_note({"budget": "small", "oracle_budget": "small"}) == ""
     for bad in ("huge", "0", "1.5", "nan", "-0.1"):
         with pytest.raises(ValueError, match="budget must be"):
             budget_scale(bad)
