@@ -434,7 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=OBJECTIVES,
         default=None,
         help="distill, params, rl (PPO through the mapping), or two in sequence (default: the "
-        "family's, chosen on validation tasks: rl for Pendulum and CartPole, distill elsewhere)",
+        "family's, chosen on validation tasks: rl for Pendulum, CartPole and Acrobot; "
+        "distill elsewhere)",
     )
     p.add_argument(
         "--resume",
