@@ -79,10 +79,22 @@ class TrainedMapping:
         return self.task_space.to_descriptor(task or {}, extrapolate=extrapolate)
 
     def predict(self, task: dict[str, float] | None, *, extrapolate: bool = False) -> torch.Tensor:
-        """Flat policy parameters for ``task``."""
+        """Flat policy parameters for ``task``.
+
+        Raises:
+            ValueError: The task is invalid, or (with ``extrapolate``) so far outside the
+                bounds that its descriptor or the prediction overflows.
+        """
         d = torch.as_tensor(self.descriptor(task, extrapolate=extrapolate))
         with torch.no_grad():
-            return self.network(d).detach()
+            params = self.network(d).detach()
+        if not (torch.isfinite(d).all() and torch.isfinite(params).all()):
+            raise ValueError(
+                f"cannot predict a policy for {task}: it lies too far outside the bounds "
+                f"({self.task_space.describe_bounds()}) and the prediction overflows; "
+                "choose values nearer the bounds"
+            )
+        return params
 
     # ---------------------------------------------------------------- files
     def metadata(self) -> dict[str, Any]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import pytest
 import torch
+from hypothesis import settings
 
 import meta_rl  # noqa: F401  (registers the families)
 from meta_rl.envs import families
@@ -13,6 +15,12 @@ from meta_rl.mapping import MappingConfig
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message=".*settotalmass.*")
+
+# Property tests draw the same examples on every run (CI is reproducible);
+# HYPOTHESIS_PROFILE=explore draws fresh ones, to search for new failures.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 FAMILY_NAMES = sorted(families())
 

@@ -117,7 +117,11 @@ def test_api_predicts_for_valid_tasks_only(task, extrapolate):
         except ValueError as err:
             assert str(err)
             return
-        params = mapping.predict(accepted, extrapolate=extrapolate)
+        try:
+            params = mapping.predict(accepted, extrapolate=extrapolate)
+        except ValueError as err:  # only a task far outside the bounds may overflow
+            assert extrapolate and "too far outside the bounds" in str(err)
+            return
     assert params.shape == (mapping.spec.numel,) and bool(params.isfinite().all())
     if not extrapolate:
         _check_accepted(mapping.task_space, task, accepted)
@@ -164,3 +168,13 @@ def test_command_line_exits_2_with_one_line(capsys, text):
         status = main(["evaluate", "pendulum", "--task", text, "--episodes", "1"])
         err = capsys.readouterr().err
         assert status == 2 and err.startswith("meta-rl: error:") and err.count("\n") == 1
+
+
+def test_predict_refuses_a_task_whose_prediction_overflows():
+    mapping = TrainedMapping.load("pendulum")
+    far = {"m": 1.0, "l": 1.0, "g": 1.7014117838986683e39, "max_torque": 3.4028235677973366e38}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        accepted = resolve_task(mapping.task_space, far, extrapolate=True)
+        with pytest.raises(ValueError, match="too far outside the bounds"):
+            mapping.predict(accepted, extrapolate=True)
