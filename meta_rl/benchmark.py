@@ -66,9 +66,15 @@ def oracle_scale(budget: str, oracle_budget: str | None = None) -> float:
     ``budget`` shrinks the methods' training, never the oracle; shrinking the oracle too
     (where its full runs do not fit, e.g. LunarLander's 500k-step SAC) is a separate,
     explicit choice that the report states."""
+    return budget_scale(oracle_budget_name(budget, oracle_budget))
+
+
+def oracle_budget_name(budget: str, oracle_budget: str | None = None) -> str:
+    """The oracle's budget as named in reports: ``oracle_budget`` where given, else
+    ``"small"`` for a smoke run and ``"full"`` otherwise."""
     if oracle_budget is not None:
-        return budget_scale(oracle_budget)
-    return BUDGET_SCALE["small"] if budget == "small" else 1.0
+        return oracle_budget
+    return "small" if budget == "small" else "full"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -409,7 +415,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         "checkpoint": str(config.checkpoint),
         "objective": mapping.objective,
         "budget": config.budget,
-        "oracle_budget": config.oracle_budget or ("small" if config.budget == "small" else "full"),
+        "oracle_budget": oracle_budget_name(config.budget, config.oracle_budget),
         "episodes": episodes,
         "train_env_steps": mapping.info.get("env_steps"),
         "summary": summary,
