@@ -78,7 +78,7 @@ def train_context_policy(
         vf=recipe.vf,
         log_std_init=recipe.log_std_init,
     )
-    model = make_agent(family, None, arch, recipe.ppo, n_envs=recipe.n_envs, seed=seed, env=env)
+    model = make_agent(family, None, arch, recipe.scratch, n_envs=recipe.n_envs, seed=seed, env=env)
     model.learn(steps, callback=StepProgress(steps, "context policy") if progress_bar else None)
     return model
 
@@ -88,9 +88,12 @@ def evaluate_context_policy(
 ) -> float:
     """Mean deterministic return of the context-conditioned policy on one task."""
     env = DescriptorObservation(family.make(task=task))
+    norm = model.get_vec_normalize_env()  # a recipe's runs from scratch may normalise
     try:
 
         def act(obs: np.ndarray) -> Any:
+            if norm is not None:
+                obs = norm.normalize_obs(obs)
             return model.predict(obs, deterministic=True)[0]
 
         return float(np.mean(run_episodes(env, act, episodes=episodes, seed=seed)))

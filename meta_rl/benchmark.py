@@ -36,7 +36,7 @@ from meta_rl.io import load_tensors, save_tensors, write_json, write_text
 from meta_rl.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
 from meta_rl.parallel import check_backend, run_jobs
 from meta_rl.plots import adaptation_plot
-from meta_rl.policy_spec import PolicyArch, PolicySpec
+from meta_rl.policy_spec import PolicyArch, PolicySpec, plain_params
 from meta_rl.recipes import Recipe, recipe_for
 
 BUDGET_SCALE = {"small": 0.02, "full": 1.0}
@@ -143,7 +143,7 @@ def _candidates(recipe: Recipe, arch: PolicyArch) -> list[dict[str, Any]]:
     out = [
         {
             "algo": "ppo",
-            "settings": recipe.ppo,
+            "settings": recipe.scratch,
             "n_envs": recipe.n_envs,
             "steps": recipe.oracle_steps,
         }
@@ -494,7 +494,7 @@ def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[st
     recipe = mapping.recipe
     train_tasks = mapping.info["split"]["train"]
     steps, path = _baseline_budget(
-        mapping, config, "context", {"ppo": recipe.ppo, "n_envs": recipe.n_envs}
+        mapping, config, "context", {"ppo": recipe.scratch, "n_envs": recipe.n_envs}
     )
     if path.exists():
         tensors, meta = load_tensors(path)
@@ -514,7 +514,7 @@ def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[st
     arch = PolicyArch.for_env(
         model.get_env(), pi=recipe.pi, vf=recipe.vf, log_std_init=recipe.log_std_init
     )
-    params = PolicySpec(arch).flatten(model.policy)
+    params = plain_params(model, PolicySpec(arch))
     save_tensors(path, {"params": params}, {"arch": arch.to_json(), "steps": steps})
     return {"params": params, "arch": arch, "steps": steps}
 

@@ -57,9 +57,9 @@ def run_demo(
             # same budget as the fine-tune (SB3 always finishes a rollout).
             rollout = max(1, marks[1] // recipe.n_envs)
             settings = {
-                **recipe.ppo,
+                **recipe.scratch,
                 "n_steps": rollout,
-                "batch_size": min(recipe.ppo.get("batch_size", 64), rollout * recipe.n_envs),
+                "batch_size": min(recipe.scratch.get("batch_size", 64), rollout * recipe.n_envs),
             }
             scratch_model = make_agent(
                 family, task, mapping.arch, settings, n_envs=recipe.n_envs, seed=seed

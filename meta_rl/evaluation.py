@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from meta_rl.envs import Family
-from meta_rl.policy_spec import PolicySpec, build_policy
+from meta_rl.policy_spec import PolicySpec, build_policy, plain_params
 
 Policy = Callable[[np.ndarray], np.ndarray | int]
 """Maps one observation to one action."""
@@ -208,7 +208,7 @@ def learning_curve(
                     step - done, reset_num_timesteps=done == 0, progress_bar=False, callback=guard
                 )
                 done = int(model.num_timesteps)
-            policy = ParamsPolicy(spec, spec.flatten(model.policy), env.action_space)
+            policy = ParamsPolicy(spec, plain_params(model, spec), env.action_space)
             ret = float(np.mean(run_episodes(env, policy, episodes=episodes, seed=seed)))
             curve.append((done, ret))
     finally:

@@ -22,6 +22,7 @@ from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
 from tqdm.auto import tqdm
 
 from meta_rl.divergence import DivergenceGuard
@@ -29,7 +30,7 @@ from meta_rl.envs import Family, Task, families, get_family
 from meta_rl.evaluation import evaluate_params
 from meta_rl.io import load_tensors, save_tensors
 from meta_rl.parallel import run_jobs
-from meta_rl.policy_spec import PolicyArch, PolicySpec
+from meta_rl.policy_spec import PolicyArch, PolicySpec, plain_params
 from meta_rl.recipes import Recipe
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,10 @@ def make_agent(
         family: The family.
         task: The task (validated); ignored when ``env`` is given.
         arch: Policy architecture.
-        settings: Algorithm keyword arguments (``n_steps``, ``learning_rate``, ...).
+        settings: Algorithm keyword arguments (``n_steps``, ``learning_rate``, ...), and
+            two more for runs from scratch: ``normalize`` (wrap the env in ``VecNormalize``)
+            and ``policy_kwargs`` (merged over ``arch``'s, e.g. gSDE's ``log_std_init``).
+            Read such a model's parameters with :func:`meta_rl.policy_spec.plain_params`.
         n_envs: Parallel envs (a ``DummyVecEnv``).
         seed: Seed of the algorithm and the envs.
         params: Flat policy parameters to start from.
@@ -77,16 +81,25 @@ def make_agent(
     """
     if algo not in ALGOS:
         raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
+    kwargs = dict(settings)
+    normalize = bool(kwargs.pop("normalize", False))
+    policy_kwargs = {**arch.policy_kwargs(), **kwargs.pop("policy_kwargs", {})}
+    if params is not None and (normalize or kwargs.get("use_sde")):
+        raise ValueError(
+            "a warm start needs plain PPO settings: these use gSDE or VecNormalize, which "
+            "the flat parameters cannot carry (use the recipe's `ppo`, not `scratch_ppo`)"
+        )
     if env is None:
         task = family.task_space.validate(task)
         env = make_vec_env(family.id, n_envs=n_envs, seed=seed, env_kwargs={"task": task})
-    kwargs = dict(settings)
+    if normalize:
+        env = VecNormalize(env, gamma=float(kwargs.get("gamma", 0.99)))
     if algo == "a2c":
         kwargs = {k: v for k, v in kwargs.items() if k in A2C_KEYS}
     model = ALGOS[algo](
         "MlpPolicy",
         env,
-        policy_kwargs=arch.policy_kwargs(),
+        policy_kwargs=policy_kwargs,
         seed=seed,
         device="cpu",
         verbose=0,
@@ -159,7 +172,7 @@ def train_base(
     key = _key(
         {
             "family": family.id,
-            "ppo": recipe.ppo,
+            "ppo": recipe.scratch,
             "n_envs": recipe.n_envs,
             "steps": recipe.base_steps,
             "arch": arch.to_json(),
@@ -176,7 +189,7 @@ def train_base(
         family,
         family.task_space.default_task(),
         arch,
-        recipe.ppo,
+        recipe.scratch,
         n_envs=recipe.n_envs,
         seed=seed,
     )
@@ -184,7 +197,7 @@ def train_base(
         total=recipe.base_steps, desc="base policy", unit="step", disable=not progress
     ) as bar:
         model.learn(recipe.base_steps, callback=[_Progress(bar), DivergenceGuard()])
-    params = spec.flatten(model.policy)
+    params = plain_params(model, spec)
     steps = int(model.num_timesteps)
     if path is not None:
         save_tensors(

@@ -273,3 +273,58 @@ def build_policy(arch: PolicyArch) -> ActorCriticPolicy:
     else:
         act_space = gym.spaces.Discrete(arch.action_dim)
     return ActorCriticPolicy(obs_space, act_space, lambda _: 0.0, **arch.policy_kwargs())
+
+
+def plain_params(model: Any, spec: PolicySpec) -> torch.Tensor:
+    """A trained SB3 model's policy as the plain ``MlpPolicy`` parameters of ``spec``.
+
+    Some families only learn from scratch with what a plain policy cannot carry (rl-zoo3
+    trains MountainCarContinuous with gSDE and ``VecNormalize``). Their runs from scratch use
+    those, and this turns the result into the vector a mapping, an expert or an evaluation
+    uses, on raw observations:
+
+    - ``VecNormalize``'s observation statistics are folded into the first layer of the actor
+      and of the critic (exact while no observation is clipped, which needs 10 standard
+      deviations), and its reward scale into the value head;
+    - gSDE's state-dependent noise becomes the plain policy's own ``log_std``, reset to
+      ``spec.arch.log_std_init``. gSDE's noise is correlated in time, so a small standard
+      deviation moves far; independent noise of the same size does not explore (on
+      MountainCarContinuous, an expert fine-tuned from the base with gSDE's mean standard
+      deviation, 0.14, stayed at -26 on a hard task; with 1.0 it reached 89). The mean
+      action, hence every deterministic evaluation, is unchanged.
+
+    A plain model's parameters are returned as they are.
+    """
+    policy = model.policy
+    norm = model.get_vec_normalize_env()
+    sde = bool(getattr(policy, "use_sde", False))
+    if norm is None and not sde:
+        return spec.flatten(policy)
+    params = {n: p.detach().clone().float() for n, p in policy.named_parameters()}
+    if sde:
+        params["log_std"] = torch.full((spec.arch.action_dim,), float(spec.arch.log_std_init))
+    if norm is not None and norm.norm_obs:
+        scale = 1.0 / np.sqrt(norm.obs_rms.var + norm.epsilon)
+        scale_t = torch.as_tensor(scale, dtype=torch.float32)
+        shift_t = torch.as_tensor(norm.obs_rms.mean * scale, dtype=torch.float32)
+        for head in ("policy_net", "value_net"):
+            first = _first_linear(spec, head)
+            weight = params[f"{first}.weight"]
+            params[f"{first}.bias"] = params[f"{first}.bias"] - weight @ shift_t
+            params[f"{first}.weight"] = weight * scale_t
+    if norm is not None and norm.norm_reward:
+        value_scale = float(np.sqrt(norm.ret_rms.var + norm.epsilon))
+        params["value_net.weight"] = params["value_net.weight"] * value_scale
+        params["value_net.bias"] = params["value_net.bias"] * value_scale
+    vector = torch.cat([params[n].reshape(-1) for n in spec.names])
+    if vector.numel() != spec.numel:
+        raise ValueError(f"the model's policy does not match the spec's architecture {spec.arch}")
+    return vector
+
+
+def _first_linear(spec: PolicySpec, head: str) -> str:
+    """The module that reads the observation on the actor's or the critic's path."""
+    hidden = spec.arch.pi if head == "policy_net" else spec.arch.vf
+    if hidden:
+        return f"mlp_extractor.{head}.0"
+    return "action_net" if head == "policy_net" else "value_net"

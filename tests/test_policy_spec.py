@@ -93,3 +93,49 @@ def test_arch_checks_env_spaces():
         arch.check_env(get_family("CartPole").make())
     with pytest.raises(ValueError, match="action_kind"):
         PolicyArch(obs_dim=3, action_kind="multi", action_dim=2)
+
+
+@pytest.mark.parametrize("pi", [(16, 16), ()])
+def test_plain_params_of_a_gsde_normalised_model_act_alike_on_raw_observations(pi):
+    """A run from scratch with gSDE and VecNormalize (MountainCarContinuous's) becomes plain
+    parameters whose mean action and value on raw observations equal the model's on
+    normalised ones, and whose log_std is the architecture's initial one."""
+    from meta_rl.envs import get_family
+    from meta_rl.policy_spec import plain_params
+
+    family = get_family("MountainCarContinuous")
+    arch = PolicyArch.for_env(family.make(), pi=pi, vf=(16,), log_std_init=-0.25)
+    recipe = recipe_for(family.name)
+    assert recipe.scratch["use_sde"] and recipe.scratch["normalize"]
+    model = make_agent(family, None, arch, recipe.scratch, n_envs=recipe.n_envs, seed=0)
+    model.learn(400)  # moves the normalisation statistics away from the identity
+    norm = model.get_vec_normalize_env()
+    assert not np.allclose(norm.obs_rms.var, 1.0)
+    spec = PolicySpec(arch)
+    vector = plain_params(model, spec)
+
+    # states within 3 standard deviations: VecNormalize clips at 10, which no fold can copy
+    rng = np.random.default_rng(0)
+    spread = rng.uniform(-3, 3, (64, arch.obs_dim)) * np.sqrt(norm.obs_rms.var)
+    raw = (norm.obs_rms.mean + spread).astype(np.float32)
+    seen = norm.normalize_obs(raw)
+    out = spec.forward(vector, torch.as_tensor(raw))
+    with torch.no_grad():
+        mean = model.policy.get_distribution(torch.as_tensor(seen)).distribution.mean
+        value = model.policy.predict_values(torch.as_tensor(seen)).squeeze(-1)
+    torch.testing.assert_close(out.mean, mean, rtol=1e-4, atol=1e-5)
+    scale = float(np.sqrt(norm.ret_rms.var + norm.epsilon))
+    torch.testing.assert_close(out.value, value * scale, rtol=1e-4, atol=1e-4)
+    # gSDE's time-correlated noise gives way to the plain policy's own initial std
+    torch.testing.assert_close(out.log_std, torch.full((1,), arch.log_std_init))
+
+
+def test_warm_start_refuses_settings_that_flat_parameters_cannot_carry():
+    from meta_rl.envs import get_family
+
+    family = get_family("MountainCarContinuous")
+    arch = PolicyArch.for_env(family.make(), **SMALL)
+    ppo = recipe_for(family.name).scratch
+    params = PolicySpec(arch).flatten(build_policy(arch))
+    with pytest.raises(ValueError, match="warm start needs plain PPO"):
+        make_agent(family, None, arch, ppo, n_envs=1, seed=0, params=params)
