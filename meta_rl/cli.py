@@ -296,6 +296,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             out_dir=Path(args.out_dir),
             budget=args.budget,
             oracle_budget=args.oracle_budget,
+            sac_budget=args.sac_budget,
             seed=args.seed,
             oracle_seed=args.split_seed,
             workers=args.workers,
@@ -311,6 +312,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             family=family.name,
             budget=args.budget,
             oracle_budget=args.oracle_budget,
+            sac_budget=args.sac_budget,
             seeds=args.seeds,
             split_seed=args.split_seed,
             splits=tuple(args.splits),
@@ -517,6 +519,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the oracle's budget (default: full; a fraction only where full runs do not fit, "
         "since a weaker oracle raises every score; the report states it)",
+    )
+    p.add_argument(
+        "--sac-budget",
+        type=_budget,
+        default=None,
+        help="the budget of the oracle's SAC run alone (default: the oracle's), e.g. where "
+        "SAC's full run does not fit but PPO's does; the report states it",
     )
     p.add_argument("--seeds", type=_positive, default=3, help="training seeds per split")
     p.add_argument(

@@ -36,6 +36,7 @@ class SuiteConfig:
         budget: ``"small"``, ``"full"`` or a fraction (see :func:`budget_scale`); it scales
             the mapping's training and so the baselines' equal env steps.
         oracle_budget: The oracle's budget (default: full; see :class:`BenchmarkConfig`).
+        sac_budget: The oracle's SAC run's own budget (see :class:`BenchmarkConfig`).
         seeds: Training seeds per split kind (0, 1, ...). They vary the base, the experts,
             the mapping, the baselines and the evaluations; the tasks stay those of
             ``split_seed``, so every seed is scored on the same held-out tasks against one
@@ -61,6 +62,7 @@ class SuiteConfig:
     family: str
     budget: str = "full"
     oracle_budget: str | None = None
+    sac_budget: str | None = None
     seeds: int = 3
     split_seed: int = 0
     splits: tuple[str, ...] = SPLIT_KINDS
@@ -78,8 +80,9 @@ class SuiteConfig:
     def __post_init__(self) -> None:
         get_family(self.family)
         budget_scale(self.budget)
-        if self.oracle_budget is not None:
-            budget_scale(self.oracle_budget)
+        for name in (self.oracle_budget, self.sac_budget):
+            if name is not None:
+                budget_scale(name)
         check_backend(self.backend)
         if self.seeds < 1:
             raise ValueError("seeds must be at least 1")
@@ -250,6 +253,7 @@ def _suite_run(config: SuiteConfig, split: str, seed: int) -> tuple[dict[str, An
             out_dir=run_dir,
             budget=config.budget,
             oracle_budget=config.oracle_budget,
+            sac_budget=config.sac_budget,
             seed=seed,
             oracle_seed=config.split_seed,
             oracle_cache=config.out_dir / f"{split}-oracles.json",
@@ -305,6 +309,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
         "family": family.name,
         "budget": config.budget,
         "oracle_budget": per_split[config.splits[0]][0]["oracle_budget"],
+        "sac_budget": config.sac_budget,
         "seeds": config.seeds,
         "seconds": round(time.perf_counter() - start, 1),
         "episodes": per_split[config.splits[0]][0]["episodes"],

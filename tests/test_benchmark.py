@@ -58,6 +58,13 @@ def test_budget_names_and_fractions():
     assert oracle_note({"budget": "0.25", "oracle_budget": "0.25"}) == " (oracle at budget 0.25)"
     assert oracle_note({"budget": "0.25", "oracle_budget": "full"}) == ""
     assert oracle_note({"budget": "small", "oracle_budget": "small"}) == ""
+    assert (
+        oracle_note({"budget": "0.5", "oracle_budget": "full", "sac_budget": "0.2"})
+        == " (oracle's SAC at budget 0.2)"
+    )
+    assert oracle_note({"budget": "0.5", "oracle_budget": "0.2", "sac_budget": "0.2"}) == (
+        " (oracle at budget 0.2)"
+    )
     for bad in ("huge", "0", "1.5", "nan", "-0.1"):
         with pytest.raises(ValueError, match="budget must be"):
             budget_scale(bad)
@@ -131,6 +138,7 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
         seeds=2,
         splits=("interpolation",),
         oracle_budget="0.01",  # below small's 0.02: the oracle's own budget reaches its runs
+        sac_budget="0.005",  # and SAC's own, below that
         out_dir=tmp_path / "out",
         workdir=tmp_path / "runs",
         workers=0,
@@ -148,8 +156,11 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
     oracle_runs = json.loads((tmp_path / "out" / "interpolation-oracles.json").read_text())
     assert len(oracle_runs) == 2 * 2  # two tasks, PPO and SAC
     sac_steps = {run["curve"][-1][0] for run in oracle_runs.values() if run["algo"] == "sac"}
-    assert sac_steps == {200}  # Pendulum's 20k SAC steps times 0.01
-    assert "(oracle at budget 0.01)" in (tmp_path / "out" / "results.md").read_text()
+    assert sac_steps == {100}  # Pendulum's 20k SAC steps times 0.005
+    ppo_steps = {run["curve"][-1][0] for run in oracle_runs.values() if run["algo"] == "ppo"}
+    assert all(3000 <= s < 3000 + 1024 * 4 for s in ppo_steps)  # 300k times 0.01, whole rollouts
+    report = (tmp_path / "out" / "results.md").read_text()
+    assert "(oracle at budget 0.01) (oracle's SAC at budget 0.005)" in report
     first, second = (TrainedMapping.load(run["checkpoint"]) for run in result["runs"])
     assert first.info["split"] == second.info["split"]
     assert first.info["seed"] == 0 and second.info["seed"] == 1
