@@ -42,6 +42,7 @@ pretrained: $(STAMP)
 	$(BIN)/meta-rl train Pendulum --out meta_rl/pretrained/pendulum.safetensors
 	$(BIN)/meta-rl train CartPole --out meta_rl/pretrained/cartpole.safetensors
 	$(BIN)/meta-rl train Acrobot --out meta_rl/pretrained/acrobot.safetensors
+	$(BIN)/meta-rl train MountainCarContinuous --out meta_rl/pretrained/mountaincarcontinuous.safetensors
 
 clean:
 	rm -rf $(VENV) build *.egg-info

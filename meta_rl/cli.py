@@ -436,8 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=OBJECTIVES,
         default=None,
         help="distill, params, rl (PPO through the mapping), or two in sequence (default: the "
-        "family's, chosen on validation tasks: rl for Pendulum, CartPole and Acrobot; "
-        "distill elsewhere)",
+        "family's, chosen on validation tasks: rl for Pendulum, CartPole, Acrobot and "
+        "MountainCarContinuous; distill elsewhere)",
     )
     p.add_argument(
         "--resume",

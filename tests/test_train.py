@@ -171,5 +171,6 @@ def test_default_objective_is_the_familys():
     assert TrainConfig(family="Pendulum").objective == "rl"  # chosen on validation tasks
     assert TrainConfig(family="CartPole").objective == "rl"
     assert TrainConfig(family="Acrobot").objective == "rl"
-    assert TrainConfig(family="MountainCarContinuous").objective == "distill"  # not compared yet
+    assert TrainConfig(family="MountainCarContinuous").objective == "rl"
+    assert TrainConfig(family="LunarLanderContinuous").objective == "distill"  # not compared yet
     assert TrainConfig(family="Pendulum", objective="distill").objective == "distill"
