@@ -10,6 +10,7 @@ parameters that may be batched over tasks and carry gradients back into a mappin
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -284,8 +285,12 @@ def plain_params(model: Any, spec: PolicySpec) -> torch.Tensor:
     uses, on raw observations:
 
     - ``VecNormalize``'s observation statistics are folded into the first layer of the actor
-      and of the critic (exact while no observation is clipped, which needs 10 standard
-      deviations), and its reward scale into the value head;
+      and of the critic, and its reward scale into the value head. The fold is exact while
+      no observation is clipped (``clip_obs``, 10 standard deviations); where the
+      observation space's bounds reach beyond that, a warning says the plain policy may
+      act differently near them (a run from scratch that stood still for long has narrow
+      statistics; a MountainCarContinuous base that reaches the flag spans its bounds
+      within 5);
     - gSDE's state-dependent noise becomes the plain policy's own ``log_std``, reset to
       ``spec.arch.log_std_init``. gSDE's noise is correlated in time, so a small standard
       deviation moves far; independent noise of the same size does not explore (on
@@ -305,6 +310,7 @@ def plain_params(model: Any, spec: PolicySpec) -> torch.Tensor:
         params["log_std"] = torch.full((spec.arch.action_dim,), float(spec.arch.log_std_init))
     if norm is not None and norm.norm_obs:
         scale = 1.0 / np.sqrt(norm.obs_rms.var + norm.epsilon)
+        _warn_if_clipped(model.observation_space, norm.obs_rms.mean, scale, norm.clip_obs)
         scale_t = torch.as_tensor(scale, dtype=torch.float32)
         shift_t = torch.as_tensor(norm.obs_rms.mean * scale, dtype=torch.float32)
         for head in ("policy_net", "value_net"):
@@ -320,6 +326,20 @@ def plain_params(model: Any, spec: PolicySpec) -> torch.Tensor:
     if vector.numel() != spec.numel:
         raise ValueError(f"the model's policy does not match the spec's architecture {spec.arch}")
     return vector
+
+
+def _warn_if_clipped(space: Any, mean: np.ndarray, scale: np.ndarray, clip: float) -> None:
+    """Warn where an observation inside ``space`` would be clipped by ``VecNormalize``."""
+    low, high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
+    finite = np.isfinite(low) & np.isfinite(high)
+    reach = np.maximum(np.abs(high - mean), np.abs(low - mean)) * scale
+    if np.any(reach[finite] > clip):
+        warnings.warn(
+            f"VecNormalize clips observations at {clip} standard deviations, and the "
+            f"observation space reaches {float(reach[finite].max()):.1f}: the plain "
+            "parameters act like the model only within the clip",
+            stacklevel=3,
+        )
 
 
 def _first_linear(spec: PolicySpec, head: str) -> str:

@@ -18,8 +18,9 @@ class Recipe:
     """How to train and fine-tune agents of one family.
 
     Attributes:
-        ppo: Keyword arguments of SB3 ``PPO`` for the base policy and the experts.
-        n_envs: Parallel envs of the base's and the experts' PPO.
+        ppo: Keyword arguments of SB3 ``PPO`` for the experts and the warm starts, and for
+            the runs from scratch unless ``scratch_ppo`` is set.
+        n_envs: Parallel envs of every PPO run of the family.
         base_steps: Env steps of the base policy (on the default task).
         expert_steps: Most env steps of an expert's fine-tune from the base (an expert that
             stops improving stops earlier).

@@ -309,7 +309,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
         "family": family.name,
         "budget": config.budget,
         "oracle_budget": per_split[config.splits[0]][0]["oracle_budget"],
-        "sac_budget": config.sac_budget,
+        "sac_budget": per_split[config.splits[0]][0]["sac_budget"],
         "seeds": config.seeds,
         "seconds": round(time.perf_counter() - start, 1),
         "episodes": per_split[config.splits[0]][0]["episodes"],

@@ -112,7 +112,9 @@ def test_plain_params_of_a_gsde_normalised_model_act_alike_on_raw_observations(p
     norm = model.get_vec_normalize_env()
     assert not np.allclose(norm.obs_rms.var, 1.0)
     spec = PolicySpec(arch)
-    vector = plain_params(model, spec)
+    # 400 steps near the valley give narrow statistics: the space's edges are clipped
+    with pytest.warns(UserWarning, match="clips observations"):
+        vector = plain_params(model, spec)
 
     # states within 3 standard deviations: VecNormalize clips at 10, which no fold can copy
     rng = np.random.default_rng(0)
