@@ -389,11 +389,10 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     """
     mapping = TrainedMapping.load(config.checkpoint)
     # Oracles follow the family's current recipe, not the one the mapping was trained with.
-    family_recipe = recipe_for(mapping.family_name)
-    recipe = family_recipe.scaled(oracle_scale(config.budget, config.oracle_budget))
-    if config.sac_budget is not None and recipe.sac_steps:
-        sac_steps = max(64, int(family_recipe.sac_steps * budget_scale(config.sac_budget)))
-        recipe = replace(recipe, sac_steps=sac_steps)
+    recipe = recipe_for(mapping.family_name).scaled(
+        oracle_scale(config.budget, config.oracle_budget),
+        sac_factor=None if config.sac_budget is None else budget_scale(config.sac_budget),
+    )
     episodes = config.episodes or (mapping.recipe.eval_episodes if config.budget == "full" else 3)
     tasks = list(mapping.info.get("split", {}).get("test", []))
     if config.budget == "small":

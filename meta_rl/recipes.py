@@ -70,14 +70,16 @@ class Recipe:
         policy): ``scratch_ppo`` where set, else ``ppo``."""
         return self.scratch_ppo or self.ppo
 
-    def scaled(self, factor: float) -> Recipe:
-        """The same recipe with every training budget multiplied by ``factor`` (for tests)."""
+    def scaled(self, factor: float, *, sac_factor: float | None = None) -> Recipe:
+        """The same recipe with every training budget multiplied by ``factor``, SAC's by
+        ``sac_factor`` where given (the benchmark's ``--sac-budget``)."""
+        sac_factor = factor if sac_factor is None else sac_factor
         return replace(
             self,
             base_steps=max(64, int(self.base_steps * factor)),
             expert_steps=max(64, int(self.expert_steps * factor)),
             oracle_steps=max(64, int(self.oracle_steps * factor)),
-            sac_steps=max(64, int(self.sac_steps * factor)) if self.sac_steps else 0,
+            sac_steps=max(64, int(self.sac_steps * sac_factor)) if self.sac_steps else 0,
         )
 
 
