@@ -60,6 +60,22 @@ def budget_scale(budget: str) -> float:
     return value
 
 
+def sac_scale(budget: str) -> float:
+    """The factor of the oracle's SAC run alone (``--sac-budget``): a budget as
+    :func:`budget_scale` takes, or ``"0"``, which leaves SAC out (the oracle is then PPO
+    alone, and the report says so)."""
+    return 0.0 if budget.strip() in ("0", "0.0") else budget_scale(budget)
+
+
+def check_budgets(budget: str, oracle_budget: str | None, sac_budget: str | None) -> None:
+    """A clear error for a bad budget, oracle budget or SAC budget (``None``: default)."""
+    budget_scale(budget)
+    if oracle_budget is not None:
+        budget_scale(oracle_budget)
+    if sac_budget is not None:
+        sac_scale(sac_budget)
+
+
 def oracle_scale(budget: str, oracle_budget: str | None = None) -> float:
     """The oracle's budget factor: ``oracle_budget``'s where given, else full unless
     ``budget`` is ``"small"``. A weak oracle would flatter every method, so a fractional
@@ -93,7 +109,8 @@ class BenchmarkConfig:
         sac_budget: The budget of the oracle's SAC run alone, where it differs from
             ``oracle_budget`` (SAC's gradient step per env step makes it the oracle's cost
             on MountainCarContinuous, while PPO's full run takes under a minute); the report
-            says so where the oracle has a SAC run.
+            says so where the oracle has a SAC run. ``"0"`` leaves SAC out, where even a
+            short run does not fit (LunarLanderContinuous's trains at about 50 steps/s here).
         seed: Seed of fine-tunes and evaluations, and of the oracles unless ``oracle_seed``
             is given.
         oracle_seed: Seed of the oracle runs (default: ``seed``); the suite holds it fixed
@@ -133,15 +150,18 @@ class BenchmarkConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        budget_scale(self.budget)  # a clear error for a bad budget
-        for name in (self.oracle_budget, self.sac_budget):
-            if name is not None:
-                budget_scale(name)
+        check_budgets(self.budget, self.oracle_budget, self.sac_budget)
         check_backend(self.backend)
         steps = list(self.finetune_steps)
         if not steps or steps != sorted(set(steps)) or steps[0] < 0:
             raise ValueError("finetune_steps must be increasing, non-negative whole numbers")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
+
+
+def _has_sac(mapping: TrainedMapping) -> bool:
+    """Whether the family's oracle, at its recipe's budget, includes a SAC run."""
+    recipe = recipe_for(mapping.family_name)
+    return recipe.sac is not None and mapping.arch.action_kind == "box"
 
 
 def _candidates(recipe: Recipe, arch: PolicyArch) -> list[dict[str, Any]]:
@@ -391,7 +411,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     # Oracles follow the family's current recipe, not the one the mapping was trained with.
     recipe = recipe_for(mapping.family_name).scaled(
         oracle_scale(config.budget, config.oracle_budget),
-        sac_factor=None if config.sac_budget is None else budget_scale(config.sac_budget),
+        sac_factor=None if config.sac_budget is None else sac_scale(config.sac_budget),
     )
     episodes = config.episodes or (mapping.recipe.eval_episodes if config.budget == "full" else 3)
     tasks = list(mapping.info.get("split", {}).get("test", []))
@@ -423,7 +443,8 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         "objective": mapping.objective,
         "budget": config.budget,
         "oracle_budget": oracle_budget_name(config.budget, config.oracle_budget),
-        "sac_budget": config.sac_budget if recipe.sac is not None and recipe.sac_steps else None,
+        # recorded where the family's oracle has a SAC run to shorten or leave out
+        "sac_budget": config.sac_budget if _has_sac(mapping) else None,
         "episodes": episodes,
         "train_env_steps": mapping.info.get("env_steps"),
         "summary": summary,
@@ -607,13 +628,15 @@ def _fmt(stat: dict[str, Any]) -> str:
 def oracle_note(result: dict[str, Any]) -> str:
     """`` (oracle at budget X)`` where the oracle did not train at its full budget (a smoke
     run's small oracle goes without saying), and `` (oracle's SAC at budget Y)`` where its
-    SAC run had a budget of its own."""
+    SAC run had a budget of its own or was left out."""
     oracle = result.get("oracle_budget", "full")
     note = ""
     if oracle != "full" and not (oracle == "small" and result["budget"] == "small"):
         note = f" (oracle at budget {oracle})"
     sac = result.get("sac_budget")
-    if sac is not None and sac != oracle:
+    if sac is not None and sac_scale(sac) == 0:
+        note += " (oracle: PPO alone, SAC left out)"
+    elif sac is not None and sac != oracle:
         note += f" (oracle's SAC at budget {sac})"
     return note
 

@@ -408,6 +408,16 @@ def _budget(text: str) -> str:
     return text
 
 
+def _sac_budget(text: str) -> str:
+    from meta_rl.benchmark import sac_scale
+
+    try:
+        sac_scale(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err}, or 0 to leave SAC out") from None
+    return text
+
+
 def _checkpoint_args(p: argparse.ArgumentParser, *, episodes: int) -> None:
     p.add_argument("checkpoint", help="checkpoint path, or a shipped mapping's name (pendulum)")
     p.add_argument("--task", help="feature values, e.g. m=1.5,l=0.8 (others: defaults)")
@@ -522,10 +532,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--sac-budget",
-        type=_budget,
+        type=_sac_budget,
         default=None,
         help="the budget of the oracle's SAC run alone (default: the oracle's), e.g. where "
-        "SAC's full run does not fit but PPO's does; the report states it",
+        "SAC's full run does not fit but PPO's does; 0 leaves SAC out; the report states it",
     )
     p.add_argument("--seeds", type=_positive, default=3, help="training seeds per split")
     p.add_argument(

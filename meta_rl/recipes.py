@@ -72,8 +72,10 @@ class Recipe:
 
     def scaled(self, factor: float, *, sac_factor: float | None = None) -> Recipe:
         """The same recipe with every training budget multiplied by ``factor``, SAC's by
-        ``sac_factor`` where given (the benchmark's ``--sac-budget``)."""
+        ``sac_factor`` where given (the benchmark's ``--sac-budget``; 0 leaves SAC out)."""
         sac_factor = factor if sac_factor is None else sac_factor
+        if sac_factor == 0:
+            return replace(self, sac=None, sac_steps=0).scaled(factor)
         return replace(
             self,
             base_steps=max(64, int(self.base_steps * factor)),

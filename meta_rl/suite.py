@@ -16,7 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from meta_rl.benchmark import BenchmarkConfig, budget_scale, oracle_note, run_benchmark
+from meta_rl.benchmark import (
+    BenchmarkConfig,
+    budget_scale,
+    check_budgets,
+    oracle_note,
+    run_benchmark,
+)
 from meta_rl.checkpoint import TrainedMapping
 from meta_rl.envs import get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
@@ -79,10 +85,7 @@ class SuiteConfig:
 
     def __post_init__(self) -> None:
         get_family(self.family)
-        budget_scale(self.budget)
-        for name in (self.oracle_budget, self.sac_budget):
-            if name is not None:
-                budget_scale(name)
+        check_budgets(self.budget, self.oracle_budget, self.sac_budget)
         check_backend(self.backend)
         if self.seeds < 1:
             raise ValueError("seeds must be at least 1")

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from meta_rl.benchmark import budget_scale, oracle_note, oracle_scale
+from meta_rl.benchmark import _candidates, budget_scale, oracle_note, oracle_scale, sac_scale
 from meta_rl.checkpoint import TrainedMapping
+from meta_rl.cli import build_parser
 from meta_rl.evaluation import normalised_score
+from meta_rl.policy_spec import PolicyArch
+from meta_rl.recipes import recipe_for
 from meta_rl.suite import SuiteConfig, bootstrap_ci, run_suite
 
 from .conftest import TINY_PIPELINE
@@ -68,6 +71,22 @@ def test_budget_names_and_fractions():
     for bad in ("huge", "0", "1.5", "nan", "-0.1"):
         with pytest.raises(ValueError, match="budget must be"):
             budget_scale(bad)
+
+
+def test_sac_budget_zero_leaves_sac_out():
+    assert sac_scale("0") == 0.0 and sac_scale("0.1") == 0.1
+    with pytest.raises(ValueError, match="budget must be"):
+        SuiteConfig(family="Pendulum", sac_budget="-1")
+    recipe = recipe_for("LunarLanderContinuous")
+    arch = PolicyArch(obs_dim=8, action_kind="box", action_dim=2)
+    assert [c["algo"] for c in _candidates(recipe.scaled(0.1), arch)] == ["ppo", "sac"]
+    without = recipe.scaled(0.1, sac_factor=0)
+    assert [c["algo"] for c in _candidates(without, arch)] == ["ppo"]
+    assert without.oracle_steps == recipe.scaled(0.1).oracle_steps
+    note = oracle_note({"budget": "0.2", "oracle_budget": "0.2", "sac_budget": "0"})
+    assert note == " (oracle at budget 0.2) (oracle: PPO alone, SAC left out)"
+    args = build_parser().parse_args(["benchmark", "LunarLanderContinuous", "--sac-budget", "0"])
+    assert args.sac_budget == "0"
 
 
 def test_suite_config_rejects_bad_settings():
