@@ -263,11 +263,14 @@ def _expert_job(job: _ExpertJob) -> tuple[torch.Tensor, dict[str, Any]]:
     base_return = best_return = score(base)
     best, steps = base, 0
     budget = int(job.recipe["expert_steps"])
-    chunk = max(1, budget // EXPERT_CHUNKS)
+    # Chunks of whole rollouts: SB3 always finishes one, so a chunk shorter than a rollout
+    # would cost a whole rollout while counting less (LunarLander's is 16 x 1024 steps).
+    rollout = model.n_steps * model.n_envs
+    chunk = rollout * max(1, round(budget / EXPERT_CHUNKS / rollout))
     guard = DivergenceGuard()  # a diverged chunk ends the fine-tune; the best is kept
     while steps < budget and not guard.diverged:
-        model.learn(min(chunk, budget - steps), reset_num_timesteps=steps == 0, callback=guard)
-        steps += min(chunk, budget - steps)
+        model.learn(chunk, reset_num_timesteps=steps == 0, callback=guard)
+        steps = int(model.num_timesteps)
         params = spec.flatten(model.policy)
         ret = score(params)
         gain = ret - best_return

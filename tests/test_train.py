@@ -174,3 +174,30 @@ def test_default_objective_is_the_familys():
     assert TrainConfig(family="MountainCarContinuous").objective == "rl"
     assert TrainConfig(family="LunarLanderContinuous").objective == "distill"  # not compared yet
     assert TrainConfig(family="Pendulum", objective="distill").objective == "distill"
+
+
+def test_expert_chunks_are_whole_rollouts_within_the_budget(monkeypatch):
+    """A chunk shorter than PPO's rollout would cost a whole rollout while counting less:
+    an expert's fine-tune takes whole rollouts and stops at the first past its budget."""
+    from meta_rl import experts
+    from meta_rl.envs import get_family
+    from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
+
+    monkeypatch.setattr(experts, "EXPERT_MIN_FRACTION", 1.0)  # no early stop
+    family = get_family("Pendulum")
+    arch = PolicyArch(obs_dim=3, action_kind="box", action_dim=1, pi=(8,), vf=(8,))
+    ppo = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}
+    job = experts._ExpertJob(
+        family="Pendulum",
+        task=dict(family.task_space.default_task()),
+        arch=arch.to_json(),
+        recipe={"ppo": ppo, "n_envs": 2, "expert_steps": 300},
+        base=PolicySpec(arch).flatten(build_policy(arch)),
+        seed=0,
+        out="unused",
+        eval_episodes=1,
+    )
+    _, record = experts._expert_job(job)
+    assert record["steps"] == 3 * 128  # rollouts of 2 x 64 steps, 300 needs 3
+    evaluations = 4  # the base and each chunk, 200 steps each
+    assert record["env_steps"] == record["steps"] + evaluations * 200
