@@ -31,7 +31,7 @@ from meta_rl.evaluation import (
     random_rollout,
     run_episodes,
 )
-from meta_rl.experts import make_agent
+from meta_rl.experts import make_agent, silence
 from meta_rl.io import load_tensors, save_tensors, write_json, write_text
 from meta_rl.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
 from meta_rl.parallel import check_backend, run_jobs
@@ -217,6 +217,7 @@ def _oracle_job(
 
     env = family.make(task=task)
     sac = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **candidate["settings"])
+    silence(sac)
     sac.learn(steps)
 
     def act(obs: np.ndarray) -> np.ndarray:

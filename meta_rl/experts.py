@@ -22,6 +22,7 @@ from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 from tqdm.auto import tqdm
 
@@ -105,10 +106,20 @@ def make_agent(
         verbose=0,
         **kwargs,
     )
+    silence(model)
     if params is not None:
         spec = spec or PolicySpec(arch)
         spec.load_into(model.policy, params)
         rebuild_optimizer(model)
+    return model
+
+
+def silence(model: BaseAlgorithm) -> BaseAlgorithm:
+    """Give ``model`` a logger with no outputs. SB3's default logger, even at verbose 0,
+    makes an empty ``SB3-<time>`` folder in the temp dir at every ``learn``: thousands of
+    them over a benchmark. A user who wants SB3's logs sets their own with
+    ``model.set_logger(stable_baselines3.common.logger.configure(...))``."""
+    model.set_logger(Logger(folder=None, output_formats=[]))
     return model
 
 

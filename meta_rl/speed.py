@@ -123,6 +123,7 @@ def sb3_ppo(steps: int) -> list[dict[str, Any]]:
     from stable_baselines3.common.env_util import make_vec_env
 
     from meta_rl.agents import FamilyVecEnv
+    from meta_rl.experts import silence
 
     settings = {"n_steps": 256, "batch_size": 256, "n_epochs": 1, "device": "cpu", "seed": 0}
     envs = {
@@ -132,7 +133,7 @@ def sb3_ppo(steps: int) -> list[dict[str, Any]]:
     }
     out = []
     for name, make in envs.items():
-        model = PPO("MlpPolicy", make(), **settings)
+        model = silence(PPO("MlpPolicy", make(), **settings))
         model.learn(1024)  # warm-up
         start = time.perf_counter()
         model.learn(steps, reset_num_timesteps=False)

@@ -141,3 +141,18 @@ def test_warm_start_refuses_settings_that_flat_parameters_cannot_carry():
     params = PolicySpec(arch).flatten(build_policy(arch))
     with pytest.raises(ValueError, match="warm start needs plain PPO"):
         make_agent(family, None, arch, ppo, n_envs=1, seed=0, params=params)
+
+
+def test_agents_leave_no_sb3_folders_in_the_temp_dir(tmp_path, monkeypatch):
+    from meta_rl.envs import get_family
+
+    """SB3's default logger makes an ``SB3-<time>`` folder at every ``learn``; ours does not."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    family = get_family("Pendulum")
+    arch = PolicyArch(obs_dim=3, action_kind="box", action_dim=1, pi=(8,), vf=(8,))
+    model = make_agent(family, None, arch, {"n_steps": 32, "batch_size": 32}, n_envs=1, seed=0)
+    model.learn(32)
+    assert model.num_timesteps == 32
+    assert not list(tmp_path.glob("SB3-*"))
