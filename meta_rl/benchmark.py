@@ -402,6 +402,12 @@ def _task_row(
     }
 
 
+def evaluation_episodes(config: BenchmarkConfig, recipe: Recipe) -> int:
+    """Episodes per task and point: ``config.episodes`` where set, 3 in a smoke run, else
+    the recipe's (10, the protocol's), whatever fraction the budget is."""
+    return config.episodes or (3 if config.budget == "small" else recipe.eval_episodes)
+
+
 def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     """Score the mapping and its baselines on the held-out tasks; write the report.
 
@@ -414,7 +420,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         oracle_scale(config.budget, config.oracle_budget),
         sac_factor=None if config.sac_budget is None else sac_scale(config.sac_budget),
     )
-    episodes = config.episodes or (mapping.recipe.eval_episodes if config.budget == "full" else 3)
+    episodes = evaluation_episodes(config, mapping.recipe)
     tasks = list(mapping.info.get("split", {}).get("test", []))
     if config.budget == "small":
         tasks = tasks[:2]

@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from meta_rl.benchmark import _candidates, budget_scale, oracle_note, oracle_scale, sac_scale
+from meta_rl.benchmark import (
+    BenchmarkConfig,
+    _candidates,
+    budget_scale,
+    evaluation_episodes,
+    oracle_note,
+    oracle_scale,
+    sac_scale,
+)
 from meta_rl.checkpoint import TrainedMapping
 from meta_rl.cli import build_parser
 from meta_rl.evaluation import normalised_score
@@ -71,6 +79,15 @@ def test_budget_names_and_fractions():
     for bad in ("huge", "0", "1.5", "nan", "-0.1"):
         with pytest.raises(ValueError, match="budget must be"):
             budget_scale(bad)
+
+
+def test_reduced_budgets_keep_the_protocols_episodes(tmp_path):
+    recipe = recipe_for("HalfCheetahVel")
+    for budget, episodes in (("small", 3), ("0.1", 10), ("full", 10)):
+        config = BenchmarkConfig(checkpoint="x", out_dir=tmp_path, budget=budget)
+        assert evaluation_episodes(config, recipe) == episodes
+    config = BenchmarkConfig(checkpoint="x", out_dir=tmp_path, budget="0.1", episodes=4)
+    assert evaluation_episodes(config, recipe) == 4
 
 
 def test_sac_budget_zero_leaves_sac_out():
