@@ -365,7 +365,7 @@ def train_experts(
                 "recipe": recipe_json,
                 "arch": arch.to_json(),
                 "seed": seed + i,
-                "episodes": recipe.eval_episodes,
+                "episodes": recipe.expert_episodes,
                 "stopping": [EXPERT_CHUNKS, EXPERT_PATIENCE, EXPERT_MIN_FRACTION],
             }
         )
@@ -378,7 +378,7 @@ def train_experts(
                 base=base,
                 seed=seed + i,
                 out=str(cache_dir / f"expert-{key}.safetensors"),
-                eval_episodes=recipe.eval_episodes,
+                eval_episodes=recipe.expert_episodes,
             )
         )
     todo = [j for j in jobs if not Path(j.out).exists()]

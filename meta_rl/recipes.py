@@ -34,6 +34,8 @@ class Recipe:
         vf: Critic hidden layers.
         log_std_init: Initial log standard deviation of the base (Box actions).
         eval_episodes: Episodes per task when evaluating.
+        expert_eval_episodes: Episodes of each evaluation inside an expert's fine-tune
+            (its early stop and its pick of the best chunk); default ``eval_episodes``.
         sac: SB3 ``SAC`` settings of the oracle's second candidate (Box actions only;
             ``None``: PPO alone is the oracle).
         sac_steps: Env steps of that SAC run.
@@ -41,8 +43,9 @@ class Recipe:
             select-objective`` on validation tasks where it has been run, else ``distill``.
         scratch_ppo: PPO settings of the runs from scratch where they need what a warm
             start from flat parameters cannot carry: ``use_sde`` (gSDE exploration),
-            ``normalize`` (``VecNormalize``) and ``policy_kwargs``. Their result is made plain
-            by :func:`meta_rl.policy_spec.plain_params`. ``None``: ``ppo``.
+            ``normalize`` (``VecNormalize``) and ``policy_kwargs``, or where they want longer
+            rollouts than the warm starts. Their result is made plain by
+            :func:`meta_rl.policy_spec.plain_params`. ``None``: ``ppo``.
     """
 
     ppo: dict[str, Any]
@@ -59,6 +62,7 @@ class Recipe:
     vf: tuple[int, ...] = (64, 64)
     log_std_init: float = 0.0
     eval_episodes: int = 10
+    expert_eval_episodes: int | None = None
     sac: dict[str, Any] | None = None
     sac_steps: int = 0
     objective: str = "distill"
@@ -69,6 +73,11 @@ class Recipe:
         """PPO settings of the runs from scratch (the base, the oracle's PPO, the context
         policy): ``scratch_ppo`` where set, else ``ppo``."""
         return self.scratch_ppo or self.ppo
+
+    @property
+    def expert_episodes(self) -> int:
+        """Episodes of each evaluation inside an expert's fine-tune."""
+        return self.expert_eval_episodes or self.eval_episodes
 
     def scaled(self, factor: float, *, sac_factor: float | None = None) -> Recipe:
         """The same recipe with every training budget multiplied by ``factor``, SAC's by
@@ -240,13 +249,20 @@ _LUNAR_PPO = {
 }
 
 _LUNAR = Recipe(
-    ppo=_LUNAR_PPO,
+    # Warm starts (the experts' fine-tunes) collect rollouts of 16 x 128 steps; runs from
+    # scratch keep rl-zoo3's 16 x 1024. An expert's budget is then spent in several PPO
+    # updates, each followed by an evaluation, instead of one 16k-step rollout.
+    ppo={**_LUNAR_PPO, "n_steps": 128},
+    scratch_ppo=_LUNAR_PPO,
     n_envs=16,
     base_steps=1_000_000,
     expert_steps=100_000,
     oracle_steps=1_000_000,
     finetune=warm_start(_LUNAR_PPO, n_steps=512, batch_size=256, n_epochs=4, learning_rate=1e-4),
     finetune_n_envs=4,
+    # A lander that hovers runs its episodes to 1,000 steps: 10 episodes at each of an
+    # expert's evaluations cost more env steps than its fine-tune at a reduced budget.
+    expert_eval_episodes=3,
 )
 
 _CHEETAH_PPO = {

@@ -201,3 +201,37 @@ def test_expert_chunks_are_whole_rollouts_within_the_budget(monkeypatch):
     assert record["steps"] == 3 * 128  # rollouts of 2 x 64 steps, 300 needs 3
     evaluations = 4  # the base and each chunk, 200 steps each
     assert record["env_steps"] == record["steps"] + evaluations * 200
+
+
+def test_experts_evaluate_with_the_recipes_expert_episodes(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from meta_rl import experts
+    from meta_rl.envs import get_family
+    from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
+    from meta_rl.recipes import recipe_for
+
+    seen = []
+
+    def record(job):
+        seen.append(job.eval_episodes)
+        record = {"task": job.task, "return_mean": 0.0, "base_return": 0.0, "steps": 0}
+        return job.base, record
+
+    monkeypatch.setattr(experts, "_expert_job", record)
+    family = get_family("Pendulum")
+    arch = PolicyArch(obs_dim=3, action_kind="box", action_dim=1, pi=(8,), vf=(8,))
+    base = PolicySpec(arch).flatten(build_policy(arch))
+    recipe = recipe_for("Pendulum")
+    assert recipe.expert_episodes == recipe.eval_episodes == 10  # the default
+    tasks = family.task_space.sample(2, 0)
+    quick = replace(recipe, expert_eval_episodes=3)
+    experts.train_experts(
+        family, tasks, base, quick, arch, seed=0, cache_dir=tmp_path, workers=0, progress=False
+    )
+    assert seen == [3, 3]
+    # another number of episodes is another expert: a cached one is not reused for it
+    experts.train_experts(
+        family, tasks, base, recipe, arch, seed=0, cache_dir=tmp_path, workers=0, progress=False
+    )
+    assert seen == [3, 3, 10, 10]
