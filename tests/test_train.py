@@ -215,8 +215,8 @@ def test_experts_evaluate_with_the_recipes_expert_episodes(tmp_path, monkeypatch
 
     def record(job):
         seen.append(job.eval_episodes)
-        record = {"task": job.task, "return_mean": 0.0, "base_return": 0.0, "steps": 0}
-        return job.base, record
+        meta = {"task": job.task, "return_mean": 0.0, "base_return": 0.0, "steps": 0}
+        return job.base, meta
 
     monkeypatch.setattr(experts, "_expert_job", record)
     family = get_family("Pendulum")
