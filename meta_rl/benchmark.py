@@ -64,7 +64,12 @@ def sac_scale(budget: str) -> float:
     """The factor of the oracle's SAC run alone (``--sac-budget``): a budget as
     :func:`budget_scale` takes, or ``"0"``, which leaves SAC out (the oracle is then PPO
     alone, and the report says so)."""
-    return 0.0 if budget.strip() in ("0", "0.0") else budget_scale(budget)
+    try:
+        if float(budget) == 0:
+            return 0.0
+    except ValueError:
+        pass  # budget_scale's message names what is accepted
+    return budget_scale(budget)
 
 
 def check_budgets(budget: str, oracle_budget: str | None, sac_budget: str | None) -> None:

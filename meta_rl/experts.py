@@ -69,10 +69,12 @@ def make_agent(
         family: The family.
         task: The task (validated); ignored when ``env`` is given.
         arch: Policy architecture.
-        settings: Algorithm keyword arguments (``n_steps``, ``learning_rate``, ...), and
-            two more for runs from scratch: ``normalize`` (wrap the env in ``VecNormalize``)
-            and ``policy_kwargs`` (merged over ``arch``'s, e.g. gSDE's ``log_std_init``).
-            Read such a model's parameters with :func:`meta_rl.policy_spec.plain_params`.
+        settings: Algorithm keyword arguments (``n_steps``, ``learning_rate``,
+            ``verbose``, ``tensorboard_log``, ...; without the last two the model logs
+            nothing, see :func:`silence`), and two more for runs from scratch:
+            ``normalize`` (wrap the env in ``VecNormalize``) and ``policy_kwargs`` (merged
+            over ``arch``'s, e.g. gSDE's ``log_std_init``). Read such a model's
+            parameters with :func:`meta_rl.policy_spec.plain_params`.
         n_envs: Parallel envs (a ``DummyVecEnv``).
         seed: Seed of the algorithm and the envs.
         params: Flat policy parameters to start from.
@@ -83,6 +85,7 @@ def make_agent(
     if algo not in ALGOS:
         raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
     kwargs = dict(settings)
+    verbose = int(kwargs.pop("verbose", 0))
     normalize = bool(kwargs.pop("normalize", False))
     policy_kwargs = {**arch.policy_kwargs(), **kwargs.pop("policy_kwargs", {})}
     if params is not None and (normalize or kwargs.get("use_sde")):
@@ -103,10 +106,11 @@ def make_agent(
         policy_kwargs=policy_kwargs,
         seed=seed,
         device="cpu",
-        verbose=0,
+        verbose=verbose,
         **kwargs,
     )
-    silence(model)
+    if not verbose and kwargs.get("tensorboard_log") is None:
+        silence(model)  # nothing asked for logs: SB3 would still make a folder per learn
     if params is not None:
         spec = spec or PolicySpec(arch)
         spec.load_into(model.policy, params)
@@ -117,8 +121,9 @@ def make_agent(
 def silence(model: BaseAlgorithm) -> BaseAlgorithm:
     """Give ``model`` a logger with no outputs. SB3's default logger, even at verbose 0,
     makes an empty ``SB3-<time>`` folder in the temp dir at every ``learn``: thousands of
-    them over a benchmark. A user who wants SB3's logs sets their own with
-    ``model.set_logger(stable_baselines3.common.logger.configure(...))``."""
+    them over a benchmark. :func:`make_agent` does this unless ``verbose`` or
+    ``tensorboard_log`` is among the settings; to log from a silenced model, give it a
+    logger: ``model.set_logger(stable_baselines3.common.logger.configure(folder, ["stdout"]))``."""
     model.set_logger(Logger(folder=None, output_formats=[]))
     return model
 
@@ -149,7 +154,8 @@ class Expert:
         params: Flat policy parameters.
         return_mean: Its deterministic return on the task.
         base_return: The base policy's deterministic return on the task.
-        steps: Fine-tune budget it used (at most the recipe's ``expert_steps``).
+        steps: Env steps of its fine-tune: whole PPO rollouts, up to the first past the
+            recipe's ``expert_steps``.
         env_steps: Every env step it cost: PPO's whole rollouts and its evaluation episodes.
     """
 
@@ -238,8 +244,8 @@ def _expert_job(job: _ExpertJob) -> tuple[torch.Tensor, dict[str, Any]]:
 
     The budget goes where the expert is still improving: once it has had
     ``EXPERT_MIN_FRACTION`` of its budget, training stops after a chunk that improves the
-    best return by less than ``EXPERT_PATIENCE`` (relative); ``expert_steps`` is the most a
-    task gets. The base counts as a candidate, so an expert is
+    best return by less than ``EXPERT_PATIENCE`` (relative); a task gets at most the
+    chunks that reach ``expert_steps``. The base counts as a candidate, so an expert is
     never worse on its task than the base.
     """
     torch.set_num_threads(1)
@@ -367,6 +373,7 @@ def train_experts(
                 "seed": seed + i,
                 "episodes": recipe.expert_episodes,
                 "stopping": [EXPERT_CHUNKS, EXPERT_PATIENCE, EXPERT_MIN_FRACTION],
+                "chunks": "whole rollouts",  # an expert of the older rule is not reused
             }
         )
         jobs.append(

@@ -22,8 +22,9 @@ class Recipe:
             the runs from scratch unless ``scratch_ppo`` is set.
         n_envs: Parallel envs of every PPO run of the family.
         base_steps: Env steps of the base policy (on the default task).
-        expert_steps: Most env steps of an expert's fine-tune from the base (an expert that
-            stops improving stops earlier).
+        expert_steps: Budget of an expert's fine-tune from the base, in chunks of whole
+            PPO rollouts, the last of which may pass it (an expert that stops improving
+            stops earlier).
         oracle_steps: Env steps of a per-task oracle trained from scratch.
         finetune: PPO settings that suit a warm start (the adaptation of a prediction).
         finetune_n_envs: Parallel envs of the adaptation.

@@ -91,7 +91,7 @@ def test_reduced_budgets_keep_the_protocols_episodes(tmp_path):
 
 
 def test_sac_budget_zero_leaves_sac_out():
-    assert sac_scale("0") == 0.0 and sac_scale("0.1") == 0.1
+    assert sac_scale("0") == sac_scale("0.00") == 0.0 and sac_scale("0.1") == 0.1
     with pytest.raises(ValueError, match="budget must be"):
         SuiteConfig(family="Pendulum", sac_budget="-1")
     recipe = recipe_for("LunarLanderContinuous")

@@ -144,10 +144,11 @@ def test_warm_start_refuses_settings_that_flat_parameters_cannot_carry():
 
 
 def test_agents_leave_no_sb3_folders_in_the_temp_dir(tmp_path, monkeypatch):
-    from meta_rl.envs import get_family
-
-    """SB3's default logger makes an ``SB3-<time>`` folder at every ``learn``; ours does not."""
+    """SB3's default logger makes an ``SB3-<time>`` folder at every ``learn``; ours does not,
+    unless the settings ask for logs."""
     import tempfile
+
+    from meta_rl.envs import get_family
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     family = get_family("Pendulum")
@@ -156,3 +157,10 @@ def test_agents_leave_no_sb3_folders_in_the_temp_dir(tmp_path, monkeypatch):
     model.learn(32)
     assert model.num_timesteps == 32
     assert not list(tmp_path.glob("SB3-*"))
+    # verbose asks for SB3's own logger (stdout), as in SB3
+    settings = {"n_steps": 32, "batch_size": 32, "verbose": 1}
+    loud = make_agent(family, None, arch, settings, n_envs=1, seed=0)
+    loud.learn(32)
+    from stable_baselines3.common.logger import HumanOutputFormat
+
+    assert any(isinstance(f, HumanOutputFormat) for f in loud.logger.output_formats)
