@@ -196,7 +196,10 @@ def _summarise_split(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out["context"] = {**pooled("context_score"), "env_steps": budgets}
     if "maml_after_score" in first:
         out["maml_before"] = pooled("maml_before_score")
-        out["maml_after"] = {**pooled("maml_after_score"), "adapt_steps": first["maml_adapt_steps"]}
+        # The inner step's episodes end when they end: its env steps differ per task.
+        steps = [r["maml_adapt_steps"] for res in results for r in res["rows"]]
+        adapt_steps = round(sum(steps) / len(steps))
+        out["maml_after"] = {**pooled("maml_after_score"), "adapt_steps": adapt_steps}
     out["steps_to_0.9"] = {
         method: [r["steps_to_0.9"][method] for res in results for r in res["rows"]]
         for method in first["steps_to_0.9"]
@@ -377,7 +380,7 @@ def _markdown(result: dict[str, Any]) -> str:
         if "maml_after" in s:
             lines.append(f"| MAML, before adaptation | 0 | {_fmt(s['maml_before'])} |")
             lines.append(
-                f"| MAML + one inner step | {s['maml_after']['adapt_steps']} | "
+                f"| MAML + one inner step (mean env steps) | {s['maml_after']['adapt_steps']} | "
                 f"{_fmt(s['maml_after'])} |"
             )
         lines += ["", "Targets:"]

@@ -148,6 +148,9 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
             assert all(math.isfinite(p["mean"]) for p in s[key]), (split, key)
         assert s["targets"]["20x_fewer_steps_than_ppo"]["tasks"] == 2
         assert "zero_shot_minus_context" in s["targets"] and "ahead_of_maml" in s["targets"]
+        # the inner step's env steps differ per task; the summary gives their mean
+        steps = [row["maml_adapt_steps"] for row in result["tasks"][split]]
+        assert s["maml_after"]["adapt_steps"] == round(sum(steps) / len(steps))
     # Extrapolation test tasks lie at the held-out upper edge of the first feature (m).
     heavy = [row["task"]["m"] for row in result["tasks"]["extrapolation"]]
     assert min(heavy) > 1.5
