@@ -79,7 +79,8 @@ def test_adapt_gives_an_sb3_model_with_the_prediction(tiny_mapping):
     model.learn(128)
     assert model.num_timesteps >= 128
     # SB3's own settings pass through, verbose included
-    assert adapt(str(path), task=task, n_envs=1, n_steps=64, verbose=1).verbose == 1
+    loud = adapt(str(path), task=task, n_envs=1, n_steps=64, batch_size=32, verbose=1)
+    assert loud.verbose == 1
 
 
 def test_adapt_from_an_env_and_refusals(tiny_mapping):
