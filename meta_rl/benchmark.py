@@ -165,8 +165,8 @@ class BenchmarkConfig:
 
 def _has_sac(mapping: TrainedMapping) -> bool:
     """Whether the family's oracle, at its recipe's budget, includes a SAC run."""
-    recipe = recipe_for(mapping.family_name)
-    return recipe.sac is not None and mapping.arch.action_kind == "box"
+    candidates = _candidates(recipe_for(mapping.family_name), mapping.arch)
+    return any(c["algo"] == "sac" for c in candidates)
 
 
 def _candidates(recipe: Recipe, arch: PolicyArch) -> list[dict[str, Any]]:

@@ -84,14 +84,14 @@ class Recipe:
         """The same recipe with every training budget multiplied by ``factor``, SAC's by
         ``sac_factor`` where given (the benchmark's ``--sac-budget``; 0 leaves SAC out)."""
         sac_factor = factor if sac_factor is None else sac_factor
-        if sac_factor == 0:
-            return replace(self, sac=None, sac_steps=0).scaled(factor)
+        keep_sac = bool(self.sac_steps and sac_factor)
         return replace(
             self,
             base_steps=max(64, int(self.base_steps * factor)),
             expert_steps=max(64, int(self.expert_steps * factor)),
             oracle_steps=max(64, int(self.oracle_steps * factor)),
-            sac_steps=max(64, int(self.sac_steps * sac_factor)) if self.sac_steps else 0,
+            sac=self.sac if keep_sac else None,
+            sac_steps=max(64, int(self.sac_steps * sac_factor)) if keep_sac else 0,
         )
 
 
