@@ -130,9 +130,25 @@ def cmd_families(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_phase_settings(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
+    p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
+    p.add_argument("--td3-iterations", type=_positive, default=60, help="iterations of td3")
+
+
+def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``rl`` and ``td3`` settings of ``TrainConfig`` from the command line."""
+    from meta_rl.rl import RLConfig
+    from meta_rl.td3 import TD3Config
+
+    return {
+        "rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
+        "td3": TD3Config(iterations=args.td3_iterations),
+    }
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from meta_rl.mapping import MappingConfig
-    from meta_rl.rl import RLConfig
     from meta_rl.train import TrainConfig, train
 
     config = TrainConfig(
@@ -150,7 +166,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps_per_round=args.steps_per_round,
         states_per_task=args.states_per_task,
         n_train=args.n_train,
-        rl=RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
+        **_phase_settings(args),
         resume=args.resume,
         progress=not args.json,
     )
@@ -282,7 +298,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
     from meta_rl.benchmark import BenchmarkConfig, run_benchmark
-    from meta_rl.rl import RLConfig
     from meta_rl.suite import SuiteConfig, run_suite
 
     family = get_family(args.family)
@@ -322,10 +337,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             backend=args.backend,
             finetune_steps=tuple(args.finetune_steps),
             baselines=baselines,
-            train={
-                "objective": args.objective,
-                "rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
-            },
+            train={"objective": args.objective, **_phase_settings(args)},
             progress=not args.json,
         )
         result = run_suite(suite)
@@ -334,7 +346,6 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def cmd_select_objective(args: argparse.Namespace) -> int:
-    from meta_rl.rl import RLConfig
     from meta_rl.selection import SelectionConfig, run_selection
 
     config = SelectionConfig(
@@ -350,7 +361,7 @@ def cmd_select_objective(args: argparse.Namespace) -> int:
         workdir=Path(args.workdir),
         workers=args.workers,
         backend=args.backend,
-        train={"rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr)},
+        train=_phase_settings(args),
         progress=not args.json,
     )
     result = run_selection(config)
@@ -445,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--objective",
         choices=OBJECTIVES,
         default=None,
-        help="distill, params, rl (PPO through the mapping), or two in sequence (default: the "
+        help="distill, params, rl (PPO through the mapping), td3 (TD3 through the mapping; "
+        "Box actions), or two in sequence (default: the "
         "family's, chosen on validation tasks: rl for Pendulum, CartPole, Acrobot and "
         "MountainCarContinuous; distill elsewhere)",
     )
@@ -454,8 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="go on from the last finished round of an interrupted run with the same settings",
     )
-    p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
-    p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
+    _add_phase_settings(p)
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument(
         "--split-seed",
@@ -544,8 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the mapping's objective (default: the family's; see train --help)",
     )
-    p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
-    p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
+    _add_phase_settings(p)
     p.add_argument(
         "--splits",
         nargs="+",
@@ -591,8 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-tasks", type=_positive, default=24, help="validation tasks scored")
     p.add_argument("--episodes", type=_positive, default=5, help="episodes per task")
     p.add_argument("--budget", type=_budget, default="full", help="small, full or a fraction")
-    p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
-    p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
+    _add_phase_settings(p)
     p.add_argument("--workers", type=_non_negative, default=2)
     _backend_arg(p)
     p.add_argument("--workdir", default="runs", help="cache of bases and experts")

@@ -92,3 +92,26 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} has corrupted metadata: {err}") from None
     return tensors, meta
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
+    """An optimizer's state as named tensors (``<prefix>.<param index>.<slot>``), for
+    :func:`save_tensors`; its settings are not saved (the run's config remakes them)."""
+    return {
+        f"{prefix}.{index}.{name}": torch.as_tensor(value)
+        for index, slots in optimizer.state_dict()["state"].items()
+        for name, value in slots.items()
+    }
+
+
+def load_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: Mapping[str, torch.Tensor], prefix: str
+) -> None:
+    """Restore the state written by :func:`optimizer_tensors` into ``optimizer``."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in tensors.items():
+        if key.startswith(f"{prefix}."):
+            index, name = key[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(index), {})[name] = value
+    saved = optimizer.state_dict()
+    optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})

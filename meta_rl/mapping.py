@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from meta_rl.policy_spec import PolicySpec
 
@@ -70,14 +71,18 @@ class MappingNetwork(nn.Module):
     def numel_out(self) -> int:
         return int(self.base.numel())
 
-    def forward(self, descriptor: torch.Tensor) -> torch.Tensor:
-        """Policy parameters for ``descriptor`` (``(D,)`` or ``(B, D)``)."""
+    def forward(self, descriptor: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """Policy parameters for ``descriptor`` (``(D,)`` or ``(B, D)``); with ``rows``,
+        only the parameters at those positions (the output layer computes no others)."""
         if descriptor.shape[-1] != self.descriptor_dim:
             raise ValueError(
                 f"descriptor has {descriptor.shape[-1]} values, the mapping expects "
                 f"{self.descriptor_dim}"
             )
-        return self.base + self.head(self.trunk(descriptor))
+        features = self.trunk(descriptor)
+        if rows is None:
+            return self.base + self.head(features)
+        return self.base[rows] + F.linear(features, self.head.weight[rows], self.head.bias[rows])
 
     def offset(self, descriptor: torch.Tensor) -> torch.Tensor:
         """The predicted ``Delta theta`` (parameters minus base)."""

@@ -7,6 +7,8 @@
   DAgger). It ignores weight-space symmetries altogether.
 * ``rl`` (in :mod:`meta_rl.rl`): PPO through the mapping, on rollouts of the predicted
   policies; no experts at all.
+* ``td3`` (in :mod:`meta_rl.td3`): TD3 with the mapping as its actor and one critic that
+  reads the descriptor; no experts. Box actions only.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 
 from meta_rl.policy_spec import PolicyOutput, PolicySpec
 
-OBJECTIVES = ("params", "distill", "rl", "distill+rl", "params+distill")
+OBJECTIVES = ("params", "distill", "rl", "td3", "distill+rl", "params+distill")
 """Objectives of ``meta-rl train``; ``a+b`` runs ``a``, then ``b`` from its result."""
 
 

@@ -9,6 +9,7 @@ parameters that may be batched over tasks and carry gradients back into a mappin
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Mapping
@@ -256,6 +257,47 @@ class PolicySpec:
         if self.arch.action_kind != "box":
             return None
         return self.unflatten(vector)["log_std"]
+
+    @functools.cached_property
+    def actor_rows(self) -> torch.Tensor:
+        """Positions, in the flat vector, of the parameters that make the action mean (the
+        actor's hidden layers and ``action_net``), in spec order."""
+        rows, start = [], 0
+        for name, size in zip(self.names, self.sizes, strict=True):
+            if name.startswith(("mlp_extractor.policy_net.", "action_net.")):
+                rows.append(torch.arange(start, start + size))
+            start += size
+        return torch.cat(rows)
+
+    def action_mean(self, actor: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """Action means (or logits) of batched policies from their actor parameters alone.
+
+        Args:
+            actor: ``(B, len(actor_rows))``: each policy's parameters at ``actor_rows``.
+            obs: ``(B, N, obs_dim)``.
+
+        The same numbers as ``forward(...).mean``, by plain batched matrix products: several
+        times faster, and a mapping that predicts only these rows skips the critic's.
+        """
+        activation = ACTIVATIONS[self.arch.activation]()
+        names = [
+            n for n in self.names if n.startswith(("mlp_extractor.policy_net.", "action_net."))
+        ]
+        params, start = {}, 0
+        for name in names:
+            shape = self.shapes[self.names.index(name)]
+            size = math.prod(shape)
+            params[name] = actor[:, start : start + size].reshape(len(actor), *shape)
+            start += size
+        h = obs
+        layers = [n[: -len(".weight")] for n in names if n.endswith(".weight")]
+        for i, layer in enumerate(layers):
+            h = torch.baddbmm(
+                params[f"{layer}.bias"].unsqueeze(1), h, params[f"{layer}.weight"].transpose(1, 2)
+            )
+            if i < len(layers) - 1:
+                h = activation(h)
+        return h
 
     def act(self, vector: torch.Tensor, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions (mean or arg-max) for numpy observations, as numpy."""

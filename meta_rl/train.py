@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,20 @@ from meta_rl.envs import Family, Task, get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
 from meta_rl.evaluation import collect_states, evaluate_params
 from meta_rl.experts import Expert, expert_table, train_base, train_experts
-from meta_rl.io import load_tensors, save_tensors, write_json
+from meta_rl.io import (
+    load_optimizer,
+    load_tensors,
+    optimizer_tensors,
+    save_tensors,
+    write_json,
+)
 from meta_rl.mapping import MappingConfig, MappingNetwork
 from meta_rl.objectives import OBJECTIVES, DistillData, distill_loss, params_loss
 from meta_rl.parallel import check_backend
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe, recipe_for
 from meta_rl.rl import RLConfig, train_rl
+from meta_rl.td3 import TD3Config, TD3Learner
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +50,8 @@ class TrainConfig:
         family: Family name (``"Pendulum"``).
         objective: ``"distill"`` (behaviour matching with DAgger states), ``"params"``
             (regression onto expert parameters), ``"rl"`` (PPO through the mapping, no
-            experts), or two in sequence: ``"distill+rl"``, ``"params+distill"``. Default:
+            experts), ``"td3"`` (TD3 through the mapping, no experts, Box actions), or two
+            in sequence: ``"distill+rl"``, ``"params+distill"``. Default:
             the family recipe's, the one ``meta-rl select-objective`` chose on validation
             tasks where it has been run (``rl`` for Pendulum, CartPole, Acrobot and
             MountainCarContinuous), else ``distill``.
@@ -68,6 +77,7 @@ class TrainConfig:
         value_coef: Weight of the value error in ``distill``.
         n_train: Training tasks (default: the recipe's).
         rl: Settings of the ``rl`` phase.
+        td3: Settings of the ``td3`` phase.
         resume: Go on from the last finished round of an interrupted run with the same
             settings (its state is saved in ``workdir`` after every round); the result is the
             one an uninterrupted run gives. Without it, training starts afresh.
@@ -92,6 +102,7 @@ class TrainConfig:
     value_coef: float = 0.5
     n_train: int | None = None
     rl: RLConfig = field(default_factory=RLConfig)
+    td3: TD3Config = field(default_factory=TD3Config)
     resume: bool = False
     progress: bool = True
 
@@ -181,8 +192,9 @@ def settings_key(config: TrainConfig, *, leave_out: tuple[str, ...] = ()) -> str
     fields = asdict(config)
     for name in ("workdir", "workers", "backend", "progress", *leave_out):
         fields.pop(name)
-    if "rl" not in config.objective.split("+"):
-        fields.pop("rl")
+    for phase in ("rl", "td3"):  # a new phase's settings leave older keys as they were
+        if phase not in config.objective.split("+"):
+            fields.pop(phase)
     if config.split_seed in (None, config.seed):
         fields.pop("split_seed")
     return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
@@ -192,24 +204,6 @@ def _resume_path(config: TrainConfig, cache: Path) -> Path:
     """The file that holds an unfinished run's state, keyed by every setting that matters."""
     key = settings_key(config, leave_out=("resume",))
     return cache / f"resume-{key[:16]}.safetensors"
-
-
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    return {
-        f"optimizer.{index}.{name}": value
-        for index, slots in optimizer.state_dict()["state"].items()
-        for name, value in slots.items()
-    }
-
-
-def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    saved = optimizer.state_dict()
-    optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
 
 
 def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
@@ -303,26 +297,20 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         position = (meta["phase"], meta["done"])
     log.update(mapping_history=history)
 
-    def save_state(
-        phase: int,
-        done: int,
-        optimizer: torch.optim.Optimizer,
-        extra: dict[str, torch.Tensor] | None = None,
-        steps: int | None = None,
-    ) -> None:
-        """Everything a resumed run needs to go on exactly from here (atomic)."""
+    def save_state(phase: int, done: int, extra: dict[str, torch.Tensor]) -> None:
+        """Everything a resumed run needs to go on exactly from here (atomic): the
+        network, the best state, and the phase's own state in ``extra``."""
         tensors = {f"network.{k}": v for k, v in network.state_dict().items()}
         tensors.update({f"best.{k}": v for k, v in best["state"].items()})
-        tensors.update(_optimizer_tensors(optimizer))
         tensors["generator"] = generator.get_state()
-        tensors.update(extra or {})
+        tensors.update(extra)
         meta = {
             "phase": phase,
             "done": done,
             "history": history,
             "best_score": best["score"],
             "best_round": best["round"],
-            "env_steps": env_steps if steps is None else steps,
+            "env_steps": env_steps,
         }
         save_tensors(resume_path, tensors, meta)
 
@@ -346,7 +334,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         data = DistillData()
         if done:
             assert resumed is not None
-            _load_optimizer(optimizer, resumed[0])
+            load_optimizer(optimizer, resumed[0], "optimizer")
             data = DistillData.from_tensors(resumed[0])
 
         def relabel(params: torch.Tensor, tasks: list[Task], seed: int) -> None:
@@ -398,26 +386,31 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
                 with torch.no_grad():
                     predicted = network(descriptors)
                 relabel(predicted, split.train, config.seed + 1000 * round_)
-            save_state(index, round_, optimizer, data.to_tensors())
+            save_state(
+                index, round_, {**optimizer_tensors(optimizer, "optimizer"), **data.to_tensors()}
+            )
             if round_ < config.rounds:
                 _fault_point(len(history) - 1)
         bar.close()
 
-    def reinforce(index: int, done: int) -> None:
-        """PPO through the mapping, scored on validation every ``eval_every`` iterations,
-        from iteration ``done + 1`` on (a resumed run)."""
+    def iterate(
+        index: int,
+        phase: str,
+        done: int,
+        total: int,
+        eval_every: int,
+        run: Callable[[int, Callable[[int, int, dict[str, Any]], None]], Any],
+        state: Callable[[], dict[str, torch.Tensor]],
+    ) -> None:
+        """An iterative objective (``rl``, ``td3``) from iteration ``done + 1`` on: scored
+        on validation every ``eval_every`` iterations and at the end, its resume state
+        (``state()``) saved after each. ``run(done, on_iteration)`` trains."""
         nonlocal env_steps
-        optimizer = torch.optim.Adam(network.parameters(), lr=config.rl.lr)
-        rl_generator = torch.Generator().manual_seed(config.seed + 3)
-        if done:
-            assert resumed is not None
-            _load_optimizer(optimizer, resumed[0])
-            rl_generator.set_state(resumed[0]["rl_generator"])
         counted = [0]  # env steps of this call already added to env_steps
         bar = tqdm(
-            total=config.rl.iterations,
+            total=total,
             initial=done,
-            desc="mapping (rl)",
+            desc=f"mapping ({phase})",
             unit="it",
             disable=not config.progress,
         )
@@ -427,15 +420,32 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
             env_steps += steps - counted[0]
             counted[0] = steps
             bar.update(1)
-            if iteration % config.rl.eval_every == 0 or iteration == config.rl.iterations:
-                stats = {**stats, "iteration": iteration, "rl_env_steps": steps}
-                bar.set_postfix(val_return=f"{checkpoint_round('rl', stats):.1f}")
-            save_state(index, iteration, optimizer, {"rl_generator": rl_generator.get_state()})
-            if iteration < config.rl.iterations:
+            if iteration % eval_every == 0 or iteration == total:
+                stats = {**stats, "iteration": iteration, f"{phase}_env_steps": steps}
+                bar.set_postfix(val_return=f"{checkpoint_round(phase, stats):.1f}")
+            save_state(index, iteration, state())
+            if iteration < total:
                 _fault_point(len(history) - 1)
 
         try:
-            train_rl(
+            run(done, on_iteration)
+        except Divergence as err:
+            env_steps += err.env_steps - counted[0]  # the steps of the failed iterations too
+            raise
+        finally:
+            bar.close()
+
+    def reinforce(index: int, done: int) -> None:
+        """PPO through the mapping (resumed after iteration ``done``)."""
+        optimizer = torch.optim.Adam(network.parameters(), lr=config.rl.lr)
+        rl_generator = torch.Generator().manual_seed(config.seed + 3)
+        if done:
+            assert resumed is not None
+            load_optimizer(optimizer, resumed[0], "optimizer")
+            rl_generator.set_state(resumed[0]["rl_generator"])
+
+        def run(start: int, on_iteration: Callable[[int, int, dict[str, Any]], None]) -> int:
+            return train_rl(
                 spec,
                 network,
                 family,
@@ -447,14 +457,39 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
                 seed=config.seed + 3,
                 optimizer=optimizer,
                 generator=rl_generator,
-                start_iteration=done,
+                start_iteration=start,
                 on_iteration=on_iteration,
             )
-        except Divergence as err:
-            env_steps += err.env_steps - counted[0]  # the steps of the failed iterations too
-            raise
-        finally:
-            bar.close()
+
+        def state() -> dict[str, torch.Tensor]:
+            return {
+                **optimizer_tensors(optimizer, "optimizer"),
+                "rl_generator": rl_generator.get_state(),
+            }
+
+        iterate(index, "rl", done, config.rl.iterations, config.rl.eval_every, run, state)
+
+    def off_policy(index: int, done: int) -> None:
+        """TD3 through the mapping (resumed after iteration ``done``)."""
+        learner = TD3Learner(
+            spec, network, family, split.train, descriptors, config.td3, seed=config.seed + 5
+        )
+        if done:
+            assert resumed is not None
+            learner.load_state(resumed[0])
+
+        def run(start: int, on_iteration: Callable[[int, int, dict[str, Any]], None]) -> int:
+            return learner.train(start_iteration=start, on_iteration=on_iteration)
+
+        iterate(
+            index,
+            "td3",
+            done,
+            config.td3.iterations,
+            config.td3.eval_every,
+            run,
+            learner.state_tensors,
+        )
 
     for index, phase in enumerate(phases):
         if index < position[0]:
@@ -463,6 +498,8 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         try:
             if phase == "rl":
                 reinforce(index, done)
+            elif phase == "td3":
+                off_policy(index, done)
             else:
                 supervised(index, phase, done)
         except Divergence as err:  # keep the best mapping so far, and say so

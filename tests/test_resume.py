@@ -89,20 +89,32 @@ def test_killed_and_terminated_training_resumes_to_the_same_result(tmp_path):
     assert [h["round"] for h in got_meta["info"]["history"]] == [0, 1, 2, 3, 4]
 
 
-def test_interrupted_rl_phase_resumes_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("objective", ["rl", "td3"])
+def test_interrupted_iterative_phase_resumes_exactly(tmp_path, monkeypatch, objective):
     import meta_rl.train as train_module
     from meta_rl.mapping import MappingConfig
     from meta_rl.rl import RLConfig
+    from meta_rl.td3 import TD3Config
     from meta_rl.train import TrainConfig, train
 
     config = TrainConfig(
-        family="CartPole",
-        objective="rl",
+        family="CartPole" if objective == "rl" else "Pendulum",  # td3 needs Box actions
+        objective=objective,
         workers=0,
         budget_scale=0.001,
         n_train=3,
         mapping=MappingConfig(hidden=(16,), rank=4),
         rl=RLConfig(iterations=4, tasks_per_iteration=2, n_steps=64, minibatches=2, eval_every=1),
+        td3=TD3Config(
+            iterations=4,
+            tasks_per_iteration=2,
+            n_steps=32,
+            warmup_iterations=1,
+            updates_per_step=0.25,
+            batch_tasks=2,
+            batch_states=8,
+            eval_every=1,
+        ),
         progress=False,
     )
     reference, _ = train(replace(config, workdir=tmp_path / "a"))
