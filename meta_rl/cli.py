@@ -133,7 +133,7 @@ def cmd_families(args: argparse.Namespace) -> int:
 def _add_phase_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
     p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
-    p.add_argument("--td3-iterations", type=_positive, default=60, help="iterations of td3")
+    p.add_argument("--td3-iterations", type=_positive, default=40, help="iterations of td3")
 
 
 def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
