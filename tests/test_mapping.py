@@ -51,3 +51,12 @@ def test_objectives_are_zero_at_the_target_and_positive_elsewhere():
     torch.testing.assert_close(action_kl(same, shifted, False), torch.full((4,), 0.25))
     logits = PolicyOutput(mean=torch.randn(4, 3), log_std=None, value=torch.zeros(4))
     assert torch.allclose(action_kl(logits, logits, True), torch.zeros(4), atol=1e-6)
+
+
+def test_predicting_some_rows_gives_those_rows_of_the_whole_prediction():
+    torch.manual_seed(0)
+    network = MappingNetwork(3, torch.randn(50), MappingConfig(hidden=(8,), rank=4))
+    torch.nn.init.normal_(network.head.weight)  # a trained-looking head, not the zero start
+    descriptors = torch.randn(4, 3)
+    rows = torch.tensor([0, 7, 8, 49])
+    torch.testing.assert_close(network(descriptors, rows), network(descriptors)[:, rows])

@@ -65,6 +65,18 @@ def test_batched_forward_matches_single(agent):
         torch.testing.assert_close(out.value[i], single.value)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_action_mean_from_actor_rows_matches_the_full_forward(agent, activation):
+    _, arch, _ = agent
+    arch = PolicyArch(**{**arch.to_json(), "activation": activation})
+    spec = PolicySpec(arch)
+    batch = torch.stack([spec.flatten(build_policy(arch)) for _ in range(3)])
+    obs = torch.randn(3, 5, arch.obs_dim)
+    rows = spec.actor_rows
+    assert len(rows) < spec.numel and len(set(rows.tolist())) == len(rows)
+    torch.testing.assert_close(spec.action_mean(batch[:, rows], obs), spec.forward(batch, obs).mean)
+
+
 def test_gradients_flow_through_functional_forward():
     arch = PolicyArch(obs_dim=3, action_kind="box", action_dim=1, **SMALL)
     spec = PolicySpec(arch)
