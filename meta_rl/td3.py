@@ -154,15 +154,33 @@ class ReplayBuffer:
         self.capacity = capacity
         self.size = torch.zeros(n_tasks, dtype=torch.long)
         self.next = torch.zeros(n_tasks, dtype=torch.long)
-        self.obs = torch.zeros(n_tasks, capacity, obs_dim)
-        self.actions = torch.zeros(n_tasks, capacity, action_dim)
-        self.rewards = torch.zeros(n_tasks, capacity)
-        self.next_obs = torch.zeros(n_tasks, capacity, obs_dim)
-        self.terminated = torch.zeros(n_tasks, capacity)
+        shapes = {
+            "obs": (obs_dim,),
+            "actions": (action_dim,),
+            "rewards": (),
+            "next_obs": (obs_dim,),
+            "terminated": (),
+        }
+        for name in self.FIELDS:
+            setattr(self, name, torch.zeros(n_tasks, 0, *shapes[name]))
+
+    def reserve(self, n: int) -> None:
+        """Room for ``n`` transitions per task; storage grows by doubling, up to
+        ``capacity``, so a short run does not hold a long one's memory."""
+        held = self.obs.shape[1]
+        if n <= held:
+            return
+        grown = min(self.capacity, max(n, 2 * held, 1024))
+        for name in self.FIELDS:
+            old = getattr(self, name)
+            new = torch.zeros(old.shape[0], grown, *old.shape[2:])
+            new[:, :held] = old
+            setattr(self, name, new)
 
     def add(self, tasks: torch.Tensor, **rows: torch.Tensor) -> None:
         """One transition for each of ``tasks`` (distinct task indices)."""
         slot = self.next[tasks]
+        self.reserve(int(slot.max()) + 1)
         for name, value in rows.items():
             getattr(self, name)[tasks, slot] = value.to(getattr(self, name).dtype)
         self.next[tasks] = (slot + 1) % self.capacity
@@ -281,9 +299,10 @@ class TD3Learner:
             )
         load_optimizer(self.actor_opt, tensors, "td3.actor_opt")
         load_optimizer(self.critic_opt, tensors, "td3.critic_opt")
+        filled = tensors["td3.buffer.obs"].shape[1]
+        self.buffer.reserve(filled)
         for name in ReplayBuffer.FIELDS:
-            saved = tensors[f"td3.buffer.{name}"]
-            getattr(self.buffer, name)[:, : saved.shape[1]] = saved
+            getattr(self.buffer, name)[:, :filled] = tensors[f"td3.buffer.{name}"]
         self.buffer.size.copy_(tensors["td3.buffer.size"])
         self.buffer.next.copy_(tensors["td3.buffer.next"])
         self.generator.set_state(tensors["td3.generator"])

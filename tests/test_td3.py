@@ -227,3 +227,19 @@ def test_td3_objective_trains_without_experts(tmp_path, monkeypatch):
     phases = [h.get("phase") for h in log["mapping_history"]]
     assert phases == [None, "td3", "td3"]
     assert trained.objective == "td3" and trained.info["env_steps"] > 2 * 3 * 20
+
+
+def test_replay_buffer_grows_as_it_fills():
+    buffer = ReplayBuffer(n_tasks=2, capacity=5000, obs_dim=2, action_dim=1)
+    row = {
+        "obs": torch.ones(1, 2),
+        "actions": torch.ones(1, 1),
+        "rewards": torch.ones(1),
+        "next_obs": torch.ones(1, 2),
+        "terminated": torch.zeros(1),
+    }
+    assert buffer.obs.shape == (2, 0, 2)
+    for _ in range(1025):
+        buffer.add(torch.tensor([1]), **row)
+    assert buffer.obs.shape == (2, 2048, 2) and buffer.size.tolist() == [0, 1025]
+    assert buffer.obs[1, :1025].eq(1).all() and buffer.obs[1, 1025:].eq(0).all()
