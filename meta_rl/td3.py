@@ -43,6 +43,13 @@ class TD3Config:
     """Settings of the ``td3`` objective.
 
     Attributes:
+        tasks: Training tasks to draw from, from the same region and random stream as the
+            split's training tasks (on the interpolation split the first ``n_train`` are
+            the split's own); validation and test tasks are untouched (``None``: the
+            split's ``n_train`` training tasks).
+            TD3 trains no expert per task, so more tasks cost no env steps; with the 48 of
+            Pendulum's split the predicted policies failed on validation tasks near the
+            edges of the task space (docs/benchmarks/pendulum-objectives).
         iterations: Rollout-and-update iterations.
         tasks_per_iteration: Training tasks in one rollout (one env each).
         n_steps: Env steps per task and iteration.
@@ -68,6 +75,7 @@ class TD3Config:
         batched: Roll out on the family's batched env where it has one.
     """
 
+    tasks: int | None = 256
     iterations: int = 40
     tasks_per_iteration: int = 16
     n_steps: int = 200
@@ -103,6 +111,8 @@ class TD3Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"td3.{name} must be a whole number of at least 1, got {value!r}")
+        if self.tasks is not None and (not isinstance(self.tasks, int) or self.tasks < 2):
+            raise ValueError(f"td3.tasks must be a whole number of at least 2, got {self.tasks!r}")
         if not isinstance(self.warmup_iterations, int) or self.warmup_iterations < 0:
             raise ValueError("td3.warmup_iterations must be a whole number of at least 0")
         for name in ("updates_per_step", "actor_lr", "critic_lr", "tau"):

@@ -471,8 +471,17 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
 
     def off_policy(index: int, done: int) -> None:
         """TD3 through the mapping (resumed after iteration ``done``)."""
+        # TD3 trains no expert per task, so it may draw more training tasks for free: the
+        # split's own stream, longer (the validation and test tasks do not change).
+        tasks = split.train
+        if config.td3.tasks is not None:
+            tasks = space.split(
+                config.td3.tasks, 0, kind=config.split, seed=config.task_split_seed
+            ).train
+            log.update(td3_tasks=len(tasks))
+        td3_descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in tasks]))
         learner = TD3Learner(
-            spec, network, family, split.train, descriptors, config.td3, seed=config.seed + 5
+            spec, network, family, tasks, td3_descriptors, config.td3, seed=config.seed + 5
         )
         if done:
             assert resumed is not None

@@ -85,6 +85,24 @@ def test_rl_objective_beats_default_expert_on_heavy_long_pendulums(tmp_path):
 
 
 @pytest.mark.slow
+def test_td3_objective_beats_default_expert_on_heavy_long_pendulums(tmp_path):
+    from meta_rl.td3 import TD3Config
+    from meta_rl.train import TrainConfig, train
+
+    config = TrainConfig(
+        family="Pendulum",
+        objective="td3",
+        workdir=tmp_path,
+        budget_scale=0.5,
+        td3=TD3Config(iterations=15),
+        progress=False,
+    )
+    trained, _ = train(config)
+    zero, default = _zero_shot_vs_default(trained)
+    assert zero > default + 20, (zero, default)
+
+
+@pytest.mark.slow
 def test_maml_learns_cartpole_tasks():
     from meta_rl.envs import get_family
     from meta_rl.maml import MamlConfig, maml_adapt_and_evaluate, meta_train

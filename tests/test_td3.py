@@ -76,6 +76,7 @@ def _mean_return(spec, network, family, tasks, descriptors) -> float:
 
 
 SMALL = TD3Config(
+    tasks=None,
     iterations=2,
     tasks_per_iteration=3,
     n_steps=20,
@@ -243,3 +244,17 @@ def test_replay_buffer_grows_as_it_fills():
         buffer.add(torch.tensor([1]), **row)
     assert buffer.obs.shape == (2, 2048, 2) and buffer.size.tolist() == [0, 1025]
     assert buffer.obs[1, :1025].eq(1).all() and buffer.obs[1, 1025:].eq(0).all()
+
+
+def test_td3_draws_its_own_training_tasks_and_leaves_validation_and_test_alone(tmp_path):
+    config = TrainConfig(
+        objective="td3",
+        workdir=tmp_path,
+        td3=TD3Config(**{**SMALL.__dict__, "tasks": 10}),
+        **TINY_TRAIN,
+    )
+    trained, log = train(config)
+    assert log["td3_tasks"] == 10 and len(trained.info["split"]["train"]) == 3
+    reference = get_family("Pendulum").task_space.split(3, 6, n_val=6, seed=0)
+    assert trained.info["split"]["val"] == reference.val
+    assert trained.info["split"]["test"] == reference.test
