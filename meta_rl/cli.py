@@ -134,6 +134,12 @@ def _add_phase_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
     p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
     p.add_argument("--td3-iterations", type=_positive, default=40, help="iterations of td3")
+    p.add_argument(
+        "--td3-tasks",
+        type=_positive,
+        default=256,
+        help="training tasks td3 draws from (it trains no experts, so they cost no env steps)",
+    )
 
 
 def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -143,7 +149,7 @@ def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
-        "td3": TD3Config(iterations=args.td3_iterations),
+        "td3": TD3Config(iterations=args.td3_iterations, tasks=args.td3_tasks),
     }
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -211,6 +212,18 @@ class ReplayBuffer:
         return batch
 
 
+def check_box_actions(family: Family) -> None:
+    """Raise ``ValueError`` unless ``family`` acts with continuous (Box) actions."""
+    env = family.make()
+    box = isinstance(env.action_space, gym.spaces.Box)
+    env.close()
+    if not box:
+        raise ValueError(
+            f"the td3 objective needs continuous (Box) actions; {family.name}'s are "
+            "discrete: use rl or distill"
+        )
+
+
 def task_bounds(family: Family, tasks: Sequence[Task]) -> tuple[torch.Tensor, torch.Tensor]:
     """Each task's action bounds, ``(tasks, action_dim)`` twice (they follow the task in
     some families: Pendulum's ``max_torque``)."""
@@ -257,11 +270,7 @@ class TD3Learner:
         *,
         seed: int,
     ) -> None:
-        if spec.arch.action_kind != "box":
-            raise ValueError(
-                f"the td3 objective needs continuous (Box) actions; {family.name}'s are "
-                "discrete: use rl or distill"
-            )
+        check_box_actions(family)
         self.spec, self.network, self.family = spec, network, family
         self.tasks, self.descriptors, self.config = list(tasks), descriptors, config
         self.seed = seed

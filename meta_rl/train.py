@@ -37,7 +37,7 @@ from meta_rl.parallel import check_backend
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe, recipe_for
 from meta_rl.rl import RLConfig, train_rl
-from meta_rl.td3 import TD3Config, TD3Learner
+from meta_rl.td3 import TD3Config, TD3Learner, check_box_actions
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ class TrainConfig:
             object.__setattr__(self, "objective", recipe_for(self.family).objective)
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if "td3" in self.objective.split("+"):
+            check_box_actions(get_family(self.family))  # before hours of base training
         if self.split not in SPLIT_KINDS:
             raise ValueError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
         object.__setattr__(self, "workdir", Path(self.workdir))

@@ -55,6 +55,8 @@ def test_bad_task_exits_2_with_one_line(capsys, tiny_mapping, command, task, nee
         (["train", "Nope"], "unknown family"),
         (["train", "Pendulum", "--budget-scale", "-1"], "positive"),
         (["train", "Pendulum", "--objective", "magic"], "invalid choice"),
+        (["train", "Pendulum", "--objective", "td3", "--td3-tasks", "1"], "td3.tasks"),
+        (["train", "CartPole", "--objective", "td3", "--budget-scale", "0.001"], "Box"),
         (["benchmark", "pendulum", "--budget", "huge"], "budget must be"),
         (["benchmark", "pendulum", "--splits", "sideways"], "invalid choice"),
         (["benchmark", "Pendulum", "--seeds", "0"], "at least 1"),
