@@ -464,8 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="distill, params, rl (PPO through the mapping), td3 (TD3 through the mapping; "
         "Box actions), or two in sequence (default: the "
-        "family's, chosen on validation tasks: rl for Pendulum, CartPole, Acrobot and "
-        "MountainCarContinuous; distill elsewhere)",
+        "family's, chosen on validation tasks: td3 for Pendulum; rl for CartPole, Acrobot "
+        "and MountainCarContinuous; distill elsewhere)",
     )
     p.add_argument(
         "--resume",

@@ -53,8 +53,8 @@ class TrainConfig:
             experts), ``"td3"`` (TD3 through the mapping, no experts, Box actions), or two
             in sequence: ``"distill+rl"``, ``"params+distill"``. Default:
             the family recipe's, the one ``meta-rl select-objective`` chose on validation
-            tasks where it has been run (``rl`` for Pendulum, CartPole, Acrobot and
-            MountainCarContinuous), else ``distill``.
+            tasks where it has been run (``td3`` for Pendulum; ``rl`` for CartPole,
+            Acrobot and MountainCarContinuous), else ``distill``.
         seed: Seed of the base, the experts and the mapping, and of the split unless
             ``split_seed`` is given.
         split_seed: Seed of the train/validation/test split (default: ``seed``). The

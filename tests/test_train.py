@@ -171,7 +171,7 @@ def test_config_errors():
 
 
 def test_default_objective_is_the_familys():
-    assert TrainConfig(family="Pendulum").objective == "rl"  # chosen on validation tasks
+    assert TrainConfig(family="Pendulum").objective == "td3"  # chosen on validation tasks
     assert TrainConfig(family="CartPole").objective == "rl"
     assert TrainConfig(family="Acrobot").objective == "rl"
     assert TrainConfig(family="MountainCarContinuous").objective == "rl"
