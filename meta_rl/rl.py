@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from meta_rl.checks import check_counts, check_reals
 from meta_rl.divergence import Divergence
 from meta_rl.envs import Family, Task
 from meta_rl.envs.vector import FamilyVectorEnv, batched_families
@@ -65,25 +66,15 @@ class RLConfig:
     batched: bool = True
 
     def __post_init__(self) -> None:
-        for name in (
-            "iterations",
-            "tasks_per_iteration",
-            "n_steps",
-            "epochs",
-            "minibatches",
-            "eval_every",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"rl.{name} must be a whole number of at least 1, got {value!r}")
+        check_counts(
+            self,
+            "rl",
+            ("iterations", "tasks_per_iteration", "n_steps", "epochs", "minibatches", "eval_every"),
+        )
         if self.minibatches > self.n_steps:
             raise ValueError("rl.minibatches must not exceed rl.n_steps")
-        for name in ("lr", "clip_range", "max_grad_norm"):
-            if not math.isfinite(getattr(self, name)) or not getattr(self, name) > 0:
-                raise ValueError(f"rl.{name} must be a positive number")
-        for name in ("ent_coef", "vf_coef"):
-            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
-                raise ValueError(f"rl.{name} must be a number of at least 0")
+        check_reals(self, "rl", ("lr", "clip_range", "max_grad_norm"), positive=True)
+        check_reals(self, "rl", ("ent_coef", "vf_coef"), positive=False)
         if self.gamma is not None and not 0 < self.gamma <= 1:
             raise ValueError(f"rl.gamma must be in (0, 1], got {self.gamma}")
         if self.gae_lambda is not None and not 0 <= self.gae_lambda <= 1:

@@ -20,7 +20,6 @@ the base's noisy actions, and the actor moves only once the critic means somethi
 from __future__ import annotations
 
 import copy
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from meta_rl.checks import check_counts, check_reals
 from meta_rl.divergence import Divergence
 from meta_rl.envs import Family, Task
 from meta_rl.io import load_optimizer, optimizer_tensors
@@ -99,31 +99,34 @@ class TD3Config:
     batched: bool = True
 
     def __post_init__(self) -> None:
-        for name in (
-            "iterations",
-            "tasks_per_iteration",
-            "n_steps",
-            "batch_tasks",
-            "batch_states",
-            "buffer_per_task",
-            "policy_delay",
-            "eval_every",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"td3.{name} must be a whole number of at least 1, got {value!r}")
-        if self.tasks is not None and (not isinstance(self.tasks, int) or self.tasks < 2):
-            raise ValueError(f"td3.tasks must be a whole number of at least 2, got {self.tasks!r}")
-        if not isinstance(self.warmup_iterations, int) or self.warmup_iterations < 0:
-            raise ValueError("td3.warmup_iterations must be a whole number of at least 0")
-        for name in ("updates_per_step", "actor_lr", "critic_lr", "tau"):
-            if not math.isfinite(getattr(self, name)) or not getattr(self, name) > 0:
-                raise ValueError(f"td3.{name} must be a positive number")
+        check_counts(
+            self,
+            "td3",
+            (
+                "iterations",
+                "tasks_per_iteration",
+                "n_steps",
+                "batch_tasks",
+                "batch_states",
+                "buffer_per_task",
+                "policy_delay",
+                "eval_every",
+            ),
+        )
+        check_counts(self, "td3", ("warmup_iterations",), minimum=0)
+        if self.tasks is not None:
+            check_counts(self, "td3", ("tasks",), minimum=2)
+        check_reals(
+            self, "td3", ("updates_per_step", "actor_lr", "critic_lr", "tau"), positive=True
+        )
         if self.tau > 1:
             raise ValueError("td3.tau must be at most 1")
-        for name in ("action_noise", "target_noise", "noise_clip", "bound_coef"):
-            if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
-                raise ValueError(f"td3.{name} must be a number of at least 0")
+        check_reals(
+            self,
+            "td3",
+            ("action_noise", "target_noise", "noise_clip", "bound_coef"),
+            positive=False,
+        )
         if not 0 < self.gamma <= 1:
             raise ValueError(f"td3.gamma must be in (0, 1], got {self.gamma}")
         object.__setattr__(self, "critic_hidden", tuple(int(h) for h in self.critic_hidden))

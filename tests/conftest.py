@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import warnings
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from hypothesis import settings
@@ -66,3 +68,38 @@ def tiny_mapping(tmp_path_factory: pytest.TempPathFactory):
     trained, log = train(config)
     path = trained.save(workdir / "tiny.safetensors")
     return path, trained, log, config
+
+
+class Drift(gym.Env):
+    """A toy env for a toy family: the state drifts by ``rate`` per step and the action
+    pushes it back, so the best action (cancel the state and the drift) depends on the
+    task. The state is held within +-5."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self):
+        self.rate = 0.0
+        self.x = 0.0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = float(self.np_random.uniform(-1, 1))
+        return np.array([self.x], np.float32), {}
+
+    def step(self, action):
+        self.x = float(np.clip(self.x + self.rate + float(action[0]), -5, 5))
+        return np.array([self.x], np.float32), -abs(self.x), False, False, {}
+
+
+def mean_return(spec, network, family, tasks, descriptors, episodes: int) -> float:
+    """Mean deterministic return of the policies ``network`` predicts for ``tasks``."""
+    from meta_rl.evaluation import evaluate_params
+
+    with torch.no_grad():
+        params = network(descriptors)
+    returns = [
+        evaluate_params(spec, params[i], family, t, episodes=episodes, seed=1)
+        for i, t in enumerate(tasks)
+    ]
+    return float(np.mean(returns))

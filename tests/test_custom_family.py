@@ -10,6 +10,8 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from meta_rl.envs import Feature, families, get_family, make_family
 
+from .conftest import Drift
+
 
 def _power_family():
     return make_family(
@@ -42,26 +44,6 @@ def test_feature_of_custom_family_changes_trajectory():
             obs, *_ = env.step(np.array([1.0], dtype=np.float32))
         out.append(obs)
     assert not np.allclose(out[0], out[1])
-
-
-class Drift(gym.Env):
-    """A toy env: the state drifts by `rate` per step."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-
-    def __init__(self):
-        self.rate = 0.0
-        self.x = 0.0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.x = float(self.np_random.uniform(-1, 1))
-        return np.array([self.x], np.float32), {}
-
-    def step(self, action):
-        self.x += self.rate + float(action[0])
-        return np.array([self.x], np.float32), -abs(self.x), False, False, {}
 
 
 def test_family_from_env_class_with_function():

@@ -10,14 +10,13 @@ import torch
 
 import meta_rl.train as train_module
 from meta_rl.envs import get_family
-from meta_rl.evaluation import evaluate_params
 from meta_rl.mapping import MappingConfig, MappingNetwork
 from meta_rl.objectives import DistillData
 from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
 from meta_rl.rl import Divergence, RLConfig, TaskEnvs, collect, ppo_loss, train_rl
 from meta_rl.train import TrainConfig, train
 
-from .conftest import TINY_TRAIN
+from .conftest import TINY_TRAIN, mean_return
 
 
 def _cartpole(seed: int = 0):
@@ -34,16 +33,7 @@ def _cartpole(seed: int = 0):
 
 
 def _mean_return(spec, network, family, tasks, descriptors) -> float:
-    with torch.no_grad():
-        params = network(descriptors)
-    return float(
-        np.mean(
-            [
-                evaluate_params(spec, params[i], family, t, episodes=2, seed=1)
-                for i, t in enumerate(tasks)
-            ]
-        )
-    )
+    return mean_return(spec, network, family, tasks, descriptors, episodes=2)
 
 
 def test_rl_improves_the_return_of_a_tiny_problem():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -10,34 +9,12 @@ import torch
 import meta_rl.train as train_module
 from meta_rl.divergence import Divergence
 from meta_rl.envs import Feature, get_family, make_family
-from meta_rl.evaluation import evaluate_params
 from meta_rl.mapping import MappingConfig, MappingNetwork
 from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
 from meta_rl.td3 import ReplayBuffer, TD3Config, TD3Learner
 from meta_rl.train import TrainConfig, train
 
-from .conftest import TINY_TRAIN
-
-
-class Drift(gym.Env):
-    """The state drifts by the task's ``rate`` each step; the action pushes it back. The
-    best action cancels both the state and the drift, so it depends on the task."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-
-    def __init__(self):
-        self.rate = 0.0
-        self.x = 0.0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.x = float(self.np_random.uniform(-1, 1))
-        return np.array([self.x], np.float32), {}
-
-    def step(self, action):
-        self.x = float(np.clip(self.x + self.rate + float(action[0]), -5, 5))
-        return np.array([self.x], np.float32), -abs(self.x), False, False, {}
+from .conftest import TINY_TRAIN, Drift, mean_return
 
 
 def _drift(seed: int = 0):
@@ -63,16 +40,7 @@ def _drift(seed: int = 0):
 
 
 def _mean_return(spec, network, family, tasks, descriptors) -> float:
-    with torch.no_grad():
-        params = network(descriptors)
-    return float(
-        np.mean(
-            [
-                evaluate_params(spec, params[i], family, t, episodes=5, seed=1)
-                for i, t in enumerate(tasks)
-            ]
-        )
-    )
+    return mean_return(spec, network, family, tasks, descriptors, episodes=5)
 
 
 SMALL = TD3Config(
