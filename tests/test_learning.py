@@ -67,33 +67,18 @@ def test_trained_mapping_beats_default_expert_on_heavy_long_pendulums(tmp_path):
 
 
 @pytest.mark.slow
-def test_rl_objective_beats_default_expert_on_heavy_long_pendulums(tmp_path):
+@pytest.mark.parametrize("objective", ["rl", "td3"])
+def test_end_to_end_objective_beats_default_expert_on_heavy_long_pendulums(tmp_path, objective):
     from meta_rl.rl import RLConfig
-    from meta_rl.train import TrainConfig, train
-
-    config = TrainConfig(
-        family="Pendulum",
-        objective="rl",
-        workdir=tmp_path,
-        budget_scale=0.5,
-        rl=RLConfig(iterations=150),
-        progress=False,
-    )
-    trained, _ = train(config)
-    zero, default = _zero_shot_vs_default(trained)
-    assert zero > default + 20, (zero, default)
-
-
-@pytest.mark.slow
-def test_td3_objective_beats_default_expert_on_heavy_long_pendulums(tmp_path):
     from meta_rl.td3 import TD3Config
     from meta_rl.train import TrainConfig, train
 
     config = TrainConfig(
         family="Pendulum",
-        objective="td3",
+        objective=objective,
         workdir=tmp_path,
         budget_scale=0.5,
+        rl=RLConfig(iterations=150),
         td3=TD3Config(iterations=15),
         progress=False,
     )
