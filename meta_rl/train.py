@@ -481,6 +481,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
                 config.td3.tasks, 0, kind=config.split, seed=config.task_split_seed
             ).train
             log.update(td3_tasks=len(tasks))
+            drawn["td3_tasks"] = tasks  # recorded in the checkpoint beside the split
         td3_descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in tasks]))
         learner = TD3Learner(
             spec, network, family, tasks, td3_descriptors, config.td3, seed=config.seed + 5
@@ -502,6 +503,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
             learner.state_tensors,
         )
 
+    drawn: dict[str, list[Task]] = {}
     for index, phase in enumerate(phases):
         if index < position[0]:
             continue  # finished before the interruption
@@ -529,6 +531,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         "split_kind": config.split,
         "seconds": round(time.time() - started, 1),
         "experts": expert_table(experts),
+        **drawn,
     }
     trained = TrainedMapping(
         family_name=family.name,
@@ -539,5 +542,5 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         recipe=recipe,
         info=info,
     )
-    log.update(result={k: v for k, v in info.items() if k != "split"})
+    log.update(result={k: v for k, v in info.items() if k not in ("split", "td3_tasks")})
     return trained, log.data

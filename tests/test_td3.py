@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import meta_rl.train as train_module
+from meta_rl.checkpoint import TrainedMapping
 from meta_rl.divergence import Divergence
 from meta_rl.envs import Feature, get_family, make_family
 from meta_rl.mapping import MappingConfig, MappingNetwork
@@ -226,3 +227,7 @@ def test_td3_draws_its_own_training_tasks_and_leaves_validation_and_test_alone(t
     reference = get_family("Pendulum").task_space.split(3, 6, n_val=6, seed=0)
     assert trained.info["split"]["val"] == reference.val
     assert trained.info["split"]["test"] == reference.test
+    # The checkpoint lists the tasks td3 trained on; the split's own come first.
+    saved = TrainedMapping.load(trained.save(tmp_path / "m.safetensors"))
+    assert len(saved.info["td3_tasks"]) == 10
+    assert saved.info["td3_tasks"][:3] == reference.train
