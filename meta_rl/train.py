@@ -299,7 +299,9 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         position = (meta["phase"], meta["done"])
     log.update(mapping_history=history)
 
-    def save_state(phase: int, done: int, extra: dict[str, torch.Tensor]) -> None:
+    def save_state(
+        phase: int, done: int, extra: dict[str, torch.Tensor], phase_env_steps: int = 0
+    ) -> None:
         """Everything a resumed run needs to go on exactly from here (atomic): the
         network, the best state, and the phase's own state in ``extra``."""
         tensors = {f"network.{k}": v for k, v in network.state_dict().items()}
@@ -313,6 +315,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
             "best_score": best["score"],
             "best_round": best["round"],
             "env_steps": env_steps,
+            "phase_env_steps": phase_env_steps,
         }
         save_tensors(resume_path, tensors, meta)
 
@@ -409,6 +412,8 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         (``state()``) saved after each. ``run(done, on_iteration)`` trains."""
         nonlocal env_steps
         counted = [0]  # env steps of this call already added to env_steps
+        # The phase's env steps before an interruption, so that its history counts on.
+        before = int(resumed[1].get("phase_env_steps", 0)) if done and resumed else 0
         bar = tqdm(
             total=total,
             initial=done,
@@ -423,9 +428,9 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
             counted[0] = steps
             bar.update(1)
             if iteration % eval_every == 0 or iteration == total:
-                stats = {**stats, "iteration": iteration, f"{phase}_env_steps": steps}
+                stats = {**stats, "iteration": iteration, f"{phase}_env_steps": before + steps}
                 bar.set_postfix(val_return=f"{checkpoint_round(phase, stats):.1f}")
-            save_state(index, iteration, state())
+            save_state(index, iteration, state(), before + steps)
             if iteration < total:
                 _fault_point(len(history) - 1)
 

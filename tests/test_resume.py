@@ -133,6 +133,9 @@ def test_interrupted_iterative_phase_resumes_exactly(tmp_path, monkeypatch, obje
     ):
         assert torch.equal(a, b), name
     assert resumed.info["env_steps"] == reference.info["env_steps"]
+    # The history too, with the phase's env steps counted across the interruption.
+    assert resumed.info["history"] == reference.info["history"]
+    assert resumed.info["history"][-1][f"{objective}_env_steps"] > 0
     assert [h["round"] for h in log["mapping_history"]] == [0, 1, 2, 3, 4]
 
 
