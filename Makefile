@@ -40,6 +40,7 @@ format: $(STAMP)
 # Remakes the mappings shipped in meta_rl/pretrained/ (about 5 minutes each here).
 pretrained: $(STAMP)
 	$(BIN)/meta-rl train Pendulum --out meta_rl/pretrained/pendulum.safetensors
+	$(BIN)/meta-rl train Pendulum --objective rl --out meta_rl/pretrained/pendulum-rl.safetensors
 	$(BIN)/meta-rl train CartPole --out meta_rl/pretrained/cartpole.safetensors
 	$(BIN)/meta-rl train Acrobot --out meta_rl/pretrained/acrobot.safetensors
 	$(BIN)/meta-rl train MountainCarContinuous --out meta_rl/pretrained/mountaincarcontinuous.safetensors

@@ -43,6 +43,9 @@ def test_shipped_mappings_load():
         assert mapping.family_name.lower() == name
         assert mapping.objective == recipe_for(name).objective
         assert mapping.info["split"]["test"]
+    # Pendulum's rl mapping, for tasks beyond td3's training range (README).
+    rl = TrainedMapping.load("pendulum-rl")
+    assert (rl.family_name, rl.objective) == ("Pendulum", "rl")
 
 
 def test_shipped_pendulum_mapping_beats_default_expert_on_heavy_long_pendulums():

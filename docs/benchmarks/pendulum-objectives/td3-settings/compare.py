@@ -1,0 +1,86 @@
+"""Score a variant of td3's settings on Pendulum as `meta-rl select-objective` scores the
+objectives (the same 24 validation tasks and episode seeds; test tasks untouched), paired
+with the published td3 mappings of the same seeds (../selection). Run from the repository
+root, for example:
+
+    python docs/benchmarks/pendulum-objectives/td3-settings/compare.py \
+        gamma099 '{"gamma": 0.99}' --seeds 1
+
+The variant's mappings are cached in runs/td3-variants/NAME (a rerun only scores); the
+comparison is written to NAME.json and NAME.md beside this script.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from meta_rl.selection import SelectionConfig, run_selection
+from meta_rl.suite import bootstrap_ci
+from meta_rl.td3 import TD3Config
+
+HERE = Path(__file__).parent
+PUBLISHED = HERE.parent / "selection" / "results.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("settings", help="TD3Config fields as JSON, e.g. '{\"gamma\": 0.99}'")
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    settings = json.loads(args.settings)
+    result = run_selection(
+        SelectionConfig(
+            family="Pendulum",
+            objectives=("td3",),
+            seeds=args.seeds,
+            out_dir=Path("runs/td3-variants") / args.name,
+            workdir=Path("runs"),
+            train={"td3": TD3Config(**settings)},
+        )
+    )
+    published = {
+        r["seed"]: r["val_returns"]
+        for r in json.loads(PUBLISHED.read_text())["runs"]
+        if r["objective"] == "td3"
+    }
+    seeds = [
+        {
+            "seed": run["seed"],
+            "variant": float(np.mean(run["val_returns"])),
+            "published": float(np.mean(published[run["seed"]])),
+            "variant_returns": run["val_returns"],
+        }
+        for run in result["runs"]
+    ]
+    paired = bootstrap_ci(
+        [
+            (np.array(run["val_returns"]) - np.array(published[run["seed"]])).tolist()
+            for run in result["runs"]
+        ]
+    )
+    report = {
+        "settings": settings,
+        "variant": result["summary"]["td3"]["val_return"],
+        "variant_minus_published": paired,
+        "seeds": seeds,
+    }
+    (HERE / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    lines = [
+        f"td3 with {settings} on Pendulum, {args.seeds} seed(s), 24 validation tasks:",
+        "",
+        "| seed | variant | published td3 |",
+        "|---|---|---|",
+        *(f"| {s['seed']} | {s['variant']:.1f} | {s['published']:.1f} |" for s in seeds),
+        "",
+        f"Variant minus published, paired: {paired['mean']:+.1f} "
+        f"[{paired['low']:+.1f}, {paired['high']:+.1f}]",
+    ]
+    (HERE / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

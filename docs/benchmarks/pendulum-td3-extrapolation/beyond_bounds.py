@@ -1,0 +1,60 @@
+"""The shipped Pendulum mappings beyond the family's bounds: `pendulum` (td3) against
+`pendulum-rl` and the base policy, on 12 pendulums heavier than any trained on.
+
+Each task draws `m` from [2, 2.5] kg (the bounds stop at 2) and every other feature within
+its bounds (seed 5); each policy gets 10 deterministic episodes with the same seeds. Run
+from the repository root:
+
+    python docs/benchmarks/pendulum-td3-extrapolation/beyond_bounds.py
+
+It writes beyond_bounds.json beside itself (per task: td3, rl, base) and prints means.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meta_rl.checkpoint import TrainedMapping
+from meta_rl.evaluation import ParamsPolicy, run_episodes
+
+HERE = Path(__file__).parent
+
+
+def mean_return(mapping: TrainedMapping, params: torch.Tensor, task: dict[str, float]) -> float:
+    env = mapping.family.make(task=task, extrapolate=True)
+    try:
+        policy = ParamsPolicy(mapping.spec, params, env.action_space)
+        return float(np.mean(run_episodes(env, policy, episodes=10, seed=1)))
+    finally:
+        env.close()
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    td3, rl = TrainedMapping.load("pendulum"), TrainedMapping.load("pendulum-rl")
+    space = td3.task_space
+    rng = np.random.default_rng(5)
+    tasks = []
+    for _ in range(12):
+        task = space.sample(1, rng)[0]
+        task["m"] = float(rng.uniform(2.0, 2.5))
+        tasks.append(task)
+    rows = []
+    for task in tasks:
+        policies = (
+            td3.predict(task, extrapolate=True),
+            rl.predict(task, extrapolate=True),
+            td3.base_params,
+        )
+        rows.append([mean_return(td3, p, task) for p in policies])
+    means = np.mean(rows, 0)
+    print(f"td3 {means[0]:.1f}, rl {means[1]:.1f}, base {means[2]:.1f}")
+    print("td3 better on", int((np.array(rows)[:, 0] > np.array(rows)[:, 1]).sum()), "of 12")
+    out = {"tasks": tasks, "returns (td3, rl, base)": rows}
+    (HERE / "beyond_bounds.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
