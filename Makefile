@@ -37,7 +37,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Remakes the mappings shipped in meta_rl/pretrained/ (about 5 minutes each here).
+# Remakes the mappings shipped in meta_rl/pretrained/ (5 to 11 minutes each here).
 pretrained: $(STAMP)
 	$(BIN)/meta-rl train Pendulum --out meta_rl/pretrained/pendulum.safetensors
 	$(BIN)/meta-rl train Pendulum --objective rl --out meta_rl/pretrained/pendulum-rl.safetensors

@@ -298,6 +298,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         generator.set_state(tensors["generator"])
         position = (meta["phase"], meta["done"])
     log.update(mapping_history=history)
+    drawn: dict[str, list[Task]] = {}  # tasks a phase drew beyond the split's (td3's)
 
     def save_state(
         phase: int, done: int, extra: dict[str, torch.Tensor], phase_env_steps: int = 0
@@ -486,7 +487,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
                 config.td3.tasks, 0, kind=config.split, seed=config.task_split_seed
             ).train
             log.update(td3_tasks=len(tasks))
-            drawn["td3_tasks"] = tasks  # recorded in the checkpoint beside the split
+        drawn["td3_tasks"] = tasks  # recorded in the checkpoint beside the split
         td3_descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in tasks]))
         learner = TD3Learner(
             spec, network, family, tasks, td3_descriptors, config.td3, seed=config.seed + 5
@@ -508,7 +509,6 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
             learner.state_tensors,
         )
 
-    drawn: dict[str, list[Task]] = {}
     for index, phase in enumerate(phases):
         if index < position[0]:
             continue  # finished before the interruption

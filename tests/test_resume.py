@@ -135,7 +135,8 @@ def test_interrupted_iterative_phase_resumes_exactly(tmp_path, monkeypatch, obje
     assert resumed.info["env_steps"] == reference.info["env_steps"]
     # The history too, with the phase's env steps counted across the interruption.
     assert resumed.info["history"] == reference.info["history"]
-    assert resumed.info["history"][-1][f"{objective}_env_steps"] > 0
+    steps = [h[f"{objective}_env_steps"] for h in resumed.info["history"][1:]]
+    assert steps == [k * steps[0] for k in range(1, 5)] and steps[0] > 0
     assert [h["round"] for h in log["mapping_history"]] == [0, 1, 2, 3, 4]
 
 

@@ -43,12 +43,12 @@ def main() -> None:
         tasks.append(task)
     rows = []
     for task in tasks:
-        policies = (
-            td3.predict(task, extrapolate=True),
-            rl.predict(task, extrapolate=True),
-            td3.base_params,
+        scored = (
+            (td3, td3.predict(task, extrapolate=True)),
+            (rl, rl.predict(task, extrapolate=True)),
+            (td3, td3.base_params),
         )
-        rows.append([mean_return(td3, p, task) for p in policies])
+        rows.append([mean_return(m, params, task) for m, params in scored])
     means = np.mean(rows, 0)
     print(f"td3 {means[0]:.1f}, rl {means[1]:.1f}, base {means[2]:.1f}")
     print("td3 better on", int((np.array(rows)[:, 0] > np.array(rows)[:, 1]).sum()), "of 12")

@@ -3,8 +3,8 @@
 Scores, on 12 tasks drawn from the extrapolation split's held-out region with another seed
 (777; not the benchmark's test tasks), the zero-shot return of each mapping's prediction
 for the task's own descriptor, for the descriptor clamped to the box of the split's
-training tasks, and of the base policy: td3 seed 0 (this folder) and the three `rl`
-extrapolation seeds (docs/benchmarks/pendulum-rl). Run from the repository root:
+training tasks, and of the base policy: the three td3 extrapolation seeds (this folder)
+and the three `rl` ones (docs/benchmarks/pendulum-rl). Run from the repository root:
 
     python docs/benchmarks/pendulum-td3-extrapolation/clamp_check.py
 
@@ -22,7 +22,9 @@ from meta_rl.checkpoint import TrainedMapping
 from meta_rl.evaluation import evaluate_params
 
 HERE = Path(__file__).parent
-MAPPINGS = {"td3-seed0": f"{HERE}/extrapolation-seed0/mapping-*.safetensors"} | {
+MAPPINGS = {
+    f"td3-seed{s}": f"{HERE}/extrapolation-seed{s}/mapping-*.safetensors" for s in range(3)
+} | {
     f"rl-seed{s}": f"docs/benchmarks/pendulum-rl/extrapolation-seed{s}/mapping-*.safetensors"
     for s in range(3)
 }

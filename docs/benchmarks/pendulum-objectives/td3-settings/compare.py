@@ -30,7 +30,10 @@ def main() -> None:
     parser.add_argument("settings", help="TD3Config fields as JSON, e.g. '{\"gamma\": 0.99}'")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
+    if not 1 <= args.seeds <= 3:
+        parser.error("--seeds must be 1 to 3: the published td3 mappings have seeds 0 to 2")
     settings = json.loads(args.settings)
+    reference = json.loads(PUBLISHED.read_text())
     result = run_selection(
         SelectionConfig(
             family="Pendulum",
@@ -41,11 +44,9 @@ def main() -> None:
             train={"td3": TD3Config(**settings)},
         )
     )
-    published = {
-        r["seed"]: r["val_returns"]
-        for r in json.loads(PUBLISHED.read_text())["runs"]
-        if r["objective"] == "td3"
-    }
+    if result["val_tasks"] != reference["val_tasks"]:
+        raise SystemExit("the validation tasks differ from the published comparison's")
+    published = {r["seed"]: r["val_returns"] for r in reference["runs"] if r["objective"] == "td3"}
     seeds = [
         {
             "seed": run["seed"],
