@@ -53,20 +53,24 @@ def test_shipped_pendulum_mapping_beats_default_expert_on_heavy_long_pendulums()
     assert zero > default + 20, (zero, default)
 
 
-@pytest.mark.slow
-def test_trained_mapping_beats_default_expert_on_heavy_long_pendulums(tmp_path):
+def _half_budget_pendulum(tmp_path, objective: str, **settings):
+    """A Pendulum mapping trained at half the recipe's budget (the slow checks)."""
     from meta_rl.train import TrainConfig, train
 
     config = TrainConfig(
         family="Pendulum",
-        objective="distill",
+        objective=objective,
         workdir=tmp_path,
         budget_scale=0.5,
-        n_train=12,
-        rounds=3,
         progress=False,
+        **settings,
     )
-    trained, _ = train(config)
+    return train(config)[0]
+
+
+@pytest.mark.slow
+def test_trained_mapping_beats_default_expert_on_heavy_long_pendulums(tmp_path):
+    trained = _half_budget_pendulum(tmp_path, "distill", n_train=12, rounds=3)
     zero, default = _zero_shot_vs_default(trained)
     assert zero > default + 20, (zero, default)
 
@@ -74,17 +78,8 @@ def test_trained_mapping_beats_default_expert_on_heavy_long_pendulums(tmp_path):
 @pytest.mark.slow
 def test_rl_objective_beats_default_expert_on_heavy_long_pendulums(tmp_path):
     from meta_rl.rl import RLConfig
-    from meta_rl.train import TrainConfig, train
 
-    config = TrainConfig(
-        family="Pendulum",
-        objective="rl",
-        workdir=tmp_path,
-        budget_scale=0.5,
-        rl=RLConfig(iterations=150),
-        progress=False,
-    )
-    trained, _ = train(config)
+    trained = _half_budget_pendulum(tmp_path, "rl", rl=RLConfig(iterations=150))
     zero, default = _zero_shot_vs_default(trained)
     assert zero > default + 20, (zero, default)
 
@@ -102,17 +97,8 @@ def test_td3_objective_beats_default_expert_inside_the_bounds(tmp_path):
     of ``m`` and ``l``, this half-budget td3 run scored -1,037 against the default
     expert's -867: it fails at the edges (see the README's extrapolation result)."""
     from meta_rl.td3 import TD3Config
-    from meta_rl.train import TrainConfig, train
 
-    config = TrainConfig(
-        family="Pendulum",
-        objective="td3",
-        workdir=tmp_path,
-        budget_scale=0.5,
-        td3=TD3Config(iterations=15),
-        progress=False,
-    )
-    trained, _ = train(config)
+    trained = _half_budget_pendulum(tmp_path, "td3", td3=TD3Config(iterations=15))
     zero, default = _zero_shot_vs_default(trained, INTERIOR)
     assert zero > default + 20, (zero, default)
 
