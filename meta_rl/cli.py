@@ -140,16 +140,25 @@ def _add_phase_settings(p: argparse.ArgumentParser) -> None:
         default=256,
         help="training tasks td3 draws from (it trains no experts, so they cost no env steps)",
     )
+    p.add_argument("--sacd-iterations", type=_positive, default=40, help="iterations of sacd")
+    p.add_argument(
+        "--sacd-tasks",
+        type=_at_least(2),
+        default=256,
+        help="training tasks sacd draws from (as --td3-tasks)",
+    )
 
 
 def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``rl`` and ``td3`` settings of ``TrainConfig`` from the command line."""
+    """The ``rl``, ``td3`` and ``sacd`` settings of ``TrainConfig`` from the command line."""
     from meta_rl.rl import RLConfig
+    from meta_rl.sacd import SACDConfig
     from meta_rl.td3 import TD3Config
 
     return {
         "rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
         "td3": TD3Config(iterations=args.td3_iterations, tasks=args.td3_tasks),
+        "sacd": SACDConfig(iterations=args.sacd_iterations, tasks=args.sacd_tasks),
     }
 
 
@@ -462,9 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=OBJECTIVES,
         default=None,
         help="distill, params, rl (PPO through the mapping), td3 (TD3 through the mapping; "
-        "Box actions), or two in sequence (default: the "
-        "family's, chosen on validation tasks: td3 for Pendulum; rl for CartPole, Acrobot "
-        "and MountainCarContinuous; distill elsewhere)",
+        "Box actions), sacd (discrete SAC through the mapping; discrete actions), or two "
+        "in sequence (default: the family's, chosen on validation tasks: td3 for "
+        "Pendulum; rl for CartPole, Acrobot and MountainCarContinuous; distill elsewhere)",
     )
     p.add_argument(
         "--resume",

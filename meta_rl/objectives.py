@@ -9,6 +9,8 @@
   policies; no experts at all.
 * ``td3`` (in :mod:`meta_rl.td3`): TD3 with the mapping as its actor and one critic that
   reads the descriptor; no experts. Box actions only.
+* ``sacd`` (in :mod:`meta_rl.sacd`): SAC-Discrete with the mapping as its actor, the
+  discrete-action counterpart of ``td3``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 
 from meta_rl.policy_spec import PolicyOutput, PolicySpec
 
-OBJECTIVES = ("params", "distill", "rl", "td3", "distill+rl", "params+distill")
+OBJECTIVES = ("params", "distill", "rl", "td3", "sacd", "distill+rl", "params+distill")
 """Objectives of ``meta-rl train``; ``a+b`` runs ``a``, then ``b`` from its result."""
 
 

@@ -37,6 +37,7 @@ from meta_rl.parallel import check_backend
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe, recipe_for
 from meta_rl.rl import RLConfig, train_rl
+from meta_rl.sacd import SACDConfig, SACDLearner, check_discrete_actions
 from meta_rl.td3 import TD3Config, TD3Learner, check_box_actions
 
 logger = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ class TrainConfig:
         family: Family name (``"Pendulum"``).
         objective: ``"distill"`` (behaviour matching with DAgger states), ``"params"``
             (regression onto expert parameters), ``"rl"`` (PPO through the mapping, no
-            experts), ``"td3"`` (TD3 through the mapping, no experts, Box actions), or two
-            in sequence: ``"distill+rl"``, ``"params+distill"``. Default:
+            experts), ``"td3"`` (TD3 through the mapping, no experts, Box actions),
+            ``"sacd"`` (discrete soft actor-critic through the mapping, no experts,
+            discrete actions), or two in sequence: ``"distill+rl"``, ``"params+distill"``. Default:
             the family recipe's, the one ``meta-rl select-objective`` chose on validation
             tasks where it has been run (``td3`` for Pendulum; ``rl`` for CartPole,
             Acrobot and MountainCarContinuous), else ``distill``.
@@ -78,6 +80,7 @@ class TrainConfig:
         n_train: Training tasks (default: the recipe's).
         rl: Settings of the ``rl`` phase.
         td3: Settings of the ``td3`` phase.
+        sacd: Settings of the ``sacd`` phase.
         resume: Go on from the last finished round of an interrupted run with the same
             settings (its state is saved in ``workdir`` after every round); the result is the
             one an uninterrupted run gives. Without it, training starts afresh.
@@ -103,6 +106,7 @@ class TrainConfig:
     n_train: int | None = None
     rl: RLConfig = field(default_factory=RLConfig)
     td3: TD3Config = field(default_factory=TD3Config)
+    sacd: SACDConfig = field(default_factory=SACDConfig)
     resume: bool = False
     progress: bool = True
 
@@ -112,8 +116,11 @@ class TrainConfig:
             object.__setattr__(self, "objective", recipe_for(self.family).objective)
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        if "td3" in self.objective.split("+"):
-            check_box_actions(get_family(self.family))  # before hours of base training
+        phases = self.objective.split("+")  # action checks before hours of base training
+        if "td3" in phases:
+            check_box_actions(get_family(self.family))
+        if "sacd" in phases:
+            check_discrete_actions(get_family(self.family))
         if self.split not in SPLIT_KINDS:
             raise ValueError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
         object.__setattr__(self, "workdir", Path(self.workdir))
@@ -194,7 +201,7 @@ def settings_key(config: TrainConfig, *, leave_out: tuple[str, ...] = ()) -> str
     fields = asdict(config)
     for name in ("workdir", "workers", "backend", "progress", *leave_out):
         fields.pop(name)
-    for phase in ("rl", "td3"):  # a new phase's settings leave older keys as they were
+    for phase in ("rl", "td3", "sacd"):  # a new phase's settings leave older keys as they were
         if phase not in config.objective.split("+"):
             fields.pop(phase)
     if config.split_seed in (None, config.seed):
@@ -298,7 +305,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         generator.set_state(tensors["generator"])
         position = (meta["phase"], meta["done"])
     log.update(mapping_history=history)
-    drawn: dict[str, list[Task]] = {}  # tasks a phase drew beyond the split's (td3's)
+    drawn: dict[str, list[Task]] = {}  # tasks a phase drew beyond the split's (off-policy)
 
     def save_state(
         phase: int, done: int, extra: dict[str, torch.Tensor], phase_env_steps: int = 0
@@ -408,7 +415,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         run: Callable[[int, Callable[[int, int, dict[str, Any]], None]], Any],
         state: Callable[[], dict[str, torch.Tensor]],
     ) -> None:
-        """An iterative objective (``rl``, ``td3``) from iteration ``done + 1`` on: scored
+        """An iterative objective (``rl``, ``td3``, ``sacd``) from iteration ``done + 1`` on: scored
         on validation every ``eval_every`` iterations and at the end, its resume state
         (``state()``) saved after each. ``run(done, on_iteration)`` trains."""
         nonlocal env_steps
@@ -477,20 +484,22 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
 
         iterate(index, "rl", done, config.rl.iterations, config.rl.eval_every, run, state)
 
-    def off_policy(index: int, done: int) -> None:
-        """TD3 through the mapping (resumed after iteration ``done``)."""
-        # TD3 trains no expert per task, so it may draw more training tasks for free: the
-        # split's own stream, longer (the validation and test tasks do not change).
+    def off_policy(index: int, phase: str, done: int) -> None:
+        """TD3 or SAC-Discrete through the mapping (resumed after iteration ``done``)."""
+        settings: TD3Config | SACDConfig = getattr(config, phase)
+        # No expert is trained per task, so the phase may draw more training tasks for
+        # free: the split's own stream, longer (the validation and test tasks do not change).
         tasks = split.train
-        if config.td3.tasks is not None:
+        if settings.tasks is not None:
             tasks = space.split(
-                config.td3.tasks, 0, kind=config.split, seed=config.task_split_seed
+                settings.tasks, 0, kind=config.split, seed=config.task_split_seed
             ).train
-            log.update(td3_tasks=len(tasks))
-        drawn["td3_tasks"] = tasks  # recorded in the checkpoint beside the split
-        td3_descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in tasks]))
-        learner = TD3Learner(
-            spec, network, family, tasks, td3_descriptors, config.td3, seed=config.seed + 5
+            log.update(**{f"{phase}_tasks": len(tasks)})
+        drawn[f"{phase}_tasks"] = tasks  # recorded in the checkpoint beside the split
+        phase_descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in tasks]))
+        learner_type = TD3Learner if phase == "td3" else SACDLearner
+        learner = learner_type(
+            spec, network, family, tasks, phase_descriptors, settings, seed=config.seed + 5
         )
         if done:
             assert resumed is not None
@@ -500,13 +509,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
             return learner.train(start_iteration=start, on_iteration=on_iteration)
 
         iterate(
-            index,
-            "td3",
-            done,
-            config.td3.iterations,
-            config.td3.eval_every,
-            run,
-            learner.state_tensors,
+            index, phase, done, settings.iterations, settings.eval_every, run, learner.state_tensors
         )
 
     for index, phase in enumerate(phases):
@@ -516,8 +519,8 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         try:
             if phase == "rl":
                 reinforce(index, done)
-            elif phase == "td3":
-                off_policy(index, done)
+            elif phase in ("td3", "sacd"):
+                off_policy(index, phase, done)
             else:
                 supervised(index, phase, done)
         except Divergence as err:  # keep the best mapping so far, and say so
@@ -547,5 +550,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         recipe=recipe,
         info=info,
     )
-    log.update(result={k: v for k, v in info.items() if k not in ("split", "td3_tasks")})
+    log.update(
+        result={k: v for k, v in info.items() if k not in ("split", "td3_tasks", "sacd_tasks")}
+    )
     return trained, log.data

@@ -89,32 +89,35 @@ def test_killed_and_terminated_training_resumes_to_the_same_result(tmp_path):
     assert [h["round"] for h in got_meta["info"]["history"]] == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("objective", ["rl", "td3"])
+@pytest.mark.parametrize("objective", ["rl", "td3", "sacd"])
 def test_interrupted_iterative_phase_resumes_exactly(tmp_path, monkeypatch, objective):
     import meta_rl.train as train_module
     from meta_rl.mapping import MappingConfig
     from meta_rl.rl import RLConfig
+    from meta_rl.sacd import SACDConfig
     from meta_rl.td3 import TD3Config
     from meta_rl.train import TrainConfig, train
 
+    off_policy = {
+        "iterations": 4,
+        "tasks_per_iteration": 2,
+        "n_steps": 32,
+        "warmup_iterations": 1,
+        "updates_per_step": 0.25,
+        "batch_tasks": 2,
+        "batch_states": 8,
+        "eval_every": 1,
+    }
     config = TrainConfig(
-        family="CartPole" if objective == "rl" else "Pendulum",  # td3 needs Box actions
+        family="Pendulum" if objective == "td3" else "CartPole",  # td3 needs Box actions
         objective=objective,
         workers=0,
         budget_scale=0.001,
         n_train=3,
         mapping=MappingConfig(hidden=(16,), rank=4),
         rl=RLConfig(iterations=4, tasks_per_iteration=2, n_steps=64, minibatches=2, eval_every=1),
-        td3=TD3Config(
-            iterations=4,
-            tasks_per_iteration=2,
-            n_steps=32,
-            warmup_iterations=1,
-            updates_per_step=0.25,
-            batch_tasks=2,
-            batch_states=8,
-            eval_every=1,
-        ),
+        td3=TD3Config(**off_policy),
+        sacd=SACDConfig(**off_policy),
         progress=False,
     )
     reference, _ = train(replace(config, workdir=tmp_path / "a"))

@@ -143,7 +143,7 @@ def test_td3_refuses_discrete_actions():
     network = MappingNetwork(family.task_space.dim, torch.zeros(spec.numel), MappingConfig())
     descriptors = torch.zeros(2, family.task_space.dim)
     tasks = family.task_space.sample(2, 0)
-    with pytest.raises(ValueError, match=r"Box.*use rl or distill"):
+    with pytest.raises(ValueError, match=r"Box.*use sacd, rl or distill"):
         TD3Learner(spec, network, family, tasks, descriptors, TD3Config(), seed=0)
 
 

@@ -1,0 +1,397 @@
+"""What the off-policy objectives through the mapping share (``td3``: :mod:`meta_rl.td3`,
+``sacd``: :mod:`meta_rl.sacd`).
+
+Every env of a rollout holds its own training task and acts with the mapping's
+prediction for that task (plus the objective's exploration); the transitions go to one
+replay buffer, kept per task; one twin critic reads the descriptor beside the state, so it
+is shared by every task; the actor loss flows through the predicted parameters into the
+mapping. An untrained mapping is the base policy, so the critic first learns alone
+(``warmup_iterations``) on the base's own actions, and the actor moves only once the
+critic means something.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from meta_rl.checks import check_counts, check_reals
+from meta_rl.divergence import Divergence
+from meta_rl.envs import Family, Task
+from meta_rl.io import load_optimizer, optimizer_tensors
+from meta_rl.mapping import MappingNetwork
+from meta_rl.policy_spec import PolicySpec
+from meta_rl.rl import TaskEnvs
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffPolicyConfig:
+    """Settings every off-policy objective has (each objective's config documents them and
+    sets its own defaults).
+
+    Attributes:
+        tasks: Training tasks to draw from, from the same region and random stream as the
+            split's training tasks (on the interpolation split the first ``n_train`` are
+            the split's own); validation and test tasks are untouched (``None``: the
+            split's ``n_train`` training tasks). No expert is trained per task, so more
+            tasks cost no env steps.
+        iterations: Rollout-and-update iterations.
+        tasks_per_iteration: Training tasks in one rollout (one env each).
+        n_steps: Env steps per task and iteration.
+        warmup_iterations: First iterations in which only the critic learns.
+        updates_per_step: Gradient steps per env step collected (the update-to-data
+            ratio).
+        batch_tasks: Tasks in one gradient step's batch.
+        batch_states: Transitions of each of those tasks.
+        buffer_per_task: Transitions kept per task (the oldest go first).
+        actor_lr: Adam learning rate of the mapping.
+        critic_lr: Adam learning rate of the critic.
+        critic_hidden: Hidden layer sizes of each of the twin critics.
+        gamma: Discount (the objective's own, not the recipe's PPO setting).
+        tau: Polyak factor of the target networks.
+        eval_every: Iterations between validation scores (model selection).
+        batched: Roll out on the family's batched env where it has one.
+    """
+
+    NAME: ClassVar[str] = "off-policy"
+
+    tasks: int | None = 256
+    iterations: int = 40
+    tasks_per_iteration: int = 16
+    n_steps: int = 200
+    warmup_iterations: int = 5
+    updates_per_step: float = 0.5
+    batch_tasks: int = 16
+    batch_states: int = 16
+    buffer_per_task: int = 50_000
+    actor_lr: float = 1e-4
+    critic_lr: float = 1e-3
+    critic_hidden: tuple[int, ...] = (256, 256)
+    gamma: float = 0.98
+    tau: float = 0.005
+    eval_every: int = 5
+    batched: bool = True
+
+    def __post_init__(self) -> None:
+        name = self.NAME
+        check_counts(
+            self,
+            name,
+            (
+                "iterations",
+                "tasks_per_iteration",
+                "n_steps",
+                "batch_tasks",
+                "batch_states",
+                "buffer_per_task",
+                "eval_every",
+            ),
+        )
+        check_counts(self, name, ("warmup_iterations",), minimum=0)
+        if self.tasks is not None:
+            check_counts(self, name, ("tasks",), minimum=2)
+        check_reals(self, name, ("updates_per_step", "actor_lr", "critic_lr", "tau"), positive=True)
+        if self.tau > 1:
+            raise ValueError(f"{name}.tau must be at most 1")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"{name}.gamma must be in (0, 1], got {self.gamma}")
+        object.__setattr__(self, "critic_hidden", tuple(int(h) for h in self.critic_hidden))
+        if not self.critic_hidden or min(self.critic_hidden) < 1:
+            raise ValueError(f"{name}.critic_hidden must be positive layer sizes")
+
+
+def mlp(width: int, hidden: Sequence[int], out: int) -> nn.Sequential:
+    """A ReLU network ``width -> hidden... -> out``."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    return nn.Sequential(*layers, nn.Linear(width, out))
+
+
+class ReplayBuffer:
+    """Transitions kept per task (a ring of ``capacity`` each), so that a batch holds a few
+    tasks with many states each: the mapping then predicts a few parameter sets per
+    gradient step, not one per state (16 times faster at 16 x 16 than at 256 x 1)."""
+
+    FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated")
+
+    def __init__(self, n_tasks: int, capacity: int, obs_dim: int, action_dim: int) -> None:
+        self.capacity = capacity
+        self.size = torch.zeros(n_tasks, dtype=torch.long)
+        self.next = torch.zeros(n_tasks, dtype=torch.long)
+        shapes = {
+            "obs": (obs_dim,),
+            "actions": (action_dim,),
+            "rewards": (),
+            "next_obs": (obs_dim,),
+            "terminated": (),
+        }
+        for name in self.FIELDS:
+            setattr(self, name, torch.zeros(n_tasks, 0, *shapes[name]))
+
+    def reserve(self, n: int) -> None:
+        """Room for ``n`` transitions per task; storage grows by doubling, up to
+        ``capacity``, so a short run does not hold a long one's memory."""
+        held = self.obs.shape[1]
+        if n <= held:
+            return
+        grown = min(self.capacity, max(n, 2 * held, 1024))
+        for name in self.FIELDS:
+            old = getattr(self, name)
+            new = torch.zeros(old.shape[0], grown, *old.shape[2:])
+            new[:, :held] = old
+            setattr(self, name, new)
+
+    def add(self, tasks: torch.Tensor, **rows: torch.Tensor) -> None:
+        """One transition for each of ``tasks`` (distinct task indices)."""
+        slot = self.next[tasks]
+        self.reserve(int(slot.max()) + 1)
+        for name, value in rows.items():
+            getattr(self, name)[tasks, slot] = value.to(getattr(self, name).dtype)
+        self.next[tasks] = (slot + 1) % self.capacity
+        self.size[tasks] = torch.clamp(self.size[tasks] + 1, max=self.capacity)
+
+    def sample(
+        self, n_tasks: int, per_task: int, generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
+        """``per_task`` transitions of each of ``n_tasks`` tasks that have some, shaped
+        ``(n_tasks, per_task, ...)``; ``"task"`` holds the task indices, ``(n_tasks,)``."""
+        filled = torch.nonzero(self.size).squeeze(1)
+        tasks = filled[torch.randperm(len(filled), generator=generator)[:n_tasks]]
+        pick = torch.rand(len(tasks), per_task, generator=generator)
+        index = (pick * self.size[tasks, None]).long()
+        rows = tasks[:, None].expand_as(index)
+        batch = {name: getattr(self, name)[rows, index] for name in self.FIELDS}
+        batch["task"] = tasks
+        return batch
+
+
+class OffPolicyLearner:
+    """An off-policy actor-critic with the mapping as its actor, across training tasks.
+
+    Args:
+        spec: Layout of the predicted policy.
+        network: The mapping, trained in place (usually starting as the base policy).
+        family: The task family.
+        tasks: Training tasks; ``descriptors`` holds their descriptors, row by row.
+        config: The objective's settings.
+        seed: Seed of the critic's initialisation, task draws, exploration and env resets.
+
+    A subclass builds its critic (:meth:`_make_critic`), says how the predicted policies
+    explore (:meth:`_explore`) and makes the gradient steps (:meth:`_update`). Everything a
+    resumed run needs beside the mapping (the modules named in ``_saved_modules``, the
+    optimizers of :meth:`_optimizers`, the replay buffer, the random state) goes through
+    :meth:`state_tensors` and :meth:`load_state`, under the config's ``NAME``.
+    """
+
+    _saved_modules: ClassVar[tuple[str, ...]] = ("critic", "critic_target")
+
+    def __init__(
+        self,
+        spec: PolicySpec,
+        network: MappingNetwork,
+        family: Family,
+        tasks: Sequence[Task],
+        descriptors: torch.Tensor,
+        config: OffPolicyConfig,
+        *,
+        seed: int,
+    ) -> None:
+        self.spec, self.network, self.family = spec, network, family
+        self.tasks, self.descriptors, self.config = list(tasks), descriptors, config
+        self.name = config.NAME
+        self.seed = seed
+        self.generator = torch.Generator().manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):  # seeded, and torch's global state kept
+            torch.manual_seed(seed)
+            self.critic = self._make_critic(descriptors.shape[1])
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor_opt = torch.optim.Adam(network.parameters(), lr=config.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.buffer = ReplayBuffer(
+            len(self.tasks), config.buffer_per_task, spec.arch.obs_dim, self._action_width
+        )
+        self.updates = 0
+
+    # ------------------------------------------------------------ subclasses
+    @property
+    def _action_width(self) -> int:
+        """Numbers per action in the replay buffer."""
+        return self.spec.arch.action_dim
+
+    def _make_critic(self, descriptor_dim: int) -> nn.Module:
+        raise NotImplementedError
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor_opt": self.actor_opt, "critic_opt": self.critic_opt}
+
+    def _explore(
+        self, actor: torch.Tensor, obs: torch.Tensor, chosen: torch.Tensor
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """The actions of the rollout's policies (actor parameters ``actor``, one row per
+        env; tasks ``chosen``) on ``obs``: as the buffer keeps them, and as the envs take
+        them."""
+        raise NotImplementedError
+
+    def _update(self, iteration: int) -> dict[str, float]:
+        """The gradient steps that follow one rollout; returns statistics."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ state
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The learner's state beside the mapping, as named tensors."""
+        tensors: dict[str, torch.Tensor] = {}
+        for name in self._saved_modules:
+            module: nn.Module = getattr(self, name)
+            tensors.update({f"{self.name}.{name}.{k}": v for k, v in module.state_dict().items()})
+        for name, optimizer in self._optimizers().items():
+            tensors.update(optimizer_tensors(optimizer, f"{self.name}.{name}"))
+        filled = int(self.buffer.size.max())  # the rest of each ring is still zeros
+        for name in ReplayBuffer.FIELDS:
+            tensors[f"{self.name}.buffer.{name}"] = getattr(self.buffer, name)[:, :filled]
+        tensors[f"{self.name}.buffer.size"] = self.buffer.size
+        tensors[f"{self.name}.buffer.next"] = self.buffer.next
+        tensors[f"{self.name}.generator"] = self.generator.get_state()
+        tensors[f"{self.name}.updates"] = torch.tensor(self.updates)
+        return tensors
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state_tensors` saved."""
+        for name in self._saved_modules:
+            prefix = f"{self.name}.{name}."
+            getattr(self, name).load_state_dict(
+                {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            )
+        for name, optimizer in self._optimizers().items():
+            load_optimizer(optimizer, tensors, f"{self.name}.{name}")
+        filled = tensors[f"{self.name}.buffer.obs"].shape[1]
+        self.buffer.reserve(filled)
+        for name in ReplayBuffer.FIELDS:
+            getattr(self.buffer, name)[:, :filled] = tensors[f"{self.name}.buffer.{name}"]
+        self.buffer.size.copy_(tensors[f"{self.name}.buffer.size"])
+        self.buffer.next.copy_(tensors[f"{self.name}.buffer.next"])
+        self.generator.set_state(tensors[f"{self.name}.generator"])
+        self.updates = int(tensors[f"{self.name}.updates"])
+
+    # --------------------------------------------------------------- training
+    def train(
+        self,
+        *,
+        start_iteration: int = 0,
+        on_iteration: Callable[[int, int, dict[str, Any]], None] | None = None,
+    ) -> int:
+        """Iterations ``start_iteration + 1`` to ``config.iterations``; returns the env
+        steps they took. ``on_iteration`` gets (iteration, env steps of this call so far,
+        statistics) after each; the caller scores validation tasks and saves state there.
+
+        Raises:
+            Divergence: a prediction, a loss or a gradient became NaN or infinite; the
+                exception's ``env_steps`` counts the steps taken.
+        """
+        env_steps = 0
+        threads = torch.get_num_threads()
+        # A 256-wide critic on batches of 256 runs twice as fast on two threads as on one
+        # (the command line sets one for its small policies and worker processes).
+        torch.set_num_threads(max(threads, min(2, os.cpu_count() or 1)))
+        try:
+            for iteration in range(start_iteration + 1, self.config.iterations + 1):
+                returns = self._collect(iteration)
+                env_steps += self._n_chosen * self.config.n_steps
+                stats = self._update(iteration)
+                if returns:
+                    stats["episode_return"] = float(np.mean(returns))
+                if on_iteration is not None:
+                    on_iteration(iteration, env_steps, stats)
+        except Divergence as err:
+            err.env_steps = env_steps
+            raise
+        finally:
+            torch.set_num_threads(threads)
+        return env_steps
+
+    @property
+    def _n_chosen(self) -> int:
+        return min(self.config.tasks_per_iteration, len(self.tasks))
+
+    def _collect(self, iteration: int) -> list[float]:
+        """One rollout of the predicted policies (exploring), into the buffer; returns the
+        returns of the episodes that ended."""
+        config, spec = self.config, self.spec
+        chosen = torch.randperm(len(self.tasks), generator=self.generator)[: self._n_chosen]
+        with torch.no_grad():
+            actor = self.network(self.descriptors[chosen], spec.actor_rows)
+        if not torch.isfinite(actor).all():
+            raise Divergence(f"{self.name} objective: the mapping predicted non-finite parameters")
+        envs = TaskEnvs(
+            self.family, [self.tasks[i] for i in chosen.tolist()], batched=config.batched
+        )
+        returns: list[float] = []
+        try:
+            obs = envs.reset(self.seed * 100_003 + iteration)
+            running = np.zeros(len(chosen))
+            for _ in range(config.n_steps):
+                x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+                with torch.no_grad():
+                    kept, taken = self._explore(actor, x, chosen)
+                obs, reward, terminated, truncated, final = envs.step(taken)
+                ended = terminated | truncated
+                after = np.where(ended[:, None], final, obs)  # not the next episode's start
+                self.buffer.add(
+                    chosen,
+                    obs=x,
+                    actions=kept,
+                    rewards=torch.as_tensor(reward),
+                    next_obs=torch.as_tensor(np.asarray(after, dtype=np.float32)),
+                    terminated=torch.as_tensor(terminated),
+                )
+                running += reward
+                returns.extend(running[ended].tolist())
+                running[ended] = 0.0
+        finally:
+            envs.close()
+        return returns
+
+    def _batch(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """A replay batch, its tasks' descriptors ``(T, D)``, and those repeated for each
+        state, ``(T, N, D)``."""
+        config = self.config
+        batch = self.buffer.sample(config.batch_tasks, config.batch_states, self.generator)
+        desc = self.descriptors[batch["task"]]
+        return batch, desc, desc[:, None].expand(-1, batch["obs"].shape[1], -1)
+
+    def _check(self, value: torch.Tensor, what: str, iteration: int) -> None:
+        if not torch.isfinite(value):
+            raise Divergence(
+                f"{self.name} objective: the {what} became {float(value)} at iteration {iteration}"
+            )
+
+    def _step_actor(self, loss: torch.Tensor, iteration: int) -> None:
+        """One Adam step of the mapping on ``loss``, gradients clipped to norm 10."""
+        self._check(loss, "actor loss", iteration)
+        self.actor_opt.zero_grad()
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.network.parameters(), 10.0)
+        self._check(norm, "actor gradient", iteration)
+        self.actor_opt.step()
+
+    def _step_critic(self, loss: torch.Tensor, iteration: int) -> None:
+        self._check(loss, "critic loss", iteration)
+        self.critic_opt.zero_grad()
+        loss.backward()
+        self.critic_opt.step()
+        self.updates += 1
+
+
+def polyak(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Move ``target``'s parameters a fraction ``tau`` towards ``source``'s."""
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters(), strict=True):
+            t.lerp_(s, tau)
