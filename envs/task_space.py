@@ -319,18 +319,7 @@ class TaskSpace:
         rng_train, rng_val, rng_test = (
             np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
         )
-        if kind == "interpolation":
-            edge, i = 1.0, 0
-        elif kind == "extrapolation":
-            if not 0.0 < holdout_fraction < 1.0:
-                raise ValueError("holdout_fraction must be in (0, 1)")
-            name = holdout_feature or self.features[0].name
-            if name not in self.names:
-                raise ValueError(f"unknown holdout feature {name!r}; known: {self.names}")
-            i = self.names.index(name)
-            edge = 1.0 - 2.0 * holdout_fraction
-        else:
-            raise ValueError(f"split kind must be 'interpolation' or 'extrapolation', got {kind!r}")
+        i, edge = self._holdout(kind, holdout_feature, holdout_fraction)
 
         def draw(rng: np.random.Generator, n: int, outside: bool) -> list[Task]:
             z = rng.uniform(-1.0, 1.0, size=(n, self.dim))
@@ -345,6 +334,36 @@ class TaskSpace:
             val=draw(rng_val, n_val, outside=False),
             test=draw(rng_test, n_test, outside=True),
         )
+
+    def _holdout(
+        self, kind: str, holdout_feature: str | None, holdout_fraction: float
+    ) -> tuple[int, float]:
+        """The held-out feature's index and the descriptor value where its held-out edge
+        starts (1.0, nothing held out, for an interpolation split)."""
+        if kind == "interpolation":
+            return 0, 1.0
+        if kind != "extrapolation":
+            raise ValueError(f"split kind must be 'interpolation' or 'extrapolation', got {kind!r}")
+        if not 0.0 < holdout_fraction < 1.0:
+            raise ValueError("holdout_fraction must be in (0, 1)")
+        name = holdout_feature or self.features[0].name
+        if name not in self.names:
+            raise ValueError(f"unknown holdout feature {name!r}; known: {self.names}")
+        return self.names.index(name), 1.0 - 2.0 * holdout_fraction
+
+    def training_region(
+        self,
+        kind: SplitKind = "interpolation",
+        *,
+        holdout_feature: str | None = None,
+        holdout_fraction: float = 0.25,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The descriptor box that a split's training and validation tasks come from: the
+        bounds, less the held-out edge of an extrapolation split (``split``'s arguments)."""
+        i, edge = self._holdout(kind, holdout_feature, holdout_fraction)
+        low, high = -np.ones(self.dim, np.float32), np.ones(self.dim, np.float32)
+        high[i] = edge
+        return low, high
 
     # ----------------------------------------------------------- presentation
     def table(self) -> str:

@@ -21,6 +21,11 @@ from meta_rl.recipes import Recipe, recipe_from_json
 
 FORMAT_VERSION = 1
 PRETRAINED_DIR = "pretrained"
+CLAMPED_OBJECTIVES = ("td3",)
+"""Objectives whose mappings see descriptors clamped to their training region: a ``td3``
+mapping's own predictions beyond it fail on some seeds, its predictions at the region's
+edge do better there; an ``rl`` mapping's own do better than its edge's
+(docs/benchmarks/pendulum-td3-extrapolation/clamp_check.py)."""
 
 
 def _versions() -> dict[str, str]:
@@ -78,16 +83,40 @@ class TrainedMapping:
         """
         return self.task_space.to_descriptor(task or {}, extrapolate=extrapolate)
 
-    def predict(self, task: dict[str, float] | None, *, extrapolate: bool = False) -> torch.Tensor:
+    @property
+    def clamps(self) -> bool:
+        """Whether :meth:`predict` clamps descriptors to :meth:`training_region`."""
+        return self.objective in CLAMPED_OBJECTIVES
+
+    def _clamp(self, clamp: bool | None) -> bool:
+        return self.clamps if clamp is None else clamp
+
+    def training_region(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The descriptor box the mapping's training tasks came from: the task space's
+        bounds, less the held-out edge of an extrapolation split."""
+        low, high = self.task_space.training_region(self.info.get("split_kind", "interpolation"))
+        return torch.as_tensor(low), torch.as_tensor(high)
+
+    def predict(
+        self, task: dict[str, float] | None, *, extrapolate: bool = False, clamp: bool | None = None
+    ) -> torch.Tensor:
         """Flat policy parameters for ``task``.
+
+        Args:
+            task: Feature values (missing ones take defaults).
+            extrapolate: Accept values outside the bounds.
+            clamp: Predict for the nearest descriptor inside :meth:`training_region`
+                (default: :attr:`clamps`, true for a ``td3`` mapping). Inside the region it
+                changes nothing.
 
         Raises:
             ValueError: The task is invalid, or (with ``extrapolate``) so far outside the
                 bounds that its descriptor or the prediction overflows.
         """
         d = torch.as_tensor(self.descriptor(task, extrapolate=extrapolate))
+        inside = torch.clamp(d, *self.training_region()) if self._clamp(clamp) else d
         with torch.no_grad():
-            params = self.network(d).detach()
+            params = self.network(inside).detach()
         if not (torch.isfinite(d).all() and torch.isfinite(params).all()):
             raise ValueError(
                 f"cannot predict a policy for {task}: it lies too far outside the bounds "

@@ -185,8 +185,10 @@ class OffPolicyLearner:
         config: The objective's settings.
         seed: Seed of the critic's initialisation, task draws, exploration and env resets.
 
-    A subclass builds its critic (:meth:`_make_critic`), says how the predicted policies
-    explore (:meth:`_explore`) and makes the gradient steps (:meth:`_update`). Everything a
+    A subclass checks the family's actions (:meth:`_check_family`), builds its critic
+    (:meth:`_make_critic`) and anything else it holds (:meth:`_setup`), says how the
+    predicted policies explore (:meth:`_explore`) and makes the gradient steps
+    (:meth:`_update`). Everything a
     resumed run needs beside the mapping (the modules named in ``_saved_modules``, the
     optimizers of :meth:`_optimizers`, the replay buffer, the random state) goes through
     :meth:`state_tensors` and :meth:`load_state`, under the config's ``NAME``.
@@ -205,6 +207,7 @@ class OffPolicyLearner:
         *,
         seed: int,
     ) -> None:
+        self._check_family(family)
         self.spec, self.network, self.family = spec, network, family
         self.tasks, self.descriptors, self.config = list(tasks), descriptors, config
         self.name = config.NAME
@@ -220,8 +223,15 @@ class OffPolicyLearner:
             len(self.tasks), config.buffer_per_task, spec.arch.obs_dim, self._action_width
         )
         self.updates = 0
+        self._setup()
 
     # ------------------------------------------------------------ subclasses
+    def _check_family(self, family: Family) -> None:
+        """Raise ``ValueError`` where the objective cannot act in ``family``."""
+
+    def _setup(self) -> None:
+        """The subclass's own state, once the shared state is built."""
+
     @property
     def _action_width(self) -> int:
         """Numbers per action in the replay buffer."""

@@ -30,41 +30,23 @@ import torch
 from torch import nn
 
 from meta_rl.checks import check_reals
-from meta_rl.envs import Family, Task
-from meta_rl.mapping import MappingNetwork
+from meta_rl.envs import Family
 from meta_rl.off_policy import OffPolicyConfig, OffPolicyLearner, mlp, polyak
-from meta_rl.policy_spec import PolicySpec
 
 
 @dataclass(frozen=True, kw_only=True)
 class SACDConfig(OffPolicyConfig):
-    """Settings of the ``sacd`` objective.
+    """Settings of the ``sacd`` objective (the shared ones: :class:`OffPolicyConfig`).
 
     Attributes:
-        tasks: Training tasks to draw from, as ``td3``'s (``None``: the split's
-            ``n_train`` training tasks); sacd trains no expert per task, so more tasks
-            cost no env steps.
-        iterations: Rollout-and-update iterations.
-        tasks_per_iteration: Training tasks in one rollout (one env each).
-        n_steps: Env steps per task and iteration: 500 lets a CartPole or Acrobot episode
-            run to its limit, so the buffer holds late states too (a cart that drifts off
-            after 300 steps).
-        warmup_iterations: First iterations in which only the critic learns.
-        updates_per_step: Gradient steps per env step collected.
-        batch_tasks: Tasks in one gradient step's batch.
-        batch_states: Transitions of each of those tasks.
-        buffer_per_task: Transitions kept per task (the oldest go first).
-        actor_lr: Adam learning rate of the mapping.
-        critic_lr: Adam learning rate of the critic.
-        critic_hidden: Hidden layer sizes of each of the twin critics.
-        gamma: Discount (0.99: CartPole's and Acrobot's episodes last 500 steps).
-        tau: Polyak factor of the critic's target.
+        tasks_per_iteration: 8 by default, as each runs 500 steps.
+        n_steps: 500 lets a CartPole or Acrobot episode run to its limit, so the buffer
+            holds late states too (a cart that drifts off after 300 steps).
+        gamma: 0.99: CartPole's and Acrobot's episodes last 500 steps.
         init_alpha: Starting entropy temperature.
         alpha_lr: Adam learning rate of ``log alpha``.
         target_entropy: The mean entropy ``alpha`` steers the policies to, as a fraction of
             the uniform policy's ``log |A|``.
-        eval_every: Iterations between validation scores (model selection).
-        batched: Roll out on the family's batched env where it has one.
     """
 
     NAME: ClassVar[str] = "sacd"
@@ -128,22 +110,13 @@ class SACDLearner(OffPolicyLearner):
 
     config: SACDConfig
 
-    def __init__(
-        self,
-        spec: PolicySpec,
-        network: MappingNetwork,
-        family: Family,
-        tasks: Sequence[Task],
-        descriptors: torch.Tensor,
-        config: SACDConfig,
-        *,
-        seed: int,
-    ) -> None:
+    def _check_family(self, family: Family) -> None:
         check_discrete_actions(family)
-        super().__init__(spec, network, family, tasks, descriptors, config, seed=seed)
-        self.log_alpha = torch.tensor(math.log(config.init_alpha), requires_grad=True)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
-        self.entropy_goal = config.target_entropy * math.log(spec.arch.action_dim)
+
+    def _setup(self) -> None:
+        self.log_alpha = torch.tensor(math.log(self.config.init_alpha), requires_grad=True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=self.config.alpha_lr)
+        self.entropy_goal = self.config.target_entropy * math.log(self.spec.arch.action_dim)
 
     @property
     def _action_width(self) -> int:

@@ -46,39 +46,20 @@ __all__ = ["ReplayBuffer", "TD3Config", "TD3Learner", "TwinCritic", "check_box_a
 
 @dataclass(frozen=True, kw_only=True)
 class TD3Config(OffPolicyConfig):
-    """Settings of the ``td3`` objective.
+    """Settings of the ``td3`` objective (the shared ones: :class:`OffPolicyConfig`).
 
     Attributes:
-        tasks: Training tasks to draw from, from the same region and random stream as the
-            split's training tasks (on the interpolation split the first ``n_train`` are
-            the split's own); validation and test tasks are untouched (``None``: the
-            split's ``n_train`` training tasks).
-            TD3 trains no expert per task, so more tasks cost no env steps; with the 48 of
-            Pendulum's split the predicted policies failed on validation tasks near the
-            edges of the task space (docs/benchmarks/pendulum-objectives).
-        iterations: Rollout-and-update iterations.
-        tasks_per_iteration: Training tasks in one rollout (one env each).
-        n_steps: Env steps per task and iteration.
-        warmup_iterations: First iterations in which only the critic learns.
-        updates_per_step: Gradient steps per env step collected (the update-to-data
-            ratio).
-        batch_tasks: Tasks in one gradient step's batch.
-        batch_states: Transitions of each of those tasks.
-        buffer_per_task: Transitions kept per task (the oldest go first).
-        actor_lr: Adam learning rate of the mapping.
-        critic_lr: Adam learning rate of the critic.
-        critic_hidden: Hidden layer sizes of each of the twin critics.
-        gamma: Discount (its own, not the recipe's PPO setting: rl-zoo3's TD3 value for
-            Pendulum, 0.98; a family with longer horizons wants more).
-        tau: Polyak factor of the target networks.
+        tasks: 256 by default: with the 48 of Pendulum's split the predicted policies
+            failed on validation tasks near the edges of the task space
+            (docs/benchmarks/pendulum-objectives).
+        gamma: rl-zoo3's TD3 value for Pendulum, 0.98 (a family with longer horizons
+            wants more).
         action_noise: Std of the exploration noise, as a fraction of each task's action
             half-range.
         target_noise: Std of the target policy's smoothing noise (same units).
         noise_clip: Clip of that noise (same units).
         policy_delay: Critic updates per actor update.
         bound_coef: Weight of the penalty on an action mean beyond the task's bounds.
-        eval_every: Iterations between validation scores (model selection).
-        batched: Roll out on the family's batched env where it has one.
     """
 
     NAME: ClassVar[str] = "td3"
@@ -165,21 +146,12 @@ class TD3Learner(OffPolicyLearner):
     _saved_modules = ("critic", "critic_target", "actor_target")
     config: TD3Config
 
-    def __init__(
-        self,
-        spec: PolicySpec,
-        network: MappingNetwork,
-        family: Family,
-        tasks: Sequence[Task],
-        descriptors: torch.Tensor,
-        config: TD3Config,
-        *,
-        seed: int,
-    ) -> None:
+    def _check_family(self, family: Family) -> None:
         check_box_actions(family)
-        super().__init__(spec, network, family, tasks, descriptors, config, seed=seed)
-        self.actor_target = copy.deepcopy(network).requires_grad_(False)
-        self.low, self.high = task_bounds(family, self.tasks)
+
+    def _setup(self) -> None:
+        self.actor_target = copy.deepcopy(self.network).requires_grad_(False)
+        self.low, self.high = task_bounds(self.family, self.tasks)
         self.half = (self.high - self.low) / 2
 
     def _make_critic(self, descriptor_dim: int) -> nn.Module:

@@ -52,6 +52,19 @@ TINY_TRAIN = {
 }
 """A Pendulum training of a few seconds (``tiny_mapping``'s settings)."""
 
+TINY_OFF_POLICY = {
+    "tasks": None,
+    "iterations": 2,
+    "tasks_per_iteration": 3,
+    "n_steps": 20,
+    "warmup_iterations": 1,
+    "updates_per_step": 0.5,
+    "batch_tasks": 2,
+    "batch_states": 8,
+    "eval_every": 1,
+}
+"""Two iterations of ``td3`` or ``sacd`` on three tasks (the critic alone in the first)."""
+
 
 @pytest.fixture(params=FAMILY_NAMES)
 def family(request: pytest.FixtureRequest):
@@ -90,6 +103,45 @@ class Drift(gym.Env):
     def step(self, action):
         self.x = float(np.clip(self.x + self.rate + float(action[0]), -5, 5))
         return np.array([self.x], np.float32), -abs(self.x), False, False, {}
+
+
+class Steer(Drift):
+    """Drift with three discrete actions: push by -0.5, 0 or +0.5."""
+
+    action_space = gym.spaces.Discrete(3)
+
+    def step(self, action):
+        return super().step([0.5 * (int(action) - 1)])
+
+
+def toy_problem(env_class: type[gym.Env], rates: tuple[float, ...], seed: int = 0):
+    """A toy family of ``env_class`` (its feature: the drift ``rate`` in [-0.5, 0.5]),
+    tasks of ``rates``, and an untrained mapping of a small policy: ``(family, spec,
+    tasks, descriptors, network)``."""
+    from meta_rl.envs import Feature, get_family, make_family
+    from meta_rl.mapping import MappingNetwork
+    from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
+
+    name = f"Toy{env_class.__name__}"
+    try:
+        family = get_family(name)
+    except ValueError:
+        family = make_family(
+            name,
+            env_class,
+            [Feature(name="rate", default=0.0, low=-0.5, high=0.5)],
+            apply=lambda env, task: setattr(env, "rate", task["rate"]),
+            max_episode_steps=10,
+        )
+    torch.manual_seed(seed)
+    arch = PolicyArch.for_env(family.make(), pi=(16,), vf=(16,))
+    spec = PolicySpec(arch)
+    tasks = [{"rate": r} for r in rates]
+    descriptors = torch.as_tensor(np.stack([family.task_space.to_descriptor(t) for t in tasks]))
+    network = MappingNetwork(
+        family.task_space.dim, spec.flatten(build_policy(arch)), MappingConfig(hidden=(16,), rank=4)
+    )
+    return family, spec, tasks, descriptors, network
 
 
 def mean_return(spec, network, family, tasks, descriptors, episodes: int) -> float:

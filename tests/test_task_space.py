@@ -73,6 +73,25 @@ def test_extrapolation_holds_out_an_edge():
     assert all(t["b"] >= edge - 1e-9 for t in split.test)
 
 
+def test_training_region_holds_the_training_tasks_and_not_the_held_out_ones():
+    space = TaskSpace(
+        [
+            Feature(name="a", default=0.0, low=-1, high=1),
+            Feature(name="b", default=0.0, low=0, high=4),
+        ]
+    )
+    low, high = space.training_region("interpolation")
+    assert low.tolist() == [-1, -1] and high.tolist() == [1, 1]
+    low, high = space.training_region("extrapolation", holdout_feature="b")
+    assert low.tolist() == [-1, -1] and high.tolist() == [1, 0.5]
+    split = space.split(50, 20, n_val=10, kind="extrapolation", seed=0, holdout_feature="b")
+    inside = [space.to_descriptor(t) for t in split.train + split.val]
+    assert all(np.all(d >= low) and np.all(d <= high) for d in inside)
+    assert all(space.to_descriptor(t)[1] >= 0.5 - 1e-6 for t in split.test)
+    with pytest.raises(ValueError, match="split kind"):
+        space.training_region("sideways")
+
+
 BAD_VALUES = [
     ("nan", math.nan),
     ("inf", math.inf),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,31 @@ from meta_rl.checkpoint import TrainedMapping, resolve_checkpoint
 from meta_rl.evaluation import ParamsPolicy, evaluate_params, run_episodes
 from meta_rl.io import load_tensors, save_tensors
 from meta_rl.train import TrainConfig, train
+
+
+def test_a_td3_mapping_predicts_for_descriptors_clamped_to_its_training_region(tiny_mapping):
+    _, trained, _, _ = tiny_mapping
+    space = trained.task_space
+    first = space.features[0]
+
+    def task(z: float) -> dict[str, float]:  # the first feature at descriptor value z
+        return {**space.default_task(), first.name: float(first.denormalise(z))}
+
+    # An extrapolation split holds out the first feature's top quarter (z > 0.5).
+    td3 = replace(trained, objective="td3", info={**trained.info, "split_kind": "extrapolation"})
+    assert td3.clamps and not trained.clamps
+    beyond, edge, inside = td3.predict(task(0.9)), td3.predict(task(0.5)), td3.predict(task(0.2))
+    assert torch.allclose(beyond, edge, atol=1e-5)
+    assert (td3.predict(task(0.9), clamp=False) - edge).abs().max() > 1e-4
+    assert torch.equal(inside, td3.predict(task(0.2), clamp=False))
+    # Other objectives predict for the task's own descriptor, unless asked.
+    assert (trained.predict(task(0.9)) - trained.predict(task(0.5))).abs().max() > 1e-4
+    # Beyond the bounds, an interpolation-split td3 mapping predicts at the bound.
+    interpolation = replace(trained, objective="td3")
+    over = {**task(1.0), first.name: first.high * 1.25}
+    assert torch.allclose(
+        interpolation.predict(over, extrapolate=True), interpolation.predict(task(1.0)), atol=1e-5
+    )
 
 
 def test_train_save_load_round_trip(tiny_mapping):

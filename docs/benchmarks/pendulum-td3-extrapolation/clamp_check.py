@@ -2,13 +2,16 @@
 
 Scores, on 12 tasks drawn from the extrapolation split's held-out region with another seed
 (777; not the benchmark's test tasks), the zero-shot return of each mapping's prediction
-for the task's own descriptor, for the descriptor clamped to the box of the split's
-training tasks, and of the base policy: the three td3 extrapolation seeds (this folder)
-and the three `rl` ones (docs/benchmarks/pendulum-rl). Run from the repository root:
+for the task's own descriptor ("raw"), for the descriptor clamped to the box of the split's
+training tasks ("box"), for it clamped to the split's training region ("region": what
+``TrainedMapping.predict`` does for a td3 mapping), and of the base policy ("base"): the
+three td3 extrapolation seeds (this folder) and the three `rl` ones
+(docs/benchmarks/pendulum-rl). Run from the repository root:
 
     python docs/benchmarks/pendulum-td3-extrapolation/clamp_check.py
 
-It writes clamp_check.json beside itself (per task: raw, clamped, base) and prints means.
+It writes clamp_check.json beside itself (per task: raw, box, region, base) and prints
+means.
 """
 
 import glob
@@ -42,17 +45,21 @@ def main() -> None:
         for task in space.split(0, 12, kind="extrapolation", seed=777).test:
             d = torch.as_tensor(space.to_descriptor(task), dtype=torch.float32)
             with torch.no_grad():
-                raw = mapping.network(d)
-                clamped = mapping.network(d.clamp(low, high))
+                params = {
+                    "raw": mapping.network(d),
+                    "box": mapping.network(d.clamp(low, high)),
+                    "region": mapping.predict(task, clamp=True),
+                    "base": mapping.base_params,
+                }
             rows.append(
-                [
-                    evaluate_params(mapping.spec, p, mapping.family, task, episodes=10, seed=1)
-                    for p in (raw, clamped, mapping.base_params)
-                ]
+                {
+                    k: evaluate_params(mapping.spec, p, mapping.family, task, episodes=10, seed=1)
+                    for k, p in params.items()
+                }
             )
         out[name] = rows
-        raw, clamped, base = np.mean(rows, 0)
-        print(f"{name}: raw {raw:.1f}, clamped {clamped:.1f}, base {base:.1f}")
+        means = {k: np.mean([row[k] for row in rows]) for k in rows[0]}
+        print(f"{name}: " + ", ".join(f"{k} {v:.1f}" for k, v in means.items()))
     (HERE / "clamp_check.json").write_text(json.dumps(out, indent=1) + "\n")
 
 

@@ -1,0 +1,133 @@
+"""What the off-policy objectives share (``td3`` on Box actions, ``sacd`` on discrete
+ones): each test runs on both learners, on toy problems."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from meta_rl.divergence import Divergence
+from meta_rl.off_policy import ReplayBuffer
+from meta_rl.sacd import SACDConfig, SACDLearner
+from meta_rl.td3 import TD3Config, TD3Learner
+
+from .conftest import TINY_OFF_POLICY, Drift, Steer, toy_problem
+
+LEARNERS = {
+    "td3": (TD3Learner, TD3Config, Drift),
+    "sacd": (SACDLearner, SACDConfig, Steer),
+}
+
+
+def _learner(objective: str, seed: int = 0, **settings):
+    """A learner of ``objective`` on its toy problem, and the problem."""
+    learner_type, config_type, env_class = LEARNERS[objective]
+    family, spec, tasks, descriptors, network = toy_problem(env_class, (-0.4, -0.1, 0.2, 0.45))
+    if "descriptors" in settings:
+        descriptors = settings.pop("descriptors")
+    config = config_type(**{**TINY_OFF_POLICY, **settings})
+    learner = learner_type(spec, network, family, tasks, descriptors, config, seed=seed)
+    return learner, network
+
+
+@pytest.mark.parametrize("objective", LEARNERS)
+def test_the_actor_loss_reaches_the_mapping_through_predicted_parameters_after_warmup(objective):
+    learner, network = _learner(objective)
+    start = {k: v.clone() for k, v in network.state_dict().items()}
+    critic_before = [p.clone() for p in learner.critic.parameters()]
+    changed: list[bool] = []
+
+    def record(iteration: int, steps: int, stats: dict) -> None:
+        changed.append(any(not torch.equal(v, start[k]) for k, v in network.state_dict().items()))
+
+    learner.train(on_iteration=record)
+    # Warm-up: the critic learns alone; then the mapping moves (the base buffer never).
+    assert changed == [False, True]
+    assert torch.equal(network.base, start["base"])
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(critic_before, learner.critic.parameters(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("objective", LEARNERS)
+def test_off_policy_learning_is_seeded(objective):
+    runs = []
+    for _ in range(2):
+        learner, network = _learner(objective, seed=5)
+        learner.train()
+        runs.append(network.state_dict())
+    for key, value in runs[0].items():
+        assert torch.equal(value, runs[1][key]), key
+
+
+@pytest.mark.parametrize("objective", LEARNERS)
+def test_off_policy_learning_resumes_exactly_from_its_state(objective):
+    uninterrupted, reference = _learner(objective, seed=2, iterations=3)
+    uninterrupted.train()
+
+    learner, first = _learner(objective, seed=2, iterations=3)
+    saved: dict = {}
+
+    def stop_after_two(iteration: int, steps: int, stats: dict) -> None:
+        if iteration == 2:
+            saved.update(network=first.state_dict(), tensors=learner.state_tensors())
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        learner.train(on_iteration=stop_after_two)
+    again, second = _learner(objective, seed=2, iterations=3)
+    second.load_state_dict(saved["network"])
+    again.load_state(saved["tensors"])
+    assert again.train(start_iteration=2) == 3 * 20
+    for key, value in reference.state_dict().items():
+        assert torch.equal(value, second.state_dict()[key]), key
+    for key, value in uninterrupted.state_tensors().items():
+        assert torch.equal(value, again.state_tensors()[key]), key
+
+
+@pytest.mark.parametrize("objective", LEARNERS)
+def test_off_policy_learning_stops_on_a_non_finite_prediction(objective):
+    _, _, env_class = LEARNERS[objective]
+    descriptors = toy_problem(env_class, (-0.4, -0.1, 0.2, 0.45))[3].clone()
+    descriptors[0, 0] = float("nan")
+    learner, _ = _learner(objective, descriptors=descriptors)
+    with pytest.raises(Divergence, match=f"{objective} objective") as err:
+        learner.train()
+    assert err.value.env_steps == 0
+
+
+def test_replay_buffer_keeps_tasks_apart_and_samples_within_each():
+    buffer = ReplayBuffer(n_tasks=3, capacity=4, obs_dim=1, action_dim=1)
+    for step in range(6):  # task 0 and 2 get six transitions each: their rings wrap
+        tasks = torch.tensor([0, 2])
+        buffer.add(
+            tasks,
+            obs=torch.tensor([[step], [100 + step]], dtype=torch.float32),
+            actions=torch.zeros(2, 1),
+            rewards=torch.zeros(2),
+            next_obs=torch.zeros(2, 1),
+            terminated=torch.zeros(2),
+        )
+    assert buffer.size.tolist() == [4, 0, 4]
+    batch = buffer.sample(5, 50, torch.Generator().manual_seed(0))
+    assert sorted(batch["task"].tolist()) == [0, 2]  # task 1 has nothing yet
+    for row, task in enumerate(batch["task"].tolist()):
+        values = set(batch["obs"][row, :, 0].tolist())
+        assert values == {float(s + 100 * (task == 2)) for s in (2, 3, 4, 5)}
+
+
+def test_replay_buffer_grows_as_it_fills():
+    buffer = ReplayBuffer(n_tasks=2, capacity=5000, obs_dim=2, action_dim=1)
+    row = {
+        "obs": torch.ones(1, 2),
+        "actions": torch.ones(1, 1),
+        "rewards": torch.ones(1),
+        "next_obs": torch.ones(1, 2),
+        "terminated": torch.zeros(1),
+    }
+    assert buffer.obs.shape == (2, 0, 2)
+    for _ in range(1025):
+        buffer.add(torch.tensor([1]), **row)
+    assert buffer.obs.shape == (2, 2048, 2) and buffer.size.tolist() == [0, 1025]
+    assert buffer.obs[1, :1025].eq(1).all() and buffer.obs[1, 1025:].eq(0).all()
