@@ -86,14 +86,15 @@ class TrainedMapping:
     @property
     def clamps(self) -> bool:
         """Whether :meth:`predict` clamps descriptors to :meth:`training_region`."""
-        return self.objective in CLAMPED_OBJECTIVES
+        return self.objective.split("+")[-1] in CLAMPED_OBJECTIVES
 
     def _clamp(self, clamp: bool | None) -> bool:
         return self.clamps if clamp is None else clamp
 
     def training_region(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The descriptor box the mapping's training tasks came from: the task space's
-        bounds, less the held-out edge of an extrapolation split."""
+        bounds, less the held-out edge of an extrapolation split (``info["split_kind"]``,
+        which every trained checkpoint records; split with the default holdout)."""
         low, high = self.task_space.training_region(self.info.get("split_kind", "interpolation"))
         return torch.as_tensor(low), torch.as_tensor(high)
 
@@ -111,7 +112,7 @@ class TrainedMapping:
 
         Raises:
             ValueError: The task is invalid, or (with ``extrapolate``) so far outside the
-                bounds that its descriptor or the prediction overflows.
+                bounds that its descriptor (or, unclamped, the prediction) overflows.
         """
         d = torch.as_tensor(self.descriptor(task, extrapolate=extrapolate))
         inside = torch.clamp(d, *self.training_region()) if self._clamp(clamp) else d
@@ -120,7 +121,8 @@ class TrainedMapping:
         if not (torch.isfinite(d).all() and torch.isfinite(params).all()):
             raise ValueError(
                 f"cannot predict a policy for {task}: it lies too far outside the bounds "
-                f"({self.task_space.describe_bounds()}) and the prediction overflows; "
+                f"({self.task_space.describe_bounds()}) and its descriptor or prediction "
+                "overflows; "
                 "choose values nearer the bounds"
             )
         return params

@@ -180,6 +180,7 @@ class SACDLearner(OffPolicyLearner):
                 self._step_actor((p * (alpha * log_p - q)).sum(-1).mean(), iteration)
                 entropy = -(p.detach() * log_p.detach()).sum(-1).mean()
                 alpha_loss = self.log_alpha * (entropy - self.entropy_goal)
+                self._check(alpha_loss, "temperature loss", iteration)
                 self.alpha_opt.zero_grad()
                 alpha_loss.backward()
                 self.alpha_opt.step()

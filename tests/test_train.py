@@ -264,3 +264,20 @@ def test_experts_evaluate_with_the_recipes_expert_episodes(tmp_path, monkeypatch
         family, tasks, base, recipe, arch, seed=0, cache_dir=tmp_path, workers=0, progress=False
     )
     assert seen == [3, 3, 10, 10]
+
+
+def test_published_mappings_keep_their_cache_keys():
+    """The benchmark finds its published mappings by these keys (docs/benchmarks/*/
+    <objective>-seed0/mapping-<key>.safetensors): a new setting, objective or phase must
+    leave them as they are, or every published mapping would be retrained."""
+    from meta_rl.train import settings_key
+
+    published = {
+        ("Pendulum", "td3"): "2c7952f32721",  # pendulum-objectives/selection/td3-seed0
+        ("Pendulum", "rl"): "8a6174f09912",  # shipped pendulum-rl
+        ("CartPole", "rl"): "0ca06898f80e",  # cartpole-objectives/selection/rl-seed0
+        ("CartPole", "sacd"): "fc8f5038b158",  # cartpole-objectives/selection/sacd-seed0
+    }
+    for (family, objective), key in published.items():
+        config = TrainConfig(family=family, objective=objective)
+        assert settings_key(config)[:12] == key, (family, objective)
