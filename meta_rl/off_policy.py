@@ -251,6 +251,12 @@ class OffPolicyLearner:
         them."""
         raise NotImplementedError
 
+    def _target(
+        self, batch: dict[str, torch.Tensor], desc: torch.Tensor, states_desc: torch.Tensor
+    ) -> torch.Tensor:
+        """The critics' regression target for a replay batch (see :meth:`_batch`)."""
+        raise NotImplementedError
+
     def _update(self, iteration: int) -> dict[str, float]:
         """The gradient steps that follow one rollout; returns statistics."""
         raise NotImplementedError

@@ -153,6 +153,18 @@ class SACDLearner(OffPolicyLearner):
         log_p = torch.log_softmax(logits, -1)
         return log_p.exp(), log_p
 
+    @torch.no_grad()
+    def _target(
+        self, batch: dict[str, torch.Tensor], desc: torch.Tensor, states_desc: torch.Tensor
+    ) -> torch.Tensor:
+        """The critics' regression target: the reward plus, unless the episode terminated,
+        the discounted soft value of the next state under the current predicted policy."""
+        alpha = self.log_alpha.detach().exp()
+        p_next, log_p_next = self._policy(desc, batch["next_obs"])
+        q1_next, q2_next = self.critic_target(batch["next_obs"], states_desc)
+        soft = (p_next * (torch.min(q1_next, q2_next) - alpha * log_p_next)).sum(-1)
+        return batch["rewards"] + self.config.gamma * (1 - batch["terminated"]) * soft
+
     def _update(self, iteration: int) -> dict[str, float]:
         """SAC-Discrete's gradient steps for one rollout: the critics and their target every
         step, the actor (the mapping) and the temperature once the warm-up is over."""
@@ -162,11 +174,7 @@ class SACDLearner(OffPolicyLearner):
         for _ in range(n_updates):
             batch, desc, states_desc = self._batch()
             alpha = self.log_alpha.detach().exp()
-            with torch.no_grad():
-                p_next, log_p_next = self._policy(desc, batch["next_obs"])
-                q1_next, q2_next = self.critic_target(batch["next_obs"], states_desc)
-                soft = (p_next * (torch.min(q1_next, q2_next) - alpha * log_p_next)).sum(-1)
-                target = batch["rewards"] + config.gamma * (1 - batch["terminated"]) * soft
+            target = self._target(batch, desc, states_desc)
             taken = batch["actions"].long()
             q1, q2 = self.critic(batch["obs"], states_desc)
             q1, q2 = q1.gather(-1, taken).squeeze(-1), q2.gather(-1, taken).squeeze(-1)

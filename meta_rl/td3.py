@@ -170,6 +170,22 @@ class TD3Learner(OffPolicyLearner):
         )
         return action, action.numpy()
 
+    @torch.no_grad()
+    def _target(
+        self, batch: dict[str, torch.Tensor], desc: torch.Tensor, states_desc: torch.Tensor
+    ) -> torch.Tensor:
+        """The critics' regression target: the reward plus, unless the episode terminated,
+        the discounted clipped double-Q value of the target policy's smoothed next action."""
+        config, task = self.config, batch["task"]
+        low, high, half = self.low[task, None], self.high[task, None], self.half[task, None]
+        target_mean = _mean_actions(self.spec, self.actor_target, desc, batch["next_obs"])
+        smooth = torch.randn(target_mean.shape, generator=self.generator)
+        smooth = (config.target_noise * smooth).clamp(-config.noise_clip, config.noise_clip)
+        next_action = torch.clamp(target_mean + smooth * half, low, high)
+        q1_next, q2_next = self.critic_target(batch["next_obs"], next_action, states_desc)
+        live = 1 - batch["terminated"]
+        return batch["rewards"] + config.gamma * live * torch.min(q1_next, q2_next)
+
     def _update(self, iteration: int) -> dict[str, float]:
         """TD3's gradient steps for one rollout: the critics every step, the actor (the
         mapping) and the targets every ``policy_delay`` steps, the actor not before the
@@ -181,14 +197,7 @@ class TD3Learner(OffPolicyLearner):
             batch, desc, states_desc = self._batch()
             task = batch["task"]
             low, high, half = self.low[task, None], self.high[task, None], self.half[task, None]
-            with torch.no_grad():
-                target_mean = _mean_actions(spec, self.actor_target, desc, batch["next_obs"])
-                smooth = torch.randn(target_mean.shape, generator=self.generator)
-                smooth = (config.target_noise * smooth).clamp(-config.noise_clip, config.noise_clip)
-                next_action = torch.clamp(target_mean + smooth * half, low, high)
-                q1_next, q2_next = self.critic_target(batch["next_obs"], next_action, states_desc)
-                live = 1 - batch["terminated"]
-                target = batch["rewards"] + config.gamma * live * torch.min(q1_next, q2_next)
+            target = self._target(batch, desc, states_desc)
             q1, q2 = self.critic(batch["obs"], batch["actions"], states_desc)
             critic_loss = ((q1 - target) ** 2).mean() + ((q2 - target) ** 2).mean()
             self._step_critic(critic_loss, iteration)

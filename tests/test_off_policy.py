@@ -131,3 +131,25 @@ def test_replay_buffer_grows_as_it_fills():
         buffer.add(torch.tensor([1]), **row)
     assert buffer.obs.shape == (2, 2048, 2) and buffer.size.tolist() == [0, 1025]
     assert buffer.obs[1, :1025].eq(1).all() and buffer.obs[1, 1025:].eq(0).all()
+
+
+@pytest.mark.parametrize("objective", LEARNERS)
+def test_the_critic_target_bootstraps_only_where_the_episode_went_on(objective):
+    learner, _ = _learner(objective)
+    gen = torch.Generator().manual_seed(0)
+    tasks, states = 2, 5
+    terminated = torch.zeros(tasks, states)
+    terminated[0, 1] = terminated[1, 3] = 1.0
+    batch = {
+        "task": torch.tensor([0, 2]),
+        "obs": torch.randn(tasks, states, 1, generator=gen),
+        "next_obs": torch.randn(tasks, states, 1, generator=gen) + 3.0,
+        "rewards": torch.randn(tasks, states, generator=gen),
+        "terminated": terminated,
+    }
+    desc = learner.descriptors[batch["task"]]
+    target = learner._target(batch, desc, desc[:, None].expand(-1, states, -1))
+    ended = terminated.bool()
+    # A terminated transition's target is its reward; the others add the next state's value.
+    assert torch.equal(target[ended], batch["rewards"][ended])
+    assert (target[~ended] - batch["rewards"][~ended]).abs().min() > 0
