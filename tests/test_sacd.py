@@ -6,35 +6,12 @@ import pytest
 
 import meta_rl.train as train_module
 from meta_rl.checkpoint import TrainedMapping
-from meta_rl.sacd import SACDConfig, SACDLearner
+from meta_rl.sacd import SACDConfig
 from meta_rl.train import TrainConfig, train
 
-from .conftest import TINY_OFF_POLICY, TINY_TRAIN, Steer, mean_return, toy_problem
+from .conftest import TINY_OFF_POLICY, TINY_TRAIN
 
 SMALL = SACDConfig(**TINY_OFF_POLICY)
-
-
-def test_sacd_improves_the_return_of_a_tiny_problem():
-    family, spec, tasks, descriptors, network = toy_problem(Steer, (-0.35, -0.1, 0.15, 0.35))
-    before = mean_return(spec, network, family, tasks, descriptors, episodes=5)
-    config = SACDConfig(
-        iterations=12,
-        tasks_per_iteration=4,
-        n_steps=50,
-        warmup_iterations=2,
-        updates_per_step=1.0,
-        batch_tasks=4,
-        batch_states=32,
-        actor_lr=1e-3,
-        gamma=0.9,
-    )
-    seen: list[int] = []
-    learner = SACDLearner(spec, network, family, tasks, descriptors, config, seed=0)
-    steps = learner.train(on_iteration=lambda it, s, stats: seen.append(s))
-    after = mean_return(spec, network, family, tasks, descriptors, episodes=5)
-    assert steps == 12 * 4 * 50 and seen[-1] == steps and len(seen) == 12
-    # Holding |x| within a push of 0 is worth about -3 over ten steps; drifting, -10 or less.
-    assert after > before + 1.0 and after > -4.0, (before, after)
 
 
 def test_sacd_refuses_box_actions_and_td3_refuses_discrete_ones():

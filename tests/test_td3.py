@@ -13,41 +13,9 @@ from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.td3 import TD3Config, TD3Learner
 from meta_rl.train import TrainConfig, train
 
-from .conftest import TINY_OFF_POLICY, TINY_TRAIN, Drift, mean_return, toy_problem
-
-
-def _drift():
-    return toy_problem(Drift, (-0.4, -0.1, 0.2, 0.45))
-
-
-def _mean_return(spec, network, family, tasks, descriptors) -> float:
-    return mean_return(spec, network, family, tasks, descriptors, episodes=5)
-
+from .conftest import TINY_OFF_POLICY, TINY_TRAIN
 
 SMALL = TD3Config(**TINY_OFF_POLICY)
-
-
-def test_td3_improves_the_return_of_a_tiny_problem():
-    family, spec, tasks, descriptors, network = _drift()
-    before = _mean_return(spec, network, family, tasks, descriptors)
-    config = TD3Config(
-        iterations=12,
-        tasks_per_iteration=4,
-        n_steps=50,
-        warmup_iterations=2,
-        updates_per_step=1.0,
-        batch_tasks=4,
-        batch_states=32,
-        actor_lr=1e-3,
-        gamma=0.9,
-    )
-    seen: list[int] = []
-    learner = TD3Learner(spec, network, family, tasks, descriptors, config, seed=0)
-    steps = learner.train(on_iteration=lambda it, s, stats: seen.append(s))
-    after = _mean_return(spec, network, family, tasks, descriptors)
-    assert steps == 12 * 4 * 50 and seen[-1] == steps and len(seen) == 12
-    # A policy that cancels the drift keeps |x| near 0 after the first step: about -0.5.
-    assert after > before + 1.0 and after > -2.0, (before, after)
 
 
 def test_td3_refuses_discrete_actions():
