@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv
@@ -27,7 +28,8 @@ from meta_rl.experts import make_agent
 
 
 class ExtrapolationWarning(UserWarning):
-    """A task outside the family's bounds: the mapping was never trained there."""
+    """A task outside the family's bounds, or beyond a clamping (``td3``) mapping's training
+    region: the mapping was never trained there."""
 
 
 def load_mapping(mapping: TrainedMapping | str | os.PathLike) -> TrainedMapping:
@@ -64,6 +66,23 @@ def resolve_task(
         stacklevel=3,
     )
     return full
+
+
+def _warn_if_clamped(trained: TrainedMapping, task: Task) -> None:
+    """Say so where ``trained`` predicts for another task than ``task``: a clamping (``td3``)
+    mapping and a task beyond its training region."""
+    if not trained.clamps:
+        return
+    d = torch.as_tensor(trained.descriptor(task, extrapolate=True))
+    low, high = trained.training_region()
+    if bool(((d < low) | (d > high)).any()):
+        warnings.warn(
+            f"task {task} lies beyond the region this {trained.objective} mapping was trained "
+            "on; it predicts the policy of the nearest task inside that region "
+            "(TrainedMapping.predict(..., clamp=False) gives its own extrapolation)",
+            ExtrapolationWarning,
+            stacklevel=3,
+        )
 
 
 def adapt(
@@ -113,6 +132,7 @@ def adapt(
             seed=seed,
             env_kwargs={"task": full, "extrapolate": extrapolate},
         )
+    _warn_if_clamped(trained, full)
     params = trained.predict(full, extrapolate=True)
     settings = {**trained.recipe.finetune, **overrides}
     return make_agent(

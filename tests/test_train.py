@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,6 +38,13 @@ def test_a_td3_mapping_predicts_for_descriptors_clamped_to_its_training_region(t
     # Other objectives predict for the task's own descriptor, unless asked.
     assert (trained.predict(task(0.9)) - trained.predict(task(0.5))).abs().max() > 1e-4
     # Beyond the bounds, an interpolation-split td3 mapping predicts at the bound.
+    # adapt says so where the policy is the nearest in-region task's.
+    with pytest.warns(ExtrapolationWarning, match="nearest task inside"):
+        adapt(td3, task=task(0.9), n_steps=64, batch_size=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        adapt(td3, task=task(0.2), n_steps=64, batch_size=32)
+        adapt(trained, task=task(0.9), n_steps=64, batch_size=32)
     interpolation = replace(trained, objective="td3")
     over = {**task(1.0), first.name: first.high * 1.25}
     assert torch.allclose(
