@@ -133,20 +133,17 @@ def cmd_families(args: argparse.Namespace) -> int:
 def _add_phase_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
     p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
-    p.add_argument("--td3-iterations", type=_positive, default=40, help="iterations of td3")
-    p.add_argument(
-        "--td3-tasks",
-        type=_at_least(2),
-        default=256,
-        help="training tasks td3 draws from (it trains no experts, so they cost no env steps)",
-    )
-    p.add_argument("--sacd-iterations", type=_positive, default=40, help="iterations of sacd")
-    p.add_argument(
-        "--sacd-tasks",
-        type=_at_least(2),
-        default=256,
-        help="training tasks sacd draws from (as --td3-tasks)",
-    )
+    for phase in ("td3", "sacd"):  # the off-policy objectives
+        p.add_argument(
+            f"--{phase}-iterations", type=_positive, default=40, help=f"iterations of {phase}"
+        )
+        p.add_argument(
+            f"--{phase}-tasks",
+            type=_at_least(2),
+            default=256,
+            help=f"training tasks {phase} draws from (it trains no experts, so they cost no "
+            "env steps)",
+        )
 
 
 def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -185,14 +186,19 @@ class OffPolicyLearner:
         config: The objective's settings.
         seed: Seed of the critic's initialisation, task draws, exploration and env resets.
 
-    A subclass checks the family's actions (:meth:`_check_family`), builds its critic
-    (:meth:`_make_critic`) and anything else it holds (:meth:`_setup`), says how the
+    A subclass names its objective and the action kind it acts with (``objective``,
+    ``action_kind``), builds its critic (:meth:`_make_critic`) and anything else it holds
+    (:meth:`_setup`), says how the
     predicted policies explore (:meth:`_explore`) and makes the gradient steps
     (:meth:`_update`). Everything a
     resumed run needs beside the mapping (the modules named in ``_saved_modules``, the
     optimizers of :meth:`_optimizers`, the replay buffer, the random state) goes through
-    :meth:`state_tensors` and :meth:`load_state`, under the config's ``NAME``.
+    :meth:`state_tensors` and :meth:`load_state`, under the objective's name.
     """
+
+    objective: ClassVar[str]
+    action_kind: ClassVar[str]  # "box" or "discrete", as PolicyArch.action_kind
+    instead: ClassVar[str]  # the off-policy objective for the other kind
 
     _saved_modules: ClassVar[tuple[str, ...]] = ("critic", "critic_target")
 
@@ -207,10 +213,9 @@ class OffPolicyLearner:
         *,
         seed: int,
     ) -> None:
-        self._check_family(family)
+        self.check_family(family)
         self.spec, self.network, self.family = spec, network, family
         self.tasks, self.descriptors, self.config = list(tasks), descriptors, config
-        self.name = config.NAME
         self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):  # seeded, and torch's global state kept
@@ -225,10 +230,21 @@ class OffPolicyLearner:
         self.updates = 0
         self._setup()
 
-    # ------------------------------------------------------------ subclasses
-    def _check_family(self, family: Family) -> None:
-        """Raise ``ValueError`` where the objective cannot act in ``family``."""
+    @classmethod
+    def check_family(cls, family: Family) -> None:
+        """Raise ``ValueError`` unless ``family`` acts with the objective's action kind."""
+        env = family.make()
+        space = env.action_space
+        env.close()
+        kind = "box" if isinstance(space, gym.spaces.Box) else "discrete"
+        if kind != cls.action_kind:
+            words = {"box": "continuous (Box)", "discrete": "discrete"}
+            raise ValueError(
+                f"the {cls.objective} objective needs {words[cls.action_kind]} actions; "
+                f"{family.name}'s are {words[kind]}: use {cls.instead}, rl or distill"
+            )
 
+    # ------------------------------------------------------------ subclasses
     def _setup(self) -> None:
         """The subclass's own state, once the shared state is built."""
 
@@ -267,35 +283,37 @@ class OffPolicyLearner:
         tensors: dict[str, torch.Tensor] = {}
         for name in self._saved_modules:
             module: nn.Module = getattr(self, name)
-            tensors.update({f"{self.name}.{name}.{k}": v for k, v in module.state_dict().items()})
+            tensors.update(
+                {f"{self.objective}.{name}.{k}": v for k, v in module.state_dict().items()}
+            )
         for name, optimizer in self._optimizers().items():
-            tensors.update(optimizer_tensors(optimizer, f"{self.name}.{name}"))
+            tensors.update(optimizer_tensors(optimizer, f"{self.objective}.{name}"))
         filled = int(self.buffer.size.max())  # the rest of each ring is still zeros
         for name in ReplayBuffer.FIELDS:
-            tensors[f"{self.name}.buffer.{name}"] = getattr(self.buffer, name)[:, :filled]
-        tensors[f"{self.name}.buffer.size"] = self.buffer.size
-        tensors[f"{self.name}.buffer.next"] = self.buffer.next
-        tensors[f"{self.name}.generator"] = self.generator.get_state()
-        tensors[f"{self.name}.updates"] = torch.tensor(self.updates)
+            tensors[f"{self.objective}.buffer.{name}"] = getattr(self.buffer, name)[:, :filled]
+        tensors[f"{self.objective}.buffer.size"] = self.buffer.size
+        tensors[f"{self.objective}.buffer.next"] = self.buffer.next
+        tensors[f"{self.objective}.generator"] = self.generator.get_state()
+        tensors[f"{self.objective}.updates"] = torch.tensor(self.updates)
         return tensors
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`state_tensors` saved."""
         for name in self._saved_modules:
-            prefix = f"{self.name}.{name}."
+            prefix = f"{self.objective}.{name}."
             getattr(self, name).load_state_dict(
                 {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
             )
         for name, optimizer in self._optimizers().items():
-            load_optimizer(optimizer, tensors, f"{self.name}.{name}")
-        filled = tensors[f"{self.name}.buffer.obs"].shape[1]
+            load_optimizer(optimizer, tensors, f"{self.objective}.{name}")
+        filled = tensors[f"{self.objective}.buffer.obs"].shape[1]
         self.buffer.reserve(filled)
         for name in ReplayBuffer.FIELDS:
-            getattr(self.buffer, name)[:, :filled] = tensors[f"{self.name}.buffer.{name}"]
-        self.buffer.size.copy_(tensors[f"{self.name}.buffer.size"])
-        self.buffer.next.copy_(tensors[f"{self.name}.buffer.next"])
-        self.generator.set_state(tensors[f"{self.name}.generator"])
-        self.updates = int(tensors[f"{self.name}.updates"])
+            getattr(self.buffer, name)[:, :filled] = tensors[f"{self.objective}.buffer.{name}"]
+        self.buffer.size.copy_(tensors[f"{self.objective}.buffer.size"])
+        self.buffer.next.copy_(tensors[f"{self.objective}.buffer.next"])
+        self.generator.set_state(tensors[f"{self.objective}.generator"])
+        self.updates = int(tensors[f"{self.objective}.updates"])
 
     # --------------------------------------------------------------- training
     def train(
@@ -345,7 +363,9 @@ class OffPolicyLearner:
         with torch.no_grad():
             actor = self.network(self.descriptors[chosen], spec.actor_rows)
         if not torch.isfinite(actor).all():
-            raise Divergence(f"{self.name} objective: the mapping predicted non-finite parameters")
+            raise Divergence(
+                f"{self.objective} objective: the mapping predicted non-finite parameters"
+            )
         envs = TaskEnvs(
             self.family, [self.tasks[i] for i in chosen.tolist()], batched=config.batched
         )
@@ -386,7 +406,8 @@ class OffPolicyLearner:
     def _check(self, value: torch.Tensor, what: str, iteration: int) -> None:
         if not torch.isfinite(value):
             raise Divergence(
-                f"{self.name} objective: the {what} became {float(value)} at iteration {iteration}"
+                f"{self.objective} objective: the {what} became {float(value)} at iteration "
+                f"{iteration}"
             )
 
     def _step_actor(self, loss: torch.Tensor, iteration: int) -> None:

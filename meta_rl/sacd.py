@@ -24,13 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
 from meta_rl.checks import check_reals
-from meta_rl.envs import Family
 from meta_rl.off_policy import OffPolicyConfig, OffPolicyLearner, mlp, polyak
 
 
@@ -83,18 +81,6 @@ class DiscreteTwinCritic(nn.Module):
         return self.q1(x), self.q2(x)
 
 
-def check_discrete_actions(family: Family) -> None:
-    """Raise ``ValueError`` unless ``family`` acts with discrete actions."""
-    env = family.make()
-    discrete = isinstance(env.action_space, gym.spaces.Discrete)
-    env.close()
-    if not discrete:
-        raise ValueError(
-            f"the sacd objective needs discrete actions; {family.name}'s are continuous: "
-            "use td3, rl or distill"
-        )
-
-
 class SACDLearner(OffPolicyLearner):
     """SAC-Discrete with the mapping as its actor, across training tasks.
 
@@ -108,10 +94,10 @@ class SACDLearner(OffPolicyLearner):
             resets.
     """
 
+    objective = "sacd"
+    action_kind = "discrete"
+    instead = "td3"
     config: SACDConfig
-
-    def _check_family(self, family: Family) -> None:
-        check_discrete_actions(family)
 
     def _setup(self) -> None:
         self.log_alpha = torch.tensor(math.log(self.config.init_alpha), requires_grad=True)

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -41,7 +40,7 @@ from meta_rl.off_policy import (
 )
 from meta_rl.policy_spec import PolicySpec
 
-__all__ = ["ReplayBuffer", "TD3Config", "TD3Learner", "TwinCritic", "check_box_actions"]
+__all__ = ["ReplayBuffer", "TD3Config", "TD3Learner", "TwinCritic"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,18 +95,6 @@ class TwinCritic(nn.Module):
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
 
 
-def check_box_actions(family: Family) -> None:
-    """Raise ``ValueError`` unless ``family`` acts with continuous (Box) actions."""
-    env = family.make()
-    box = isinstance(env.action_space, gym.spaces.Box)
-    env.close()
-    if not box:
-        raise ValueError(
-            f"the td3 objective needs continuous (Box) actions; {family.name}'s are "
-            "discrete: use sacd, rl or distill"
-        )
-
-
 def task_bounds(family: Family, tasks: Sequence[Task]) -> tuple[torch.Tensor, torch.Tensor]:
     """Each task's action bounds, ``(tasks, action_dim)`` twice (they follow the task in
     some families: Pendulum's ``max_torque``)."""
@@ -143,11 +130,11 @@ class TD3Learner(OffPolicyLearner):
     buffer, random state) goes through :meth:`state_tensors` and :meth:`load_state`.
     """
 
+    objective = "td3"
+    action_kind = "box"
+    instead = "sacd"
     _saved_modules = ("critic", "critic_target", "actor_target")
     config: TD3Config
-
-    def _check_family(self, family: Family) -> None:
-        check_box_actions(family)
 
     def _setup(self) -> None:
         self.actor_target = copy.deepcopy(self.network).requires_grad_(False)

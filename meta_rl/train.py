@@ -33,14 +33,18 @@ from meta_rl.io import (
 )
 from meta_rl.mapping import MappingConfig, MappingNetwork
 from meta_rl.objectives import OBJECTIVES, DistillData, distill_loss, params_loss
+from meta_rl.off_policy import OffPolicyLearner
 from meta_rl.parallel import check_backend
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.recipes import Recipe, recipe_for
 from meta_rl.rl import RLConfig, train_rl
-from meta_rl.sacd import SACDConfig, SACDLearner, check_discrete_actions
-from meta_rl.td3 import TD3Config, TD3Learner, check_box_actions
+from meta_rl.sacd import SACDConfig, SACDLearner
+from meta_rl.td3 import TD3Config, TD3Learner
 
 logger = logging.getLogger(__name__)
+
+OFF_POLICY: dict[str, type[OffPolicyLearner]] = {"td3": TD3Learner, "sacd": SACDLearner}
+"""The off-policy phases and their learners."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,11 +120,9 @@ class TrainConfig:
             object.__setattr__(self, "objective", recipe_for(self.family).objective)
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        phases = self.objective.split("+")  # action checks before hours of base training
-        if "td3" in phases:
-            check_box_actions(get_family(self.family))
-        if "sacd" in phases:
-            check_discrete_actions(get_family(self.family))
+        for phase in self.objective.split("+"):  # before hours of base training
+            if phase in OFF_POLICY:
+                OFF_POLICY[phase].check_family(get_family(self.family))
         if self.split not in SPLIT_KINDS:
             raise ValueError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
         object.__setattr__(self, "workdir", Path(self.workdir))
@@ -201,7 +203,7 @@ def settings_key(config: TrainConfig, *, leave_out: tuple[str, ...] = ()) -> str
     fields = asdict(config)
     for name in ("workdir", "workers", "backend", "progress", *leave_out):
         fields.pop(name)
-    for phase in ("rl", "td3", "sacd"):  # a new phase's settings leave older keys as they were
+    for phase in ("rl", *OFF_POLICY):  # a new phase's settings leave older keys as they were
         if phase not in config.objective.split("+"):
             fields.pop(phase)
     if config.split_seed in (None, config.seed):
@@ -497,8 +499,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
             log.update(**{f"{phase}_tasks": len(tasks)})
         drawn[f"{phase}_tasks"] = tasks  # recorded in the checkpoint beside the split
         phase_descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in tasks]))
-        learner_type = TD3Learner if phase == "td3" else SACDLearner
-        learner = learner_type(
+        learner = OFF_POLICY[phase](
             spec, network, family, tasks, phase_descriptors, settings, seed=config.seed + 5
         )
         if done:
@@ -519,7 +520,7 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         try:
             if phase == "rl":
                 reinforce(index, done)
-            elif phase in ("td3", "sacd"):
+            elif phase in OFF_POLICY:
                 off_policy(index, phase, done)
             else:
                 supervised(index, phase, done)
@@ -550,7 +551,5 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
         recipe=recipe,
         info=info,
     )
-    log.update(
-        result={k: v for k, v in info.items() if k not in ("split", "td3_tasks", "sacd_tasks")}
-    )
+    log.update(result={k: v for k, v in info.items() if k != "split" and k not in drawn})
     return trained, log.data
