@@ -82,17 +82,8 @@ class DiscreteTwinCritic(nn.Module):
 
 
 class SACDLearner(OffPolicyLearner):
-    """SAC-Discrete with the mapping as its actor, across training tasks.
-
-    Args:
-        spec: Layout of the predicted policy (discrete actions).
-        network: The mapping, trained in place (usually starting as the base policy).
-        family: The task family.
-        tasks: Training tasks; ``descriptors`` holds their descriptors, row by row.
-        config: sacd settings.
-        seed: Seed of the critic's initialisation, task draws, sampled actions and env
-            resets.
-    """
+    """SAC-Discrete with the mapping as its actor, across training tasks (discrete
+    actions; arguments as :class:`OffPolicyLearner`'s, with a :class:`SACDConfig`)."""
 
     objective = "sacd"
     action_kind = "discrete"

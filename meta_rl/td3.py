@@ -116,19 +116,8 @@ def _mean_actions(
 
 
 class TD3Learner(OffPolicyLearner):
-    """TD3 with the mapping as its actor, across training tasks (Box actions).
-
-    Args:
-        spec: Layout of the predicted policy (Box actions).
-        network: The mapping, trained in place (usually starting as the base policy).
-        family: The task family.
-        tasks: Training tasks; ``descriptors`` holds their descriptors, row by row.
-        config: TD3 settings.
-        seed: Seed of the critic's initialisation, task draws, noise and env resets.
-
-    Everything a resumed run needs beside the mapping (critic, targets, optimizers, replay
-    buffer, random state) goes through :meth:`state_tensors` and :meth:`load_state`.
-    """
+    """TD3 with the mapping as its actor, across training tasks (Box actions; arguments as
+    :class:`OffPolicyLearner`'s, with a :class:`TD3Config`)."""
 
     objective = "td3"
     action_kind = "box"
