@@ -88,9 +88,6 @@ class TrainedMapping:
         """Whether :meth:`predict` clamps descriptors to :meth:`training_region`."""
         return self.objective.split("+")[-1] in CLAMPED_OBJECTIVES
 
-    def _clamp(self, clamp: bool | None) -> bool:
-        return self.clamps if clamp is None else clamp
-
     def training_region(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The descriptor box the mapping's training tasks came from: the task space's
         bounds, less the held-out edge of an extrapolation split (``info["split_kind"]``,
@@ -115,7 +112,8 @@ class TrainedMapping:
                 bounds that its descriptor (or, unclamped, the prediction) overflows.
         """
         d = torch.as_tensor(self.descriptor(task, extrapolate=extrapolate))
-        inside = torch.clamp(d, *self.training_region()) if self._clamp(clamp) else d
+        clamp = self.clamps if clamp is None else clamp
+        inside = torch.clamp(d, *self.training_region()) if clamp else d
         with torch.no_grad():
             params = self.network(inside).detach()
         if not (torch.isfinite(d).all() and torch.isfinite(params).all()):
