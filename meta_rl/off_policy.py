@@ -57,6 +57,10 @@ class OffPolicyConfig:
         critic_hidden: Hidden layer sizes of each of the twin critics.
         gamma: Discount (the objective's own, not the recipe's PPO setting).
         tau: Polyak factor of the target networks.
+        average_tau: Polyak factor of a running average of the mapping's weights, moved
+            after every actor step; validation scores the average and the checkpoint keeps
+            it, while the rollouts and gradient steps use the mapping's own weights (0:
+            no average, the mapping's own weights are scored and kept).
         eval_every: Iterations between validation scores (model selection).
         batched: Roll out on the family's batched env where it has one.
     """
@@ -77,6 +81,7 @@ class OffPolicyConfig:
     critic_hidden: tuple[int, ...] = (256, 256)
     gamma: float = 0.98
     tau: float = 0.005
+    average_tau: float = 0.0
     eval_every: int = 5
     batched: bool = True
 
@@ -99,8 +104,9 @@ class OffPolicyConfig:
         if self.tasks is not None:
             check_counts(self, name, ("tasks",), minimum=2)
         check_reals(self, name, ("updates_per_step", "actor_lr", "critic_lr", "tau"), positive=True)
-        if self.tau > 1:
-            raise ValueError(f"{name}.tau must be at most 1")
+        check_reals(self, name, ("average_tau",), positive=False)
+        if self.tau > 1 or self.average_tau > 1:
+            raise ValueError(f"{name}.tau and {name}.average_tau must be at most 1")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"{name}.gamma must be in (0, 1], got {self.gamma}")
         object.__setattr__(self, "critic_hidden", tuple(int(h) for h in self.critic_hidden))
@@ -228,6 +234,8 @@ class OffPolicyLearner:
             len(self.tasks), config.buffer_per_task, spec.arch.obs_dim, self._action_width
         )
         self.updates = 0
+        # The running average of the mapping's weights (config.average_tau), if any.
+        self.average = copy.deepcopy(network).requires_grad_(False) if config.average_tau else None
         self._setup()
 
     @classmethod
@@ -278,10 +286,18 @@ class OffPolicyLearner:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ state
+    @property
+    def _modules(self) -> tuple[str, ...]:
+        return self._saved_modules + (("average",) if self.average is not None else ())
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        """The learner's state beside the mapping, as named tensors."""
+        """The learner's state beside the mapping, as named tensors.
+
+        With a running average, a caller saves the state from ``on_iteration`` (see
+        :meth:`train`), where the mapping holds the average and ``average`` its own
+        weights; :meth:`load_state` swaps them back."""
         tensors: dict[str, torch.Tensor] = {}
-        for name in self._saved_modules:
+        for name in self._modules:
             module: nn.Module = getattr(self, name)
             tensors.update(
                 {f"{self.objective}.{name}.{k}": v for k, v in module.state_dict().items()}
@@ -298,8 +314,8 @@ class OffPolicyLearner:
         return tensors
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Restore what :meth:`state_tensors` saved."""
-        for name in self._saved_modules:
+        """Restore what :meth:`state_tensors` saved (the mapping restored beside it)."""
+        for name in self._modules:
             prefix = f"{self.objective}.{name}."
             getattr(self, name).load_state_dict(
                 {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
@@ -314,6 +330,7 @@ class OffPolicyLearner:
         self.buffer.next.copy_(tensors[f"{self.objective}.buffer.next"])
         self.generator.set_state(tensors[f"{self.objective}.generator"])
         self.updates = int(tensors[f"{self.objective}.updates"])
+        self._swap_average()  # saved from on_iteration: the mapping held the average
 
     # --------------------------------------------------------------- training
     def train(
@@ -325,6 +342,8 @@ class OffPolicyLearner:
         """Iterations ``start_iteration + 1`` to ``config.iterations``; returns the env
         steps they took. ``on_iteration`` gets (iteration, env steps of this call so far,
         statistics) after each; the caller scores validation tasks and saves state there.
+        With ``config.average_tau``, the mapping holds the running average of its weights
+        while ``on_iteration`` runs, and its own weights again afterwards.
 
         Raises:
             Divergence: a prediction, a loss or a gradient became NaN or infinite; the
@@ -343,7 +362,11 @@ class OffPolicyLearner:
                 if returns:
                     stats["episode_return"] = float(np.mean(returns))
                 if on_iteration is not None:
-                    on_iteration(iteration, env_steps, stats)
+                    self._swap_average()
+                    try:
+                        on_iteration(iteration, env_steps, stats)
+                    finally:
+                        self._swap_average()
         except Divergence as err:
             err.env_steps = env_steps
             raise
@@ -418,6 +441,18 @@ class OffPolicyLearner:
         norm = torch.nn.utils.clip_grad_norm_(self.network.parameters(), 10.0)
         self._check(norm, "actor gradient", iteration)
         self.actor_opt.step()
+        if self.average is not None:
+            polyak(self.average, self.network, self.config.average_tau)
+
+    def _swap_average(self) -> None:
+        """Exchange the mapping's weights with their running average (if one is kept)."""
+        if self.average is None:
+            return
+        with torch.no_grad():
+            for own, mean in zip(self.network.parameters(), self.average.parameters(), strict=True):
+                held = own.clone()
+                own.copy_(mean)
+                mean.copy_(held)
 
     def _step_critic(self, loss: torch.Tensor, iteration: int) -> None:
         self._check(loss, "critic loss", iteration)

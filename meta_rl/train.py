@@ -206,6 +206,8 @@ def settings_key(config: TrainConfig, *, leave_out: tuple[str, ...] = ()) -> str
     for phase in ("rl", *OFF_POLICY):  # a new phase's settings leave older keys as they were
         if phase not in config.objective.split("+"):
             fields.pop(phase)
+        elif phase in OFF_POLICY and not fields[phase]["average_tau"]:
+            del fields[phase]["average_tau"]  # so does a new setting at its default
     if config.split_seed in (None, config.seed):
         fields.pop("split_seed")
     return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()

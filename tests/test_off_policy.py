@@ -3,6 +3,8 @@ ones): each test runs on both learners, on toy problems."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -90,21 +92,49 @@ def test_off_policy_learning_is_seeded(objective):
 
 
 @pytest.mark.parametrize("objective", LEARNERS)
-def test_off_policy_learning_resumes_exactly_from_its_state(objective):
-    uninterrupted, reference = _learner(objective, seed=2, iterations=3)
+def test_the_caller_sees_the_running_average_of_the_mapping(objective):
+    learner, network = _learner(objective, seed=3, average_tau=0.05)
+    start = copy.deepcopy(network).requires_grad_(False)
+    seen: list[dict] = []
+
+    def record(iteration: int, steps: int, stats: dict) -> None:
+        seen.append({k: v.clone() for k, v in network.state_dict().items()})
+
+    learner.train(on_iteration=record)
+    # After training the mapping holds its own weights again, and the caller saw their
+    # average, which is neither the starting weights nor the own ones.
+    average = learner.average.state_dict()
+    assert all(torch.equal(seen[-1][k], v) for k, v in average.items())
+    weights = [k for k in average if not torch.equal(average[k], start.state_dict()[k])]
+    assert weights and all(not torch.equal(average[k], network.state_dict()[k]) for k in weights)
+    # With the same seed and no average, the own weights are the same: averaging only watches.
+    plain, plain_network = _learner(objective, seed=3)
+    plain.train()
+    for key, value in plain_network.state_dict().items():
+        assert torch.equal(value, network.state_dict()[key]), key
+
+
+@pytest.mark.parametrize("objective", LEARNERS)
+@pytest.mark.parametrize("average_tau", [0.0, 0.05])
+def test_off_policy_learning_resumes_exactly_from_its_state(objective, average_tau):
+    uninterrupted, reference = _learner(objective, seed=2, iterations=3, average_tau=average_tau)
     uninterrupted.train()
 
-    learner, first = _learner(objective, seed=2, iterations=3)
+    learner, first = _learner(objective, seed=2, iterations=3, average_tau=average_tau)
     saved: dict = {}
 
     def stop_after_two(iteration: int, steps: int, stats: dict) -> None:
         if iteration == 2:
-            saved.update(network=first.state_dict(), tensors=learner.state_tensors())
+            # Copies, as a file would hold them: the learner goes on changing its tensors.
+            saved.update(
+                network=copy.deepcopy(first.state_dict()),
+                tensors=copy.deepcopy(learner.state_tensors()),
+            )
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         learner.train(on_iteration=stop_after_two)
-    again, second = _learner(objective, seed=2, iterations=3)
+    again, second = _learner(objective, seed=2, iterations=3, average_tau=average_tau)
     second.load_state_dict(saved["network"])
     again.load_state(saved["tensors"])
     assert again.train(start_iteration=2) == 3 * 20
