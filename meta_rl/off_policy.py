@@ -105,8 +105,9 @@ class OffPolicyConfig:
             check_counts(self, name, ("tasks",), minimum=2)
         check_reals(self, name, ("updates_per_step", "actor_lr", "critic_lr", "tau"), positive=True)
         check_reals(self, name, ("average_tau",), positive=False)
-        if self.tau > 1 or self.average_tau > 1:
-            raise ValueError(f"{name}.tau and {name}.average_tau must be at most 1")
+        for factor in ("tau", "average_tau"):
+            if getattr(self, factor) > 1:
+                raise ValueError(f"{name}.{factor} must be at most 1")
         if not 0 < self.gamma <= 1:
             raise ValueError(f"{name}.gamma must be in (0, 1], got {self.gamma}")
         object.__setattr__(self, "critic_hidden", tuple(int(h) for h in self.critic_hidden))

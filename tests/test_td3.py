@@ -34,6 +34,10 @@ def test_td3_config_errors():
         TD3Config(iterations=0)
     with pytest.raises(ValueError, match=r"td3\.tau"):
         TD3Config(tau=1.5)
+    with pytest.raises(ValueError, match=r"td3\.average_tau must be a number of at least 0"):
+        TD3Config(average_tau=-0.1)
+    with pytest.raises(ValueError, match=r"td3\.average_tau must be at most 1"):
+        TD3Config(average_tau=2.0)
     with pytest.raises(ValueError, match=r"td3\.gamma"):
         TD3Config(gamma=0.0)
     with pytest.raises(ValueError, match=r"td3\.action_noise"):

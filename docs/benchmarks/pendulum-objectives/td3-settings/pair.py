@@ -1,0 +1,44 @@
+"""Two td3 variants scored by compare.py, paired by seed, task and episode seeds. Run from
+the repository root, for example:
+
+    python docs/benchmarks/pendulum-objectives/td3-settings/pair.py \
+        updates025-average1e-3 updates025
+
+It prints each seed's mean validation return of both, and the first minus the second with
+a 95% two-level bootstrap interval.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from meta_rl.suite import bootstrap_ci
+
+HERE = Path(__file__).parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("first")
+    parser.add_argument("second")
+    args = parser.parse_args()
+    first, second = (
+        json.loads((HERE / f"{n}.json").read_text()) for n in (args.first, args.second)
+    )
+    diffs = []
+    for a, b in zip(first["seeds"], second["seeds"], strict=True):
+        if a["seed"] != b["seed"]:
+            raise SystemExit("the two reports hold different seeds")
+        diffs.append((np.array(a["variant_returns"]) - np.array(b["variant_returns"])).tolist())
+        print(f"seed {a['seed']}: {a['variant']:.1f} against {b['variant']:.1f}")
+    paired = bootstrap_ci(diffs)
+    print(
+        f"{args.first} minus {args.second}, paired: {paired['mean']:+.1f} "
+        f"[{paired['low']:+.1f}, {paired['high']:+.1f}]"
+    )
+
+
+if __name__ == "__main__":
+    main()
