@@ -53,12 +53,6 @@ class TD3Config(OffPolicyConfig):
             (docs/benchmarks/pendulum-objectives).
         gamma: rl-zoo3's TD3 value for Pendulum, 0.98 (a family with longer horizons
             wants more).
-        updates_per_step, average_tau: A quarter of a gradient step per env step, and
-            the mapping's weights averaged over about a thousand actor steps: on
-            Pendulum's validation tasks they beat half a step without an average by
-            +13.7 [-0.9, +40.7] over three seeds, with no task below -203 where the
-            former settings fell to -444, in half the time
-            (docs/benchmarks/pendulum-objectives/td3-settings).
         action_noise: Std of the exploration noise, as a fraction of each task's action
             half-range.
         target_noise: Std of the target policy's smoothing noise (same units).
@@ -69,8 +63,6 @@ class TD3Config(OffPolicyConfig):
 
     NAME: ClassVar[str] = "td3"
 
-    updates_per_step: float = 0.25
-    average_tau: float = 0.001
     action_noise: float = 0.1
     target_noise: float = 0.2
     noise_clip: float = 0.5

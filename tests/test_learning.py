@@ -94,9 +94,8 @@ INTERIOR = [
 @pytest.mark.slow
 def test_td3_objective_beats_default_expert_inside_the_bounds(tmp_path):
     """td3 within the task space. On the heavy, long pendulums above, at the upper edges
-    of ``m`` and ``l``, this half-budget td3 run (td3's former settings) scored -1,037
-    against the default expert's -867: it fails at the edges (see the README's
-    extrapolation result)."""
+    of ``m`` and ``l``, this half-budget td3 run scored -1,037 against the default
+    expert's -867: it fails at the edges (see the README's extrapolation result)."""
     from meta_rl.td3 import TD3Config
 
     trained = _half_budget_pendulum(tmp_path, "td3", td3=TD3Config(iterations=15))

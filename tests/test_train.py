@@ -277,12 +277,11 @@ def test_experts_evaluate_with_the_recipes_expert_episodes(tmp_path, monkeypatch
 def test_published_mappings_keep_their_cache_keys():
     """The benchmark finds its published mappings by these keys (docs/benchmarks/*/
     <objective>-seed0/mapping-<key>.safetensors): a new setting, objective or phase must
-    leave them as they are, or every published mapping would be retrained (a changed
-    default is a new key, on purpose: td3's settings, after pendulum-objectives/td3-settings)."""
+    leave them as they are, or every published mapping would be retrained."""
     from meta_rl.train import settings_key
 
     published = {
-        ("Pendulum", "td3"): "f884e0c547aa",  # pendulum-td3/interpolation-seed0
+        ("Pendulum", "td3"): "2c7952f32721",  # pendulum-objectives/selection/td3-seed0
         ("Pendulum", "rl"): "8a6174f09912",  # shipped pendulum-rl
         ("CartPole", "rl"): "0ca06898f80e",  # cartpole-objectives/selection/rl-seed0
         ("CartPole", "sacd"): "fc8f5038b158",  # cartpole-objectives/selection/sacd-seed0

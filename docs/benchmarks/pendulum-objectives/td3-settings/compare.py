@@ -1,8 +1,7 @@
 """Score a variant of td3's settings on Pendulum as `meta-rl select-objective` scores the
 objectives (the same 24 validation tasks and episode seeds; test tasks untouched), paired
-with the td3 mappings of the same seeds in ../selection (trained at the settings of that
-time: updates_per_step 0.5, no average). A variant's settings apply on top of TD3Config's
-current defaults. Run from the repository root, for example:
+with the published td3 mappings of the same seeds (../selection). Run from the repository
+root, for example:
 
     python docs/benchmarks/pendulum-objectives/td3-settings/compare.py \
         gamma099 '{"gamma": 0.99}' --seeds 1
