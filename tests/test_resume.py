@@ -89,8 +89,10 @@ def test_killed_and_terminated_training_resumes_to_the_same_result(tmp_path):
     assert [h["round"] for h in got_meta["info"]["history"]] == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("objective", ["rl", "td3", "sacd"])
-def test_interrupted_iterative_phase_resumes_exactly(tmp_path, monkeypatch, objective):
+@pytest.mark.parametrize(
+    ("objective", "average_tau"), [("rl", 0.0), ("td3", 0.0), ("sacd", 0.0), ("td3", 0.05)]
+)
+def test_interrupted_iterative_phase_resumes_exactly(tmp_path, monkeypatch, objective, average_tau):
     import meta_rl.train as train_module
     from meta_rl.mapping import MappingConfig
     from meta_rl.rl import RLConfig
@@ -107,6 +109,7 @@ def test_interrupted_iterative_phase_resumes_exactly(tmp_path, monkeypatch, obje
         "batch_tasks": 2,
         "batch_states": 8,
         "eval_every": 1,
+        "average_tau": average_tau,  # the checkpoint keeps the average, the state both
     }
     config = TrainConfig(
         family="Pendulum" if objective == "td3" else "CartPole",  # td3 needs Box actions
