@@ -493,7 +493,7 @@ def _baseline_budget(
     blob = json.dumps(
         {
             "family": mapping.family_name,
-            "tasks": mapping.info["split"]["train"],
+            "tasks": mapping.training_tasks,
             "steps": steps,
             "seed": config.seed,
             **settings,
@@ -533,7 +533,7 @@ def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[st
     from meta_rl.agents.baselines import train_context_policy
 
     recipe = mapping.recipe
-    train_tasks = mapping.info["split"]["train"]
+    train_tasks = mapping.training_tasks
     steps, path = _baseline_budget(
         mapping, config, "context", {"ppo": recipe.scratch, "n_envs": recipe.n_envs}
     )
@@ -562,7 +562,7 @@ def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[st
 
 def _maml_init(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:
     """MAML's meta-trained initial parameters, cached as safetensors in ``out_dir``."""
-    train_tasks = mapping.info["split"]["train"]
+    train_tasks = mapping.training_tasks
     maml_config = MamlConfig()
     steps, path = _baseline_budget(
         mapping, config, "maml", {"arch": mapping.arch.to_json(), "maml": asdict(maml_config)}

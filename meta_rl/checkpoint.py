@@ -21,6 +21,8 @@ from meta_rl.recipes import Recipe, recipe_from_json
 
 FORMAT_VERSION = 1
 PRETRAINED_DIR = "pretrained"
+OFF_POLICY_PHASES = ("td3", "sacd")
+"""Phases that draw their own training tasks (they train no expert per task)."""
 CLAMPED_OBJECTIVES = ("td3",)
 """Objectives whose mappings see descriptors clamped to their training region: a ``td3``
 mapping's own predictions beyond it fail on some seeds, its predictions at the region's
@@ -82,6 +84,22 @@ class TrainedMapping:
             ValueError: a bad task; a value outside the bounds unless ``extrapolate``.
         """
         return self.task_space.to_descriptor(task or {}, extrapolate=extrapolate)
+
+    @property
+    def training_tasks(self) -> list[dict[str, float]]:
+        """Every task the mapping's training learned from, each once: the split's training
+        tasks where a phase used them (``params``, ``distill``, ``rl``), and the longer list
+        an off-policy phase draws from (``info["td3_tasks"]``, ``info["sacd_tasks"]``). The
+        baselines of ``meta-rl benchmark`` train on the same tasks."""
+        phases = self.objective.split("+")
+        lists = [self.info.get(f"{phase}_tasks") or [] for phase in phases]
+        if any(phase not in OFF_POLICY_PHASES for phase in phases) or not any(lists):
+            lists.insert(0, self.info["split"]["train"])
+        tasks: list[dict[str, float]] = []
+        for task in (t for listed in lists for t in listed):
+            if task not in tasks:
+                tasks.append(task)
+        return tasks
 
     @property
     def clamps(self) -> bool:

@@ -213,6 +213,19 @@ def settings_key(config: TrainConfig, *, leave_out: tuple[str, ...] = ()) -> str
     return hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def off_policy_tasks(config: TrainConfig, phase: str) -> list[Task]:
+    """The training tasks an off-policy phase (``td3``, ``sacd``) of ``config`` learns from.
+
+    It trains no expert per task, so it may draw more tasks for free (``settings.tasks``):
+    the split's own training stream, longer; the validation and test tasks do not change.
+    ``None``: the split's training tasks.
+    """
+    settings: TD3Config | SACDConfig = getattr(config, phase)
+    n_train = config.recipe().n_train if settings.tasks is None else settings.tasks
+    space = get_family(config.family).task_space
+    return space.split(n_train, 0, kind=config.split, seed=config.task_split_seed).train
+
+
 def _resume_path(config: TrainConfig, cache: Path) -> Path:
     """The file that holds an unfinished run's state, keyed by every setting that matters."""
     key = settings_key(config, leave_out=("resume",))
@@ -491,13 +504,8 @@ def train(config: TrainConfig) -> tuple[TrainedMapping, dict[str, Any]]:
     def off_policy(index: int, phase: str, done: int) -> None:
         """TD3 or SAC-Discrete through the mapping (resumed after iteration ``done``)."""
         settings: TD3Config | SACDConfig = getattr(config, phase)
-        # No expert is trained per task, so the phase may draw more training tasks for
-        # free: the split's own stream, longer (the validation and test tasks do not change).
-        tasks = split.train
+        tasks = off_policy_tasks(config, phase)
         if settings.tasks is not None:
-            tasks = space.split(
-                settings.tasks, 0, kind=config.split, seed=config.task_split_seed
-            ).train
             log.update(**{f"{phase}_tasks": len(tasks)})
         drawn[f"{phase}_tasks"] = tasks  # recorded in the checkpoint beside the split
         phase_descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in tasks]))

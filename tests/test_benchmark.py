@@ -210,3 +210,41 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
         )
     ]
     assert any(differ)  # the seeds train different mappings
+
+
+@pytest.mark.parametrize("baseline", ["context", "maml"])
+def test_baselines_train_on_every_task_the_mapping_learned_from(monkeypatch, tmp_path, baseline):
+    import meta_rl.agents.baselines as baselines_module
+    import meta_rl.benchmark as benchmark_module
+
+    mapping = TrainedMapping.load("cartpole")
+    recorded = {k: v for k, v in mapping.info.items() if not k.endswith("_tasks")}
+    split_train = recorded["split"]["train"]
+    space = mapping.task_space
+    drawn = space.split(30, 0, seed=5).train  # an off-policy phase's longer list
+    seen: list[list[dict[str, float]]] = []
+
+    def capture(family, tasks, *args, **kwargs):
+        seen.append(list(tasks))
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(baselines_module, "train_context_policy", capture)
+    monkeypatch.setattr(benchmark_module, "meta_train", capture)
+    train_baseline = {
+        "context": benchmark_module._context_policy,
+        "maml": benchmark_module._maml_init,
+    }
+    config = BenchmarkConfig(checkpoint="cartpole", out_dir=tmp_path, baseline_steps=256)
+    for objective, info, expected in [
+        ("rl", {}, split_train),
+        ("sacd", {"sacd_tasks": drawn}, drawn),
+        # a checkpoint from before the drawn tasks were recorded: the split's
+        ("sacd", {}, split_train),
+        # phases that used both (no shipped objective does): each task once, the split's first
+        ("distill+sacd", {"sacd_tasks": split_train[:2] + drawn}, split_train + drawn),
+    ]:
+        mapping.objective, mapping.info = objective, {**recorded, **info}
+        assert mapping.training_tasks == expected, objective
+        with pytest.raises(RuntimeError, match="captured"):
+            train_baseline[baseline](mapping, config)
+        assert seen.pop() == expected

@@ -11,7 +11,7 @@ from meta_rl.envs import get_family
 from meta_rl.mapping import MappingConfig, MappingNetwork
 from meta_rl.policy_spec import PolicyArch, PolicySpec
 from meta_rl.td3 import TD3Config, TD3Learner
-from meta_rl.train import TrainConfig, train
+from meta_rl.train import TrainConfig, off_policy_tasks, train
 
 from .conftest import TINY_OFF_POLICY, TINY_TRAIN
 
@@ -72,3 +72,6 @@ def test_td3_draws_its_own_training_tasks_and_leaves_validation_and_test_alone(t
     saved = TrainedMapping.load(trained.save(tmp_path / "m.safetensors"))
     assert len(saved.info["td3_tasks"]) == 10
     assert saved.info["td3_tasks"][:3] == reference.train
+    assert saved.info["td3_tasks"] == off_policy_tasks(config, "td3")
+    # The benchmark's baselines train on the same tasks, each once.
+    assert saved.training_tasks == saved.info["td3_tasks"]
