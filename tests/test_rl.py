@@ -148,8 +148,29 @@ def test_combined_objective_runs_both_phases(tmp_path):
     trained, log = train(TrainConfig(objective="distill+rl", workdir=tmp_path, **TINY))
     phases = [h.get("phase") for h in log["mapping_history"]]
     assert phases == [None, "distill", "distill", "rl", "rl"]
-    best = max(log["mapping_history"], key=lambda h: h["val_return"])
-    assert trained.info["selected_round"] == best["round"]
+    best = max(log["mapping_history"], key=lambda h: (h["val_return"], h["round"]))
+    assert trained.info["selected_round"] == best["round"]  # the last of tied rounds
+
+
+def test_a_tie_on_validation_keeps_the_later_more_trained_network(tmp_path, monkeypatch):
+    # Every round at the cap (as CartPole's 500): the last round's network is kept.
+    monkeypatch.setattr(train_module, "_val_score", lambda *args, **kwargs: 500.0)
+    states: list[dict[str, torch.Tensor]] = []  # the network before and after training
+    real_train_rl = train_module.train_rl
+
+    def spy(spec, network, *args, **kwargs):
+        states.append({k: v.clone() for k, v in network.state_dict().items()})
+        steps = real_train_rl(spec, network, *args, **kwargs)
+        states.append({k: v.clone() for k, v in network.state_dict().items()})
+        return steps
+
+    monkeypatch.setattr(train_module, "train_rl", spy)
+    trained, log = train(TrainConfig(objective="rl", workdir=tmp_path, **TINY))
+    assert [h["round"] for h in log["mapping_history"]] == [0, 1, 2]
+    assert trained.info["selected_round"] == 2
+    start, final = states
+    assert any(not torch.equal(start[k], final[k]) for k in final)  # training moved it
+    assert all(torch.equal(v, final[k]) for k, v in trained.network.state_dict().items())
 
 
 def test_dagger_relabels_states_of_the_predicted_policies(tmp_path, monkeypatch):
