@@ -216,7 +216,10 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
 def test_baselines_train_on_every_task_the_mapping_learned_from(monkeypatch, tmp_path, baseline):
     import meta_rl.agents.baselines as baselines_module
     import meta_rl.benchmark as benchmark_module
+    from meta_rl.checkpoint import OFF_POLICY_PHASES
+    from meta_rl.train import OFF_POLICY
 
+    assert set(OFF_POLICY_PHASES) == set(OFF_POLICY)  # the phases that draw their own tasks
     mapping = TrainedMapping.load("cartpole")
     recorded = {k: v for k, v in mapping.info.items() if not k.endswith("_tasks")}
     split_train = recorded["split"]["train"]
