@@ -17,12 +17,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from meta_rl.checkpoint import TrainedMapping
 from meta_rl.selection import SelectionConfig, run_selection
 from meta_rl.suite import bootstrap_ci
 from meta_rl.td3 import TD3Config
 
 HERE = Path(__file__).parent
 PUBLISHED = HERE.parent / "selection" / "results.json"
+
+
+def base_score(checkpoint: Path) -> float:
+    """Round 0 of the checkpoint's validation history: the untrained mapping, which is
+    the base policy, on the early-stopping tasks."""
+    return float(TrainedMapping.load(checkpoint).info["history"][0]["val_return"])
 
 
 def main() -> None:
@@ -50,7 +57,20 @@ def main() -> None:
     )
     if result["val_tasks"] != reference["val_tasks"]:
         raise SystemExit("the validation tasks differ from the published comparison's")
-    published = {r["seed"]: r["val_returns"] for r in reference["runs"] if r["objective"] == "td3"}
+    published_runs = {r["seed"]: r for r in reference["runs"] if r["objective"] == "td3"}
+    for run in result["runs"]:
+        seed = run["seed"]
+        name = Path(published_runs[seed]["checkpoint"]).name
+        theirs = PUBLISHED.parent / f"td3-seed{seed}" / name
+        mine_base, their_base = base_score(Path(run["checkpoint"])), base_score(theirs)
+        if mine_base != their_base:
+            raise SystemExit(
+                f"seed {seed}'s base is not the published one (its validation return "
+                f"{mine_base:.1f}, the published base's {their_base:.1f}), so the pairing would "
+                "compare different bases: delete runs/pendulum's cached bases and run again "
+                "with this repository's pinned versions"
+            )
+    published = {seed: r["val_returns"] for seed, r in published_runs.items()}
     seeds = [
         {
             "seed": run["seed"],
