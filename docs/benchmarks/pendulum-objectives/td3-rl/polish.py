@@ -7,14 +7,18 @@ the repository root, for example:
     python docs/benchmarks/pendulum-objectives/td3-rl/polish.py default '{}' --seeds 3
 
 The question: does PPO sharpen `td3`'s control, which is less precise than `rl`'s on
-light pendulums (README)? Starting from the `td3` checkpoint is what a `td3+rl` objective
-would do if its `rl` phase began from the best `td3` round. The comparison is written to
-NAME.json and NAME.md beside this script (seconds: a few minutes a seed here).
+light pendulums with strong motors (README)? Starting from the `td3` checkpoint is what a
+`td3+rl` objective would do if its `rl` phase began from the best `td3` round. SETTINGS
+are `RLConfig` fields; `gamma` and `gae_lambda` among them override the recipe's, as in
+`meta-rl train`. The comparison is written to NAME.json and NAME.md beside this script,
+with each seed's seconds. `rl_env_steps` there counts the rollouts only; `meta-rl train`
+would add the early-stopping episodes (6 tasks x 5 episodes x 200 steps a scoring).
 """
 
 import argparse
 import copy
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +34,21 @@ HERE = Path(__file__).parent
 SELECTION = HERE.parent / "selection"
 
 
-def polish(seed: int, settings: RLConfig, val_tasks: list[dict[str, float]]) -> dict[str, Any]:
+def polish(seed: int, settings: RLConfig, published: dict[str, Any]) -> dict[str, Any]:
     """One seed: `rl` from the published `td3` mapping, its history and validation returns."""
-    published = json.loads((SELECTION / "results.json").read_text())
+    started = time.time()
     run = next(r for r in published["runs"] if r["objective"] == "td3" and r["seed"] == seed)
     mapping = TrainedMapping.load(SELECTION / f"td3-seed{seed}" / Path(run["checkpoint"]).name)
     family, spec, network, recipe = mapping.family, mapping.spec, mapping.network, mapping.recipe
     space = family.task_space
-    # The split the td3 mapping was trained on (seed 0, as the benchmark's).
-    split = space.split(recipe.n_train, recipe.n_test, n_val=recipe.n_val, seed=0)
+    # The split the td3 mapping was trained on.
+    split = space.split(
+        recipe.n_train,
+        recipe.n_test,
+        n_val=recipe.n_val,
+        kind=mapping.info["split_kind"],
+        seed=mapping.info["split_seed"],
+    )
     descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in split.train]))
     early = torch.as_tensor(np.stack([space.to_descriptor(t) for t in split.val]))
     episodes = max(1, recipe.eval_episodes // 2)
@@ -83,8 +93,15 @@ def polish(seed: int, settings: RLConfig, val_tasks: list[dict[str, float]]) -> 
     )
     network.load_state_dict(best["state"])
     returns = [
-        evaluate_params(spec, mapping.predict(t), family, t, episodes=5, seed=10_000 + i * 100)
-        for i, t in enumerate(val_tasks)
+        evaluate_params(
+            spec,
+            mapping.predict(t),
+            family,
+            t,
+            episodes=published["episodes"],
+            seed=10_000 + i * 100,
+        )
+        for i, t in enumerate(published["val_tasks"])
     ]
     return {
         "seed": seed,
@@ -95,6 +112,7 @@ def polish(seed: int, settings: RLConfig, val_tasks: list[dict[str, float]]) -> 
         "td3": float(np.mean(run["val_returns"])),
         "returns": returns,
         "td3_returns": run["val_returns"],
+        "seconds": round(time.time() - started, 1),
     }
 
 
@@ -108,8 +126,8 @@ def main() -> None:
         parser.error("--seeds must be 1 to 3: the published td3 mappings have seeds 0 to 2")
     settings = RLConfig(**json.loads(args.settings))
     torch.set_num_threads(1)  # as `meta-rl` trains: the same float sums, the same numbers
-    val_tasks = json.loads((SELECTION / "results.json").read_text())["val_tasks"]
-    seeds = [polish(seed, settings, val_tasks) for seed in range(args.seeds)]
+    published = json.loads((SELECTION / "results.json").read_text())
+    seeds = [polish(seed, settings, published) for seed in range(args.seeds)]
     paired = bootstrap_ci(
         [(np.array(s["returns"]) - np.array(s["td3_returns"])).tolist() for s in seeds]
     )
