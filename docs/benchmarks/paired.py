@@ -3,7 +3,9 @@
 The README's "paired" figures for `meta-rl benchmark` folders: the mapping minus the
 context-conditioned policy of the same folder, and, given a second folder of the same
 family and split (the same test tasks and seeds), the first folder's mapping minus the
-second's. Each is a mean over seeds x test tasks with a 95% two-level bootstrap interval.
+second's. Each is a mean over seeds x test tasks with a 95% two-level bootstrap interval; a task
+whose oracle is no better than random has no score and is left out, as in the benchmark's
+means.
 Run from the repository root, for example:
 
     python docs/benchmarks/paired.py docs/benchmarks/pendulum-td3 interpolation
@@ -26,8 +28,18 @@ def seed_rows(folder: Path, split: str) -> list[list[dict]]:
     return [json.loads(path.read_text())["rows"] for path in runs]
 
 
-def zero_shot(rows: list[dict]) -> list[float]:
+def zero_shot(rows: list[dict]) -> list[float | None]:
     return [row["fine_tune_scores"][0][1] for row in rows]
+
+
+def minus(a: list[float | None], b: list[float | None]) -> list[float | None]:
+    """Task by task; ``None`` where either has no score."""
+    return [None if x is None or y is None else x - y for x, y in zip(a, b, strict=True)]
+
+
+def mean(scores: list[float | None]) -> float:
+    defined = [s for s in scores if s is not None]
+    return sum(defined) / len(defined)
 
 
 def show(label: str, by_seed: list[list[float]]) -> None:
@@ -42,14 +54,12 @@ def main() -> None:
     parser.add_argument("--against", type=Path, help="a second benchmark folder")
     args = parser.parse_args()
     first = seed_rows(args.folder, args.split)
-    print("mapping by seed:", ", ".join(f"{sum(zero_shot(r)) / len(r):.3f}" for r in first))
-    print(
-        "context policy by seed:",
-        ", ".join(f"{sum(x['context_score'] for x in r) / len(r):.3f}" for r in first),
-    )
+    context = [[x["context_score"] for x in r] for r in first]
+    print("mapping by seed:", ", ".join(f"{mean(zero_shot(r)):.3f}" for r in first))
+    print("context policy by seed:", ", ".join(f"{mean(c):.3f}" for c in context))
     show(
         "mapping minus context policy, paired",
-        [[m - x["context_score"] for m, x in zip(zero_shot(r), r, strict=True)] for r in first],
+        [minus(zero_shot(r), c) for r, c in zip(first, context, strict=True)],
     )
     if args.against is not None:
         second = seed_rows(args.against, args.split)
@@ -60,10 +70,7 @@ def main() -> None:
                 raise SystemExit("the two folders' test tasks differ")
         show(
             f"mapping minus {args.against}'s mapping, paired",
-            [
-                [x - y for x, y in zip(zero_shot(a), zero_shot(b), strict=True)]
-                for a, b in zip(first, second, strict=True)
-            ],
+            [minus(zero_shot(a), zero_shot(b)) for a, b in zip(first, second, strict=True)],
         )
 
 
