@@ -42,7 +42,7 @@ def mean(scores: list[float | None]) -> float:
     return sum(defined) / len(defined)
 
 
-def show(label: str, by_seed: list[list[float]]) -> None:
+def show(label: str, by_seed: list[list[float | None]]) -> None:
     ci = bootstrap_ci(by_seed)
     print(f"{label}: {ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]")
 

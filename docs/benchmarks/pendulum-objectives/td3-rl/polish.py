@@ -29,6 +29,7 @@ from meta_rl.checkpoint import TrainedMapping
 from meta_rl.evaluation import evaluate_params
 from meta_rl.rl import RLConfig, train_rl
 from meta_rl.suite import bootstrap_ci
+from meta_rl.train import _val_score  # how `meta-rl train` scores its rounds
 
 HERE = Path(__file__).parent
 SELECTION = HERE.parent / "selection"
@@ -53,17 +54,8 @@ def polish(seed: int, settings: RLConfig, published: dict[str, Any]) -> dict[str
     early = torch.as_tensor(np.stack([space.to_descriptor(t) for t in split.val]))
     episodes = max(1, recipe.eval_episodes // 2)
 
-    def early_score() -> float:  # as `meta-rl train` scores its rounds
-        with torch.no_grad():
-            params = network(early)
-        return float(
-            np.mean(
-                [
-                    evaluate_params(spec, params[i], family, t, episodes=episodes, seed=seed + 7)
-                    for i, t in enumerate(split.val)
-                ]
-            )
-        )
+    def early_score() -> float:
+        return _val_score(spec, network, family, split.val, early, episodes, seed + 7, [])
 
     start = early_score()
     if abs(start - mapping.info["val_return"]) > 1e-3:
@@ -137,7 +129,8 @@ def main() -> None:
     (HERE / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
         f"`rl` ({args.settings}) from the published `td3` mappings on Pendulum, "
-        f"{args.seeds} seed(s), 24 validation tasks x 5 episodes:",
+        f"{args.seeds} seed(s), {len(published['val_tasks'])} validation tasks x "
+        f"{published['episodes']} episodes:",
         "",
         "| seed | iteration kept | `td3+rl` | `td3` | worst task (`td3+rl` / `td3`) |",
         "|---|---|---|---|---|",
