@@ -27,7 +27,7 @@ test-slow: $(STAMP)
 
 # Speed figures (a script, not a test): batched envs, wrappers, SB3, mapping latency.
 bench: $(STAMP)
-	$(BIN)/python -m meta_rl.speed
+	$(BIN)/python -m meta_rl.benchmarks.speed
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

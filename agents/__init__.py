@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meta_rl.divergence import DivergenceGuard, DivergenceWarning
+from meta_rl.infra.divergence import DivergenceGuard, DivergenceWarning
 
 from .adapt import ExtrapolationWarning, adapt, load_mapping, resolve_task
 from .vec_env import FamilyVecEnv

@@ -22,9 +22,10 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv
 
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.envs import Task, TaskSpace, family_of
-from meta_rl.experts import make_agent
+from meta_rl.errors import ConfigError, FamilyError, TaskError
+from meta_rl.infra.sb3 import make_agent
+from meta_rl.mapping.checkpoint import TrainedMapping
 
 
 class ExtrapolationWarning(UserWarning):
@@ -55,7 +56,7 @@ def resolve_task(
         try:
             space.validate(full)
         except ValueError as err:
-            raise ValueError(
+            raise TaskError(
                 f"{err} (or pass extrapolate=True / --extrapolate to use the mapping "
                 "outside its training bounds)"
             ) from None
@@ -121,7 +122,7 @@ def adapt(
     family = trained.family
     if env is not None:
         if task is not None:
-            raise ValueError("give either env or task, not both")
+            raise ConfigError("give either env or task, not both")
         full = resolve_task(trained.task_space, _task_of(env, trained), extrapolate=extrapolate)
         trained.arch.check_env(env)  # type: ignore[arg-type]
     else:
@@ -156,19 +157,19 @@ def _task_of(env: gym.Env | VecEnv, trained: TrainedMapping) -> Task:
             spaces = env.get_attr("task_space")
             tasks = env.get_attr("task")
         except AttributeError:
-            raise ValueError(
+            raise FamilyError(
                 f"the VecEnv's envs are not {trained.family_name} family envs; make them with "
                 f"gym.make('meta_rl/{trained.family_name}-v0', task=...)"
             ) from None
         if any(t != tasks[0] for t in tasks):
-            raise ValueError("the VecEnv's envs hold different tasks; adapt to one task at a time")
+            raise FamilyError("the VecEnv's envs hold different tasks; adapt to one task at a time")
         space, task = spaces[0], tasks[0]
         name = "VecEnv"
     else:
         base = family_of(env)
         space, task, name = base.task_space, base.task, type(base).__name__
     if space != trained.task_space:
-        raise ValueError(
+        raise FamilyError(
             f"the env ({name}) is not of the mapping's family {trained.family_name}: "
             "its task space differs"
         )

@@ -17,10 +17,11 @@ from stable_baselines3.common.env_util import make_vec_env
 from tqdm.auto import tqdm
 
 from meta_rl.envs import DescriptorObservation, Family, Task, TaskResampling
+from meta_rl.errors import ConfigError
 from meta_rl.evaluation import run_episodes
-from meta_rl.experts import make_agent
-from meta_rl.policy_spec import PolicyArch
-from meta_rl.recipes import Recipe
+from meta_rl.infra.sb3 import make_agent
+from meta_rl.mapping.policy import PolicyArch
+from meta_rl.training.recipes import Recipe
 
 
 class StepProgress(BaseCallback):
@@ -68,7 +69,7 @@ def train_context_policy(
         progress_bar: Show a progress bar.
     """
     if not tasks:
-        raise ValueError("the context-conditioned policy needs at least one training task")
+        raise ConfigError("the context-conditioned policy needs at least one training task")
     env = make_vec_env(lambda: make_context_env(family, tasks), n_envs=recipe.n_envs, seed=seed)
     arch = PolicyArch(
         obs_dim=int(env.observation_space.shape[0]),

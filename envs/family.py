@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 
+from meta_rl.errors import FamilyError, TaskError
+
 from .task_space import Feature, Task, TaskSpace
 
 ApplyFn = Callable[[gym.Env, Task], None]
@@ -139,7 +141,7 @@ class Family:
             return FamilyVectorEnv(self, num_envs, tasks, **kwargs)
         tasks = list(tasks) if tasks is not None else [None] * num_envs
         if len(tasks) != num_envs:
-            raise ValueError(f"expected {num_envs} tasks (one per sub-env), got {len(tasks)}")
+            raise TaskError(f"expected {num_envs} tasks (one per sub-env), got {len(tasks)}")
         return gym.vector.SyncVectorEnv(
             [lambda t=t: self.make(task=t, **kwargs) for t in tasks]  # type: ignore[misc]
         )
@@ -169,9 +171,9 @@ def register_family(
     family.
     """
     if not (isinstance(env_cls, type) and issubclass(env_cls, TaskEnv)):
-        raise ValueError(f"{env_cls!r} is not a TaskEnv subclass; use make_family for plain envs")
+        raise FamilyError(f"{env_cls!r} is not a TaskEnv subclass; use make_family for plain envs")
     if not name.replace("_", "").isalnum():
-        raise ValueError(f"family name {name!r} must be letters, digits and underscores")
+        raise FamilyError(f"family name {name!r} must be letters, digits and underscores")
     env_id = f"meta_rl/{name}-v{version}"
     kwargs = dict(kwargs or {})
     if env_id in gym.registry:
@@ -216,16 +218,16 @@ def get_family(name_or_id: str) -> Family:
     from .registry import UNAVAILABLE
 
     if key in UNAVAILABLE:
-        raise ValueError(UNAVAILABLE[key])
+        raise FamilyError(UNAVAILABLE[key])
     known = ", ".join(sorted(f.name for f in _FAMILIES.values()))
-    raise ValueError(f"unknown family {name_or_id!r}; known families: {known}")
+    raise FamilyError(f"unknown family {name_or_id!r}; known families: {known}")
 
 
 def family_of(env: gym.Env) -> TaskEnv:
     """The :class:`TaskEnv` under any wrappers, or a clear error."""
     base = env.unwrapped
     if not isinstance(base, TaskEnv):
-        raise ValueError(
+        raise FamilyError(
             f"{type(base).__name__} is not a meta_rl family env; make one with "
             "gym.make('meta_rl/<Family>-v0') or meta_rl.envs.make_family"
         )
@@ -280,19 +282,19 @@ def make_family(
         try:
             spec = gym.spec(env)
         except gym.error.Error as err:
-            raise ValueError(f"make_family: unknown Gymnasium id {env!r}") from err
+            raise FamilyError(f"make_family: unknown Gymnasium id {env!r}") from err
         base = spec.entry_point
         if isinstance(base, str):
             base = gym.envs.registration.load_env_creator(base)
         if not isinstance(base, type):
-            raise ValueError(f"make_family: {env!r} has no env class as entry point")
+            raise FamilyError(f"make_family: {env!r} has no env class as entry point")
         env_kwargs = {**spec.kwargs, **env_kwargs}
         if max_episode_steps is None:
             max_episode_steps = spec.max_episode_steps
     else:
         base = env
     if not (isinstance(base, type) and issubclass(base, gym.Env)):
-        raise ValueError(f"make_family: env must be a Gymnasium id or Env class, got {env!r}")
+        raise FamilyError(f"make_family: env must be a Gymnasium id or Env class, got {env!r}")
 
     if callable(apply):
         apply_fn: ApplyFn = apply  # type: ignore[assignment]
@@ -300,7 +302,7 @@ def make_family(
         missing = [f.name for f in features if f.name not in apply]
         extra = [k for k in apply if k not in space.names]
         if missing or extra:
-            raise ValueError(
+            raise FamilyError(
                 f"make_family: apply must name every feature once; missing {missing}, "
                 f"unknown {extra}"
             )
@@ -313,7 +315,7 @@ def make_family(
                 else:
                     how(target, task[key])
     else:
-        raise ValueError("make_family: apply must be a function or a mapping of features")
+        raise FamilyError("make_family: apply must be a function or a mapping of features")
 
     def _apply_task(self: TaskEnv, task: Task) -> None:
         apply_fn(self, task)  # type: ignore[arg-type]

@@ -16,6 +16,8 @@ from typing import Literal
 
 import numpy as np
 
+from meta_rl.errors import CheckpointError, ConfigError, FamilyError, TaskError
+
 Task = dict[str, float]
 """A task: feature name to physical value."""
 
@@ -53,25 +55,25 @@ class Feature:
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
-            raise ValueError(f"feature name {self.name!r} must be a Python identifier")
+            raise FamilyError(f"feature name {self.name!r} must be a Python identifier")
         for attr in ("default", "low", "high"):
             value = getattr(self, attr)
             if not _is_real(value) or not math.isfinite(value):
-                raise ValueError(f"feature {self.name!r}: {attr} must be a finite number")
+                raise FamilyError(f"feature {self.name!r}: {attr} must be a finite number")
             object.__setattr__(self, attr, float(value))
         if not self.low < self.high:
-            raise ValueError(f"feature {self.name!r}: low ({self.low}) must be below high")
+            raise FamilyError(f"feature {self.name!r}: low ({self.low}) must be below high")
         if not self.low <= self.default <= self.high:
-            raise ValueError(
+            raise FamilyError(
                 f"feature {self.name!r}: default {self.default} is outside [{self.low}, "
                 f"{self.high}]"
             )
         if self.kind not in ("dynamics", "reward"):
-            raise ValueError(f"feature {self.name!r}: kind must be 'dynamics' or 'reward'")
+            raise FamilyError(f"feature {self.name!r}: kind must be 'dynamics' or 'reward'")
         if self.scale not in ("linear", "log"):
-            raise ValueError(f"feature {self.name!r}: scale must be 'linear' or 'log'")
+            raise FamilyError(f"feature {self.name!r}: scale must be 'linear' or 'log'")
         if self.scale == "log" and self.low <= 0:
-            raise ValueError(f"feature {self.name!r}: a log-scale feature needs low > 0")
+            raise FamilyError(f"feature {self.name!r}: a log-scale feature needs low > 0")
 
     @property
     def bounds_text(self) -> str:
@@ -79,31 +81,31 @@ class Feature:
         return f"[{self.low:g}, {self.high:g}]{unit}"
 
     def check(self, value: object, *, extrapolate: bool = False) -> float:
-        """Return ``value`` as a float, or raise ``ValueError`` naming the feature and bounds.
+        """Return ``value`` as a float, or raise ``TaskError`` naming the feature and bounds.
 
         With ``extrapolate``, finite values outside the bounds pass (positive ones only, for
         a log-scale feature).
         """
         if not _is_real(value):
-            raise ValueError(
+            raise TaskError(
                 f"task feature {self.name!r} must be a number in {self.bounds_text}, "
                 f"got {value!r} ({type(value).__name__})"
             )
         value = float(value)  # type: ignore[arg-type]
         if not math.isfinite(value):
-            raise ValueError(
+            raise TaskError(
                 f"task feature {self.name!r} must be a finite number in {self.bounds_text}, "
                 f"got {value}"
             )
         if extrapolate:
             if self.scale == "log" and value <= 0:
-                raise ValueError(
+                raise TaskError(
                     f"task feature {self.name!r}={value:g} must be positive (log scale; "
                     f"bounds {self.bounds_text})"
                 )
             return value
         if not self.low <= value <= self.high:
-            raise ValueError(
+            raise TaskError(
                 f"task feature {self.name!r}={value:g} is out of bounds {self.bounds_text}; "
                 "choose a value inside the bounds"
             )
@@ -151,12 +153,12 @@ class TaskSpace:
     def __init__(self, features: Sequence[Feature]) -> None:
         features = tuple(features)
         if not features:
-            raise ValueError("a task space needs at least one feature")
+            raise FamilyError("a task space needs at least one feature")
         if not all(isinstance(f, Feature) for f in features):
-            raise ValueError("task space features must be meta_rl.envs.Feature objects")
+            raise FamilyError("task space features must be meta_rl.envs.Feature objects")
         names = [f.name for f in features]
         if len(set(names)) != len(names):
-            raise ValueError(f"duplicate feature names in {names}")
+            raise FamilyError(f"duplicate feature names in {names}")
         object.__setattr__(self, "features", features)
 
     # ----------------------------------------------------------------- basics
@@ -208,13 +210,13 @@ class TaskSpace:
         if task is None:
             task = {}
         if not isinstance(task, Mapping):
-            raise ValueError(
+            raise TaskError(
                 f"a task must be a dict of feature values, got {type(task).__name__}; "
                 f"features: {self.describe_bounds()}"
             )
         unknown = [k for k in task if k not in self.names]
         if unknown:
-            raise ValueError(
+            raise TaskError(
                 f"unknown task feature {unknown[0]!r}; known features: {self.describe_bounds()}"
             )
         out: Task = {}
@@ -222,7 +224,7 @@ class TaskSpace:
             if f.name in task:
                 out[f.name] = f.check(task[f.name], extrapolate=extrapolate)
             elif complete:
-                raise ValueError(
+                raise TaskError(
                     f"missing task feature {f.name!r} (bounds {f.bounds_text}); "
                     "give a value for every feature"
                 )
@@ -255,9 +257,9 @@ class TaskSpace:
         """Physical task of a descriptor (values clipped into the bounds)."""
         d = np.asarray(descriptor, dtype=np.float64).reshape(-1)
         if d.shape != (self.dim,):
-            raise ValueError(f"descriptor must have {self.dim} values, got {d.shape[0]}")
+            raise TaskError(f"descriptor must have {self.dim} values, got {d.shape[0]}")
         if not np.all(np.isfinite(d)):
-            raise ValueError("descriptor must be finite")
+            raise TaskError("descriptor must be finite")
         return {
             f.name: float(np.clip(f.denormalise(z), f.low, f.high))
             for f, z in zip(self.features, d, strict=True)
@@ -272,7 +274,7 @@ class TaskSpace:
             rng: A ``np.random.Generator`` or a seed.
         """
         if n < 0:
-            raise ValueError(f"n must be non-negative, got {n}")
+            raise ConfigError(f"n must be non-negative, got {n}")
         rng = np.random.default_rng(rng)
         z = rng.uniform(-1.0, 1.0, size=(n, self.dim))
         return [self.from_descriptor(row) for row in z]
@@ -313,7 +315,7 @@ class TaskSpace:
         """
         for name, n in (("n_train", n_train), ("n_test", n_test), ("n_val", n_val)):
             if not isinstance(n, int) or n < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
+                raise ConfigError(f"{name} must be a non-negative integer, got {n!r}")
         # One independent stream per set: changing how many training tasks there are never
         # changes the validation or test tasks, so results stay comparable.
         rng_train, rng_val, rng_test = (
@@ -343,12 +345,14 @@ class TaskSpace:
         if kind == "interpolation":
             return 0, 1.0
         if kind != "extrapolation":
-            raise ValueError(f"split kind must be 'interpolation' or 'extrapolation', got {kind!r}")
+            raise ConfigError(
+                f"split kind must be 'interpolation' or 'extrapolation', got {kind!r}"
+            )
         if not 0.0 < holdout_fraction < 1.0:
-            raise ValueError("holdout_fraction must be in (0, 1)")
+            raise ConfigError("holdout_fraction must be in (0, 1)")
         name = holdout_feature or self.features[0].name
         if name not in self.names:
-            raise ValueError(f"unknown holdout feature {name!r}; known: {self.names}")
+            raise ConfigError(f"unknown holdout feature {name!r}; known: {self.names}")
         return self.names.index(name), 1.0 - 2.0 * holdout_fraction
 
     def training_region(
@@ -396,4 +400,4 @@ class TaskSpace:
         try:
             return cls([Feature(**dict(item)) for item in data])  # type: ignore[arg-type]
         except TypeError as err:
-            raise ValueError(f"malformed task space in metadata: {err}") from err
+            raise CheckpointError(f"malformed task space in metadata: {err}") from err

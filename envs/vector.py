@@ -25,6 +25,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from meta_rl.errors import TaskError
+
 from .family import Family, get_family
 from .task_space import Task
 
@@ -148,7 +150,7 @@ class FamilyVectorEnv(VectorEnv):
             tasks = [tasks or {}] * self.num_envs
         tasks = list(tasks)
         if len(tasks) != self.num_envs:
-            raise ValueError(f"expected {self.num_envs} tasks (one per sub-env), got {len(tasks)}")
+            raise TaskError(f"expected {self.num_envs} tasks (one per sub-env), got {len(tasks)}")
         full = [space.validate({**space.default_task(), **t}, complete=True) for t in tasks]
         self.tasks: list[Task] = full
         self.task_arrays = {

@@ -9,6 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 
+from meta_rl.errors import TaskError
+
 from .family import family_of
 from .task_space import Task, TaskSpace
 
@@ -24,7 +26,7 @@ def as_sampler(tasks: TaskSpace | Sequence[Mapping[str, float]] | TaskSampler) -
         return tasks
     pool = [dict(t) for t in tasks]
     if not pool:
-        raise ValueError("the list of tasks to sample from is empty")
+        raise TaskError("the list of tasks to sample from is empty")
 
     def choose(rng: np.random.Generator) -> Task:
         return dict(pool[int(rng.integers(len(pool)))])
@@ -43,7 +45,7 @@ class DescriptorObservation(gym.ObservationWrapper):
         self._family = family_of(env)
         space = env.observation_space
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
-            raise ValueError(
+            raise TaskError(
                 f"DescriptorObservation needs a flat Box observation space, got {space}"
             )
         dim = self._family.task_space.dim

@@ -10,8 +10,8 @@ import argparse
 import torch
 
 from meta_rl.agents import adapt
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.evaluation import ParamsPolicy, run_episodes
+from meta_rl.mapping.checkpoint import TrainedMapping
 
 
 def main(checkpoint: str = "pendulum", steps: int = 5000) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from meta_rl.checkpoint import TrainedMapping
+from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.rollout import rollout
 
 

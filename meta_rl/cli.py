@@ -1,8 +1,10 @@
 """The ``meta-rl`` command line.
 
-Commands: ``families``, ``train``, ``adapt``, ``evaluate``, ``rollout``, ``benchmark`` and
-``demo``. Bad arguments exit with status 2 and one line on stderr. Commands that report
-results take ``--json`` and then print one JSON object on stdout.
+Commands: ``families``, ``train``, ``adapt``, ``evaluate``, ``rollout``, ``benchmark``,
+``select-objective`` and ``demo``. Bad input exits with status 2 and one line on stderr; an
+internal error prints its traceback and exits with status 1 (``--debug``: a traceback for
+every error). Commands that report results take ``--json`` and then print one JSON object
+on stdout.
 """
 
 from __future__ import annotations
@@ -14,20 +16,24 @@ import os
 import signal
 import sys
 import threading
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import torch
 
 from meta_rl.envs import TaskSpace, families, get_family
 from meta_rl.envs.registry import UNAVAILABLE
-from meta_rl.objectives import OBJECTIVES
-from meta_rl.parallel import WorkerDied
+from meta_rl.errors import MetaRLError
+from meta_rl.infra.parallel import WorkerDied
+
+if TYPE_CHECKING:
+    from meta_rl.training.config import TrainConfig
 
 
-class UsageError(Exception):
+class UsageError(MetaRLError):
     """Bad input from the command line: exit status 2, one line."""
 
 
@@ -76,7 +82,7 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from meta_rl.checkpoint import TrainedMapping
+    from meta_rl.mapping.checkpoint import TrainedMapping
 
     return TrainedMapping.load(args.checkpoint)
 
@@ -148,9 +154,9 @@ def _add_phase_settings(p: argparse.ArgumentParser) -> None:
 
 def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The ``rl``, ``td3`` and ``sacd`` settings of ``TrainConfig`` from the command line."""
-    from meta_rl.rl import RLConfig
-    from meta_rl.sacd import SACDConfig
-    from meta_rl.td3 import TD3Config
+    from meta_rl.objectives.on_policy import RLConfig
+    from meta_rl.objectives.sacd import SACDConfig
+    from meta_rl.objectives.td3 import TD3Config
 
     return {
         "rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
@@ -159,11 +165,12 @@ def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from meta_rl.mapping import MappingConfig
-    from meta_rl.train import TrainConfig, train
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The ``TrainConfig`` of parsed ``meta-rl train`` arguments."""
+    from meta_rl.mapping.network import MappingConfig
+    from meta_rl.training.config import TrainConfig
 
-    config = TrainConfig(
+    return TrainConfig(
         family=args.family,
         objective=args.objective,
         seed=args.seed,
@@ -182,6 +189,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.json,
     )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from meta_rl.training.trainer import train
+
+    config = train_config(args)
     family_name = get_family(args.family).name.lower()
     out = _writable(args.out or config.workdir / f"{family_name}.safetensors")
     trained, _ = train(config)
@@ -227,9 +240,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from meta_rl.agents import adapt
-    from meta_rl.divergence import DivergenceGuard
     from meta_rl.evaluation import ParamsPolicy, run_episodes
-    from meta_rl.io import atomic_open
+    from meta_rl.infra.divergence import DivergenceGuard
+    from meta_rl.infra.files import atomic_open
 
     mapping = _load(args)
     task = parse_task(args.task, mapping.task_space, extrapolate=args.extrapolate)
@@ -309,16 +322,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from meta_rl.benchmark import BenchmarkConfig, run_benchmark
-    from meta_rl.suite import SuiteConfig, run_suite
+    from meta_rl.benchmarks.benchmark import BenchmarkConfig, run_benchmark
+    from meta_rl.benchmarks.score import ScoreConfig, score_mapping
 
     family = get_family(args.family)
     baselines = tuple(args.baselines)
     if args.checkpoint is not None:
-        from meta_rl.checkpoint import TrainedMapping
+        from meta_rl.mapping.checkpoint import TrainedMapping
 
         TrainedMapping.load(args.checkpoint, family=family.name)  # a clear error if foreign
-        config = BenchmarkConfig(
+        config = ScoreConfig(
             checkpoint=args.checkpoint,
             out_dir=Path(args.out_dir),
             budget=args.budget,
@@ -333,9 +346,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             context="context" in baselines,
             maml="maml" in baselines,
         )
-        result = run_benchmark(config)
+        result = score_mapping(config)
     else:
-        suite = SuiteConfig(
+        suite = BenchmarkConfig(
             family=family.name,
             budget=args.budget,
             oracle_budget=args.oracle_budget,
@@ -352,13 +365,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             train={"objective": args.objective, **_phase_settings(args)},
             progress=not args.json,
         )
-        result = run_suite(suite)
+        result = run_benchmark(suite)
     _emit(args, result, result["table"] + f"\n\nreport: {result['report']}")
     return 0
 
 
 def cmd_select_objective(args: argparse.Namespace) -> int:
-    from meta_rl.selection import SelectionConfig, run_selection
+    from meta_rl.benchmarks.selection import SelectionConfig, run_selection
 
     config = SelectionConfig(
         family=get_family(args.family).name,
@@ -411,6 +424,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _objective(text: str) -> str:
+    """An argparse type: an objective, phases joined by ``+`` (``distill+rl``)."""
+    from meta_rl.objectives.registry import parse_objective
+
+    try:
+        parse_objective(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def _backend_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
@@ -421,7 +445,7 @@ def _backend_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _budget(text: str) -> str:
-    from meta_rl.benchmark import budget_scale
+    from meta_rl.benchmarks.score import budget_scale
 
     try:
         budget_scale(text)
@@ -431,7 +455,7 @@ def _budget(text: str) -> str:
 
 
 def _sac_budget(text: str) -> str:
-    from meta_rl.benchmark import sac_scale
+    from meta_rl.benchmarks.score import sac_scale
 
     try:
         sac_scale(text)
@@ -455,6 +479,7 @@ def _checkpoint_args(p: argparse.ArgumentParser, *, episodes: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="meta-rl", description="Policies ready for a new environment at once.")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("families", help="list families with their task features")
@@ -465,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("family", help="family name, e.g. Pendulum")
     p.add_argument(
         "--objective",
-        choices=OBJECTIVES,
+        type=_objective,
         default=None,
         help="distill, params, rl (PPO through the mapping), td3 (TD3 through the mapping; "
         "Box actions), sacd (discrete SAC through the mapping; discrete actions), or two "
@@ -562,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive, default=3, help="training seeds per split")
     p.add_argument(
         "--objective",
-        choices=OBJECTIVES,
+        type=_objective,
         default=None,
         help="the mapping's objective (default: the family's; see train --help)",
     )
@@ -602,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--objectives",
         nargs="+",
-        choices=OBJECTIVES,
+        type=_objective,
         default=["distill", "rl", "distill+rl"],
         help="candidates; the first is the reference of the paired differences",
     )
@@ -628,13 +653,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="meta-rl-demo")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_demo)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--debug", action="store_true", help="print the traceback of any error"
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``meta-rl``; returns the exit status."""
+    """Entry point of ``meta-rl``; returns the exit status.
+
+    Input meta-rl can tell is wrong (:class:`~meta_rl.errors.MetaRLError`, bad arguments)
+    exits with status 2 and one line; anything else is a bug and prints its traceback
+    (status 1). ``--debug`` prints the traceback of every error.
+    """
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING, format="meta-rl: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # known before parsing, so that parse errors show it too
     parser = build_parser()
     previous = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
@@ -642,11 +678,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return args.func(args)
-    except (UsageError, ValueError, OSError) as err:
+    except (UsageError, MetaRLError) as err:
+        if debug:
+            traceback.print_exc()
         message = " ".join(str(err).split())
         print(f"meta-rl: error: {message}", file=sys.stderr)
         return 2
     except WorkerDied as err:
+        if debug:
+            traceback.print_exc()
         print(f"meta-rl: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -654,6 +694,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # oracle runs, and the state a resumed `meta-rl train --resume` goes on from.
         print("meta-rl: interrupted; finished work is saved", file=sys.stderr)
         return 130
+    except Exception:
+        traceback.print_exc()
+        print(
+            "meta-rl: internal error (the traceback above): please report it with the command "
+            "that caused it",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)

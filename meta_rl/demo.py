@@ -8,11 +8,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from meta_rl.checkpoint import TrainedMapping
+from meta_rl.benchmarks.plots import adaptation_plot
 from meta_rl.evaluation import evaluate_params, learning_curve
-from meta_rl.experts import make_agent
-from meta_rl.io import write_json
-from meta_rl.plots import adaptation_plot
+from meta_rl.infra.files import write_json
+from meta_rl.infra.sb3 import make_agent
+from meta_rl.mapping.checkpoint import TrainedMapping
 
 
 def run_demo(

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from meta_rl.envs import Family
-from meta_rl.policy_spec import PolicySpec, build_policy, plain_params
+from meta_rl.errors import ConfigError
+from meta_rl.mapping.policy import PolicySpec, build_policy, plain_params
 
 Policy = Callable[[np.ndarray], np.ndarray | int]
 """Maps one observation to one action."""
@@ -35,7 +36,7 @@ def run_episodes(
         lengths: If given, each episode's length is appended to it (to count env steps).
     """
     if episodes < 1:
-        raise ValueError(f"episodes must be at least 1, got {episodes}")
+        raise ConfigError(f"episodes must be at least 1, got {episodes}")
     env.action_space.seed(seed)
     returns = []
     for i in range(episodes):
@@ -195,8 +196,8 @@ def learning_curve(
     fine-tune that diverges keeps its last finite policy for the remaining points.
     """
     if list(checkpoints) != sorted(set(checkpoints)) or min(checkpoints) < 0:
-        raise ValueError(f"checkpoints must be increasing and non-negative, got {checkpoints}")
-    from meta_rl.divergence import DivergenceGuard
+        raise ConfigError(f"checkpoints must be increasing and non-negative, got {checkpoints}")
+    from meta_rl.infra.divergence import DivergenceGuard
 
     env = family.make(task=task, extrapolate=extrapolate)
     curve, done = [], 0

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.envs import Task
+from meta_rl.errors import DependencyError
 from meta_rl.evaluation import ParamsPolicy, run_episodes, summarise
-from meta_rl.io import atomic_open
+from meta_rl.infra.files import atomic_open
+from meta_rl.mapping.checkpoint import TrainedMapping
 
 
 def rollout(
@@ -42,7 +43,7 @@ def rollout(
         try:
             import imageio.v3 as iio
         except ImportError as err:
-            raise ValueError("--gif needs imageio: pip install 'meta-rl[plots]'") from err
+            raise DependencyError("--gif needs imageio: pip install 'meta-rl[plots]'") from err
         env = mapping.family.make(task=task, extrapolate=extrapolate, render_mode="rgb_array")
         frames: list[np.ndarray] = []
         policy = ParamsPolicy(mapping.spec, params, env.action_space)

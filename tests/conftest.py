@@ -13,7 +13,7 @@ from hypothesis import settings
 
 import meta_rl  # noqa: F401  (registers the families)
 from meta_rl.envs import families
-from meta_rl.mapping import MappingConfig
+from meta_rl.mapping.network import MappingConfig
 
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", message=".*settotalmass.*")
@@ -74,7 +74,8 @@ def family(request: pytest.FixtureRequest):
 @pytest.fixture(scope="session")
 def tiny_mapping(tmp_path_factory: pytest.TempPathFactory):
     """A Pendulum mapping trained end to end at a tiny budget, saved as a checkpoint."""
-    from meta_rl.train import TrainConfig, train
+    from meta_rl.training.config import TrainConfig
+    from meta_rl.training.trainer import train
 
     workdir = tmp_path_factory.mktemp("runs")
     config = TrainConfig(objective="distill", workdir=workdir, **TINY_TRAIN)
@@ -119,8 +120,8 @@ def toy_problem(env_class: type[gym.Env], rates: tuple[float, ...], seed: int = 
     tasks of ``rates``, and an untrained mapping of a small policy: ``(family, spec,
     tasks, descriptors, network)``."""
     from meta_rl.envs import Feature, get_family, make_family
-    from meta_rl.mapping import MappingNetwork
-    from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
+    from meta_rl.mapping.network import MappingNetwork
+    from meta_rl.mapping.policy import PolicyArch, PolicySpec, build_policy
 
     name = f"Toy{env_class.__name__}"
     try:

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meta_rl.agents import ExtrapolationWarning, resolve_task
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.cli import UsageError, main, parse_task
 from meta_rl.envs import families, get_family
+from meta_rl.mapping.checkpoint import TrainedMapping
 
 from .conftest import FAMILY_NAMES
 

@@ -6,8 +6,7 @@ import numpy as np
 import torch
 
 from meta_rl.agents.baselines import evaluate_context_policy, train_context_policy
-from meta_rl.envs import get_family
-from meta_rl.maml import (
+from meta_rl.benchmarks.maml import (
     MamlConfig,
     adapt_params,
     maml_adapt_and_evaluate,
@@ -15,9 +14,15 @@ from meta_rl.maml import (
     outer_loss,
     sample_episodes,
 )
-from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
-from meta_rl.recipes import recipe_for
-from meta_rl.rl import action_distribution, action_log_prob
+from meta_rl.envs import get_family
+from meta_rl.mapping.policy import (
+    PolicyArch,
+    PolicySpec,
+    action_distribution,
+    action_log_prob,
+    build_policy,
+)
+from meta_rl.training.recipes import recipe_for
 
 
 def test_context_policy_sees_descriptor_and_runs():

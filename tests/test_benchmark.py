@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from meta_rl.benchmark import (
-    BenchmarkConfig,
+from meta_rl.benchmarks.benchmark import BenchmarkConfig, bootstrap_ci, run_benchmark
+from meta_rl.benchmarks.score import (
+    ScoreConfig,
     _candidates,
     budget_scale,
     evaluation_episodes,
@@ -18,12 +19,11 @@ from meta_rl.benchmark import (
     oracle_scale,
     sac_scale,
 )
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.cli import build_parser
 from meta_rl.evaluation import normalised_score
-from meta_rl.policy_spec import PolicyArch
-from meta_rl.recipes import recipe_for
-from meta_rl.suite import SuiteConfig, bootstrap_ci, run_suite
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.mapping.policy import PolicyArch
+from meta_rl.training.recipes import recipe_for
 
 from .conftest import TINY_PIPELINE
 
@@ -65,7 +65,7 @@ def test_budget_names_and_fractions():
     assert oracle_scale("0.25", oracle_budget="0.1") == 0.1
     assert oracle_scale("small", oracle_budget="full") == 1.0
     with pytest.raises(ValueError, match="budget must be"):
-        SuiteConfig(family="Pendulum", oracle_budget="most")
+        BenchmarkConfig(family="Pendulum", oracle_budget="most")
     assert oracle_note({"budget": "0.25", "oracle_budget": "0.25"}) == " (oracle at budget 0.25)"
     assert oracle_note({"budget": "0.25", "oracle_budget": "full"}) == ""
     assert oracle_note({"budget": "small", "oracle_budget": "small"}) == ""
@@ -84,16 +84,16 @@ def test_budget_names_and_fractions():
 def test_reduced_budgets_keep_the_protocols_episodes(tmp_path):
     recipe = recipe_for("HalfCheetahVel")
     for budget, episodes in (("small", 3), ("0.1", 10), ("full", 10)):
-        config = BenchmarkConfig(checkpoint="x", out_dir=tmp_path, budget=budget)
+        config = ScoreConfig(checkpoint="x", out_dir=tmp_path, budget=budget)
         assert evaluation_episodes(config, recipe) == episodes
-    config = BenchmarkConfig(checkpoint="x", out_dir=tmp_path, budget="0.1", episodes=4)
+    config = ScoreConfig(checkpoint="x", out_dir=tmp_path, budget="0.1", episodes=4)
     assert evaluation_episodes(config, recipe) == 4
 
 
 def test_sac_budget_zero_leaves_sac_out():
     assert sac_scale("0") == sac_scale("0.00") == 0.0 and sac_scale("0.1") == 0.1
     with pytest.raises(ValueError, match="budget must be"):
-        SuiteConfig(family="Pendulum", sac_budget="-1")
+        BenchmarkConfig(family="Pendulum", sac_budget="-1")
     recipe = recipe_for("LunarLanderContinuous")
     arch = PolicyArch(obs_dim=8, action_kind="box", action_dim=2)
     assert [c["algo"] for c in _candidates(recipe.scaled(0.1), arch)] == ["ppo", "sac"]
@@ -108,13 +108,13 @@ def test_sac_budget_zero_leaves_sac_out():
 
 def test_suite_config_rejects_bad_settings():
     with pytest.raises(ValueError, match="unknown family"):
-        SuiteConfig(family="Nope")
+        BenchmarkConfig(family="Nope")
     with pytest.raises(ValueError, match="splits"):
-        SuiteConfig(family="Pendulum", splits=("sideways",))
+        BenchmarkConfig(family="Pendulum", splits=("sideways",))
     with pytest.raises(ValueError, match="seeds"):
-        SuiteConfig(family="Pendulum", seeds=0)
+        BenchmarkConfig(family="Pendulum", seeds=0)
     with pytest.raises(ValueError, match="include 0"):
-        SuiteConfig(family="Pendulum", finetune_steps=(5000, 10000))
+        BenchmarkConfig(family="Pendulum", finetune_steps=(5000, 10000))
 
 
 def _png(path) -> tuple[int, ...]:
@@ -126,7 +126,7 @@ def _png(path) -> tuple[int, ...]:
 
 def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     tiny = {"objective": "distill", **TINY_PIPELINE}
-    config = SuiteConfig(
+    config = BenchmarkConfig(
         family="Pendulum",
         budget="small",
         seeds=1,
@@ -139,7 +139,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
         baseline_steps=512,
         progress=False,
     )
-    result = run_suite(config)
+    result = run_benchmark(config)
     assert set(result["summary"]) == {"interpolation", "extrapolation"}
     for split, s in result["summary"].items():
         for key in ("context", "maml_before", "maml_after"):
@@ -163,7 +163,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     assert all(run["train_seconds"] is not None for run in result["runs"])
 
     # A second run reuses the mappings, oracles and baselines, and gives the same numbers.
-    again = run_suite(config)
+    again = run_benchmark(config)
     assert all(run["train_seconds"] is None for run in again["runs"])
     assert again["summary"] == result["summary"]
     assert np.isfinite(again["summary"]["interpolation"]["mapping"][0]["mean"])
@@ -171,7 +171,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
 
 def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
     tiny = {"objective": "distill", **TINY_PIPELINE}
-    config = SuiteConfig(
+    config = BenchmarkConfig(
         family="Pendulum",
         budget="small",
         seeds=2,
@@ -187,7 +187,7 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
         train=tiny,
         progress=False,
     )
-    result = run_suite(config)
+    result = run_benchmark(config)
     by_seed = {0: [], 1: []}
     for row in result["tasks"]["interpolation"]:
         by_seed[row["seed"]].append((row["task"], row["oracle"]))
@@ -215,11 +215,8 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
 @pytest.mark.parametrize("baseline", ["context", "maml"])
 def test_baselines_train_on_every_task_the_mapping_learned_from(monkeypatch, tmp_path, baseline):
     import meta_rl.agents.baselines as baselines_module
-    import meta_rl.benchmark as benchmark_module
-    from meta_rl.checkpoint import OFF_POLICY_PHASES
-    from meta_rl.train import OFF_POLICY
+    import meta_rl.benchmarks.score as benchmark_module
 
-    assert set(OFF_POLICY_PHASES) == set(OFF_POLICY)  # the phases that draw their own tasks
     mapping = TrainedMapping.load("cartpole")
     recorded = {k: v for k, v in mapping.info.items() if not k.endswith("_tasks")}
     split_train = recorded["split"]["train"]
@@ -237,7 +234,7 @@ def test_baselines_train_on_every_task_the_mapping_learned_from(monkeypatch, tmp
         "context": benchmark_module._context_policy,
         "maml": benchmark_module._maml_init,
     }
-    config = BenchmarkConfig(checkpoint="cartpole", out_dir=tmp_path, baseline_steps=256)
+    config = ScoreConfig(checkpoint="cartpole", out_dir=tmp_path, baseline_steps=256)
     for objective, info, expected in [
         ("rl", {}, split_train),
         ("sacd", {"sacd_tasks": drawn}, drawn),

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.cli import UsageError, main, parse_task
 from meta_rl.envs import get_family
+from meta_rl.mapping.checkpoint import TrainedMapping
 
 
 def test_families_lists_every_feature(capsys):
@@ -54,7 +54,7 @@ def test_bad_task_exits_2_with_one_line(capsys, tiny_mapping, command, task, nee
         (["evaluate", "pendulum", "--episodes", "0"], "at least 1"),
         (["train", "Nope"], "unknown family"),
         (["train", "Pendulum", "--budget-scale", "-1"], "positive"),
-        (["train", "Pendulum", "--objective", "magic"], "invalid choice"),
+        (["train", "Pendulum", "--objective", "magic"], "unknown objective"),
         (["train", "Pendulum", "--objective", "td3", "--td3-tasks", "1"], "at least 2"),
         (["train", "Pendulum", "--objective", "rl", "--td3-tasks", "1"], "--td3-tasks"),
         (["train", "CartPole", "--objective", "td3", "--budget-scale", "0.001"], "Box"),
@@ -75,6 +75,46 @@ def test_bad_arguments_exit_2_with_one_line(capsys, argv, needle):
     err = capsys.readouterr().err
     assert needle in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback_of_a_usage_error(capsys):
+    assert main(["train", "Nope", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "FamilyError" in err
+    assert err.splitlines()[-1].startswith("meta-rl: error: unknown family")
+
+
+def test_an_internal_error_is_a_traceback_and_status_1_not_a_usage_error(capsys, monkeypatch):
+    import meta_rl.cli as cli
+
+    def broken(args):
+        np.linalg.inv(np.zeros((2, 2)))  # a NumPy error deep inside a command, not bad input
+
+    monkeypatch.setattr(cli, "cmd_families", broken)
+    assert main(["families"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "LinAlgError" in err and "internal error" in err
+
+    def bad_value(args):
+        raise ValueError("an internal ValueError an hour into training")
+
+    monkeypatch.setattr(cli, "cmd_families", bad_value)
+    assert main(["families"]) == 1  # a plain ValueError is a bug, not a usage error
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_errors_are_one_hierarchy_and_still_value_errors():
+    from meta_rl import errors
+    from meta_rl.mapping.checkpoint import TrainedMapping
+
+    for cls in (errors.TaskError, errors.FamilyError, errors.ConfigError, errors.CheckpointError):
+        assert issubclass(cls, errors.MetaRLError) and issubclass(cls, ValueError)
+    with pytest.raises(errors.CheckpointError):
+        TrainedMapping.load("no-such-mapping")
+    with pytest.raises(errors.FamilyError):
+        get_family("Nope")
+    with pytest.raises(errors.TaskError):
+        get_family("Pendulum").task_space.validate({"m": -1.0})
 
 
 def test_parse_task_fills_defaults():

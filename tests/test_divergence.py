@@ -8,9 +8,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from torch.nn.utils import parameters_to_vector
 
-import meta_rl.train as train_module
 from meta_rl.agents import DivergenceGuard, DivergenceWarning
-from meta_rl.train import TrainConfig, train
+from meta_rl.objectives.supervised import DistillPhase
+from meta_rl.training.config import TrainConfig
+from meta_rl.training.trainer import train
 
 from .conftest import TINY_TRAIN
 
@@ -55,15 +56,15 @@ def test_guard_puts_back_the_last_finite_policy_and_stops():
 
 
 def test_a_diverging_mapping_training_keeps_the_best_mapping(tmp_path, monkeypatch):
-    real = train_module.distill_loss
+    real = DistillPhase.loss
     calls = [0]
 
-    def poisoned(*args, **kwargs):
-        loss, stats = real(*args, **kwargs)
+    def poisoned(self, predicted):
+        loss, stats = real(self, predicted)
         calls[0] += 1
         return (loss * float("nan"), stats) if calls[0] > 7 else (loss, stats)
 
-    monkeypatch.setattr(train_module, "distill_loss", poisoned)
+    monkeypatch.setattr(DistillPhase, "loss", poisoned)
     trained, log = train(
         TrainConfig(objective="distill", workdir=tmp_path, **{**TINY_TRAIN, "rounds": 3})
     )

@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from meta_rl.io import atomic_open, load_tensors, save_tensors, write_json
+from meta_rl.infra.files import atomic_open, load_tensors, save_tensors, write_json
 
 
 def test_atomic_write_keeps_old_file_on_error_and_uses_umask(tmp_path):

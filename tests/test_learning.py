@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from meta_rl.checkpoint import TrainedMapping, shipped_mappings
 from meta_rl.evaluation import evaluate_params
-from meta_rl.recipes import recipe_for
+from meta_rl.mapping.checkpoint import TrainedMapping, shipped_mappings
+from meta_rl.training.recipes import recipe_for
 
 HEAVY_LONG = [
     {"m": 2.0, "l": 1.5, "g": 10.0, "max_torque": 2.0},
@@ -55,7 +55,8 @@ def test_shipped_pendulum_mapping_beats_default_expert_on_heavy_long_pendulums()
 
 def _half_budget_pendulum(tmp_path, objective: str, **settings):
     """A Pendulum mapping trained at half the recipe's budget (the slow checks)."""
-    from meta_rl.train import TrainConfig, train
+    from meta_rl.training.config import TrainConfig
+    from meta_rl.training.trainer import train
 
     config = TrainConfig(
         family="Pendulum",
@@ -77,7 +78,7 @@ def test_trained_mapping_beats_default_expert_on_heavy_long_pendulums(tmp_path):
 
 @pytest.mark.slow
 def test_rl_objective_beats_default_expert_on_heavy_long_pendulums(tmp_path):
-    from meta_rl.rl import RLConfig
+    from meta_rl.objectives.on_policy import RLConfig
 
     trained = _half_budget_pendulum(tmp_path, "rl", rl=RLConfig(iterations=150))
     zero, default = _zero_shot_vs_default(trained)
@@ -96,7 +97,7 @@ def test_td3_objective_beats_default_expert_inside_the_bounds(tmp_path):
     """td3 within the task space. On the heavy, long pendulums above, at the upper edges
     of ``m`` and ``l``, this half-budget td3 run scored -1,037 against the default
     expert's -867: it fails at the edges (see the README's extrapolation result)."""
-    from meta_rl.td3 import TD3Config
+    from meta_rl.objectives.td3 import TD3Config
 
     trained = _half_budget_pendulum(tmp_path, "td3", td3=TD3Config(iterations=15))
     zero, default = _zero_shot_vs_default(trained, INTERIOR)
@@ -105,9 +106,9 @@ def test_td3_objective_beats_default_expert_inside_the_bounds(tmp_path):
 
 @pytest.mark.slow
 def test_maml_learns_cartpole_tasks():
+    from meta_rl.benchmarks.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
     from meta_rl.envs import get_family
-    from meta_rl.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
-    from meta_rl.policy_spec import PolicyArch, PolicySpec
+    from meta_rl.mapping.policy import PolicyArch, PolicySpec
 
     family = get_family("CartPole")
     arch = PolicyArch.for_env(family.make(), pi=(64, 64), vf=(64, 64))
@@ -131,8 +132,8 @@ def test_mountain_car_base_reaches_the_flag(tmp_path):
     """MountainCarContinuous's base (rl-zoo3's gSDE and VecNormalize, folded into plain
     parameters) drives to the flag; plain PPO stood still there (-0.0002 on every task)."""
     from meta_rl.envs import get_family
-    from meta_rl.experts import train_base
-    from meta_rl.policy_spec import PolicyArch, PolicySpec
+    from meta_rl.mapping.policy import PolicyArch, PolicySpec
+    from meta_rl.training.experts import train_base
 
     family = get_family("MountainCarContinuous")
     recipe = recipe_for(family.name)

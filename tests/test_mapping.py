@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from meta_rl.mapping import MappingConfig, MappingNetwork
-from meta_rl.objectives import action_kl, params_loss
-from meta_rl.policy_spec import PolicyArch, PolicyOutput, PolicySpec, build_policy
+from meta_rl.mapping.network import MappingConfig, MappingNetwork
+from meta_rl.mapping.policy import PolicyArch, PolicyOutput, PolicySpec, build_policy
+from meta_rl.objectives.supervised import action_kl, params_loss
 
 
 @pytest.mark.parametrize("rank", [None, 8])

@@ -8,10 +8,10 @@ import copy
 import pytest
 import torch
 
-from meta_rl.divergence import Divergence
-from meta_rl.off_policy import ReplayBuffer
-from meta_rl.sacd import SACDConfig, SACDLearner
-from meta_rl.td3 import TD3Config, TD3Learner
+from meta_rl.infra.divergence import Divergence
+from meta_rl.objectives.off_policy import ReplayBuffer
+from meta_rl.objectives.sacd import SACDConfig, SACDLearner
+from meta_rl.objectives.td3 import TD3Config, TD3Learner
 
 from .conftest import TINY_OFF_POLICY, Drift, Steer, mean_return, toy_problem
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from meta_rl.experts import make_agent
-from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
-from meta_rl.recipes import recipe_for
+from meta_rl.infra.sb3 import make_agent
+from meta_rl.mapping.policy import PolicyArch, PolicySpec, build_policy
+from meta_rl.training.recipes import recipe_for
 
 SMALL = {"pi": (16, 16), "vf": (16, 16)}
 
@@ -113,7 +113,7 @@ def test_plain_params_of_a_gsde_normalised_model_act_alike_on_raw_observations(p
     parameters whose mean action and value on raw observations equal the model's on
     normalised ones, and whose log_std is the architecture's initial one."""
     from meta_rl.envs import get_family
-    from meta_rl.policy_spec import plain_params
+    from meta_rl.mapping.policy import plain_params
 
     family = get_family("MountainCarContinuous")
     arch = PolicyArch.for_env(family.make(), pi=pi, vf=(16,), log_std_init=-0.25)

@@ -8,8 +8,9 @@ import pytest
 import ray
 import torch
 
-from meta_rl.parallel import run_jobs
-from meta_rl.train import TrainConfig, train
+from meta_rl.infra.parallel import run_jobs
+from meta_rl.training.config import TrainConfig
+from meta_rl.training.trainer import train
 
 
 @pytest.fixture(scope="module")

@@ -11,49 +11,43 @@ from dataclasses import replace
 import pytest
 import torch
 
-from meta_rl.io import load_tensors
+from meta_rl.infra.files import load_tensors
+
+TRAIN = [
+    "Pendulum",
+    "--objective",
+    "distill",
+    "--workers",
+    "0",
+    "--budget-scale",
+    "0.001",
+    "--n-train",
+    "3",
+    "--rounds",
+    "4",
+    "--steps-per-round",
+    "5",
+    "--states-per-task",
+    "50",
+    "--hidden",
+    "16",
+    "--rank",
+    "4",
+    "--json",
+]
 
 
 def _command(workdir, out, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "meta_rl.cli",
-        "train",
-        "Pendulum",
-        "--objective",
-        "distill",
-        "--workdir",
-        str(workdir),
-        "--out",
-        str(out),
-        "--workers",
-        "0",
-        "--budget-scale",
-        "0.001",
-        "--n-train",
-        "3",
-        "--rounds",
-        "4",
-        "--steps-per-round",
-        "5",
-        "--states-per-task",
-        "50",
-        "--hidden",
-        "16",
-        "--rank",
-        "4",
-        "--json",
-        *extra,
-    ]
+    """``meta-rl train`` of a tiny distill run."""
+    where = ["--workdir", str(workdir), "--out", str(out)]
+    return [sys.executable, "-m", "meta_rl.cli", "train", *TRAIN, *where, *extra]
 
 
-def _paused(command: list[str], round_: int) -> subprocess.Popen:
-    """Start ``command``; return once it has saved round ``round_`` and waits there."""
-    env = {**os.environ, "META_RL_PAUSE_AFTER_ROUND": str(round_)}
-    proc = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
+def _paused(workdir, out, round_: int, *extra: str) -> subprocess.Popen:
+    """Start the same run, pausing once it has saved round ``round_``; return then."""
+    where = ["--workdir", str(workdir), "--out", str(out)]
+    command = [sys.executable, "-m", "tests.pausing_train", str(round_), *TRAIN, *where, *extra]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     for line in proc.stderr:
         if f"paused after round {round_}" in line:
@@ -68,12 +62,12 @@ def test_killed_and_terminated_training_resumes_to_the_same_result(tmp_path):
     subprocess.run(_command(work, reference), check=True, capture_output=True)
 
     # Killed outright after round 1: no clean-up at all.
-    proc = _paused(_command(work, resumed), 1)
+    proc = _paused(work, resumed, 1)
     proc.kill()
     assert proc.wait() == -signal.SIGKILL and not resumed.exists()
 
     # Resumed, then stopped with SIGTERM after round 3: a one-line message, status 130.
-    proc = _paused(_command(work, resumed, "--resume"), 3)
+    proc = _paused(work, resumed, 3, "--resume")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 130
     assert "interrupted" in proc.stderr.read() and not resumed.exists()
@@ -92,13 +86,13 @@ def test_killed_and_terminated_training_resumes_to_the_same_result(tmp_path):
 @pytest.mark.parametrize(
     ("objective", "average_tau"), [("rl", 0.0), ("td3", 0.0), ("sacd", 0.0), ("td3", 0.05)]
 )
-def test_interrupted_iterative_phase_resumes_exactly(tmp_path, monkeypatch, objective, average_tau):
-    import meta_rl.train as train_module
-    from meta_rl.mapping import MappingConfig
-    from meta_rl.rl import RLConfig
-    from meta_rl.sacd import SACDConfig
-    from meta_rl.td3 import TD3Config
-    from meta_rl.train import TrainConfig, train
+def test_interrupted_iterative_phase_resumes_exactly(tmp_path, objective, average_tau):
+    from meta_rl.mapping.network import MappingConfig
+    from meta_rl.objectives.on_policy import RLConfig
+    from meta_rl.objectives.sacd import SACDConfig
+    from meta_rl.objectives.td3 import TD3Config
+    from meta_rl.training.config import TrainConfig
+    from meta_rl.training.trainer import train
 
     off_policy = {
         "iterations": 4,
@@ -129,10 +123,8 @@ def test_interrupted_iterative_phase_resumes_exactly(tmp_path, monkeypatch, obje
         if round_ == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "_fault_point", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        train(replace(config, workdir=tmp_path / "b"))
-    monkeypatch.undo()
+        train(replace(config, workdir=tmp_path / "b"), on_saved=interrupt)
     resumed, log = train(replace(config, workdir=tmp_path / "b", resume=True))
     for (name, a), b in zip(
         reference.network.state_dict().items(), resumed.network.state_dict().values(), strict=True
@@ -152,7 +144,7 @@ def test_an_interrupt_stops_the_worker_pool_at_once():
     import time
 
     from meta_rl.cli import _terminate
-    from meta_rl.parallel import run_jobs
+    from meta_rl.infra.parallel import run_jobs
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM))
@@ -179,7 +171,7 @@ def _finish_or_die(index: int) -> int:
 
 
 def test_a_killed_worker_is_a_clear_error_and_finished_jobs_are_kept():
-    from meta_rl.parallel import WorkerDied, run_jobs
+    from meta_rl.infra.parallel import WorkerDied, run_jobs
 
     kept: dict[int, int] = {}
     with pytest.raises(WorkerDied, match="worker process died"):

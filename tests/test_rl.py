@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-import meta_rl.train as train_module
 from meta_rl.envs import get_family
-from meta_rl.mapping import MappingConfig, MappingNetwork
-from meta_rl.objectives import DistillData
-from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
-from meta_rl.rl import Divergence, RLConfig, TaskEnvs, collect, ppo_loss, train_rl
-from meta_rl.train import TrainConfig, train
+from meta_rl.mapping.network import MappingConfig, MappingNetwork
+from meta_rl.mapping.policy import PolicyArch, PolicySpec, build_policy
+from meta_rl.objectives.on_policy import Divergence, RLConfig, RLPhase, collect, ppo_loss, train_rl
+from meta_rl.objectives.supervised import DistillData, DistillPhase
+from meta_rl.objectives.task_envs import TaskEnvs
+from meta_rl.training.config import TrainConfig
+from meta_rl.training.trainer import Trainer, train
 
 from .conftest import TINY_TRAIN, mean_return
 
@@ -133,12 +134,10 @@ TINY = {
 }
 
 
-def test_rl_objective_trains_without_experts(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the rl objective trained experts")
-
-    monkeypatch.setattr(train_module, "train_experts", refuse)
+def test_rl_objective_trains_without_experts(tmp_path):
     trained, log = train(TrainConfig(objective="rl", workdir=tmp_path, **TINY))
+    assert log["env_steps"]["experts"] == 0 and not log["experts"]  # no expert trained
+    assert not list(tmp_path.rglob("expert-*"))
     phases = [h.get("phase") for h in log["mapping_history"]]
     assert phases == [None, "rl", "rl"]
     assert trained.objective == "rl" and trained.info["env_steps"] > 2 * 2 * 64
@@ -154,17 +153,17 @@ def test_combined_objective_runs_both_phases(tmp_path):
 
 def test_a_tie_on_validation_keeps_the_later_more_trained_network(tmp_path, monkeypatch):
     # Every round at the cap (as CartPole's 500): the last round's network is kept.
-    monkeypatch.setattr(train_module, "_val_score", lambda *args, **kwargs: 500.0)
+    monkeypatch.setattr(Trainer, "validation_score", lambda self: 500.0)
     states: list[dict[str, torch.Tensor]] = []  # the network before and after training
-    real_train_rl = train_module.train_rl
+    real_run = RLPhase.run
 
-    def spy(spec, network, *args, **kwargs):
+    def spy(self, start, after_unit):
+        network = self.context.network
         states.append({k: v.clone() for k, v in network.state_dict().items()})
-        steps = real_train_rl(spec, network, *args, **kwargs)
+        real_run(self, start, after_unit)
         states.append({k: v.clone() for k, v in network.state_dict().items()})
-        return steps
 
-    monkeypatch.setattr(train_module, "train_rl", spy)
+    monkeypatch.setattr(RLPhase, "run", spy)
     trained, log = train(TrainConfig(objective="rl", workdir=tmp_path, **TINY))
     assert [h["round"] for h in log["mapping_history"]] == [0, 1, 2]
     assert trained.info["selected_round"] == 2
@@ -175,11 +174,11 @@ def test_a_tie_on_validation_keeps_the_later_more_trained_network(tmp_path, monk
 
 def test_dagger_relabels_states_of_the_predicted_policies(tmp_path, monkeypatch):
     visited: list[torch.Tensor] = []
-    real_collect = train_module.collect_states
+    real_relabel = DistillPhase.relabel
 
-    def spy_collect(spec, params, family, task, **kwargs):
-        visited.append(params.detach().clone())
-        return real_collect(spec, params, family, task, **kwargs)
+    def spy_relabel(self, params, tasks, seed):
+        visited.extend(params.detach().clone())
+        return real_relabel(self, params, tasks, seed)
 
     added: list[tuple[torch.Tensor, list[np.ndarray]]] = []
     real_add = DistillData.add
@@ -188,7 +187,7 @@ def test_dagger_relabels_states_of_the_predicted_policies(tmp_path, monkeypatch)
         added.append((experts.clone(), [s.copy() for s in states]))
         return real_add(self, spec, experts, states)
 
-    monkeypatch.setattr(train_module, "collect_states", spy_collect)
+    monkeypatch.setattr(DistillPhase, "relabel", spy_relabel)
     monkeypatch.setattr(DistillData, "add", spy_add)
     train(TrainConfig(objective="distill", workdir=tmp_path, **TINY))
     n = TINY["n_train"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import meta_rl.train as train_module
-from meta_rl.checkpoint import TrainedMapping
-from meta_rl.sacd import SACDConfig
-from meta_rl.train import TrainConfig, train
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.objectives.sacd import SACDConfig
+from meta_rl.training.config import TrainConfig
+from meta_rl.training.trainer import train
 
 from .conftest import TINY_OFF_POLICY, TINY_TRAIN
 
@@ -30,19 +30,15 @@ def test_sacd_config_errors():
         SACDConfig(init_alpha=0.0)
 
 
-def test_sacd_objective_trains_cartpole_without_experts_and_records_its_tasks(
-    tmp_path, monkeypatch
-):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the sacd objective trained experts")
-
-    monkeypatch.setattr(train_module, "train_experts", refuse)
+def test_sacd_objective_trains_cartpole_without_experts_and_records_its_tasks(tmp_path):
     settings = {**TINY_TRAIN, "family": "CartPole"}
     config = SACDConfig(**{**SMALL.__dict__, "tasks": 10})
     trained, log = train(TrainConfig(objective="sacd", workdir=tmp_path, sacd=config, **settings))
     phases = [h.get("phase") for h in log["mapping_history"]]
     assert phases == [None, "sacd", "sacd"]
     assert trained.objective == "sacd"
+    assert log["env_steps"]["experts"] == 0 and not log["experts"]  # no expert trained
+    assert not list(tmp_path.rglob("expert-*"))
     assert [h["sacd_env_steps"] for h in log["mapping_history"][1:]] == [3 * 20, 2 * 3 * 20]
     assert log["sacd_tasks"] == 10
     saved = TrainedMapping.load(trained.save(tmp_path / "m.safetensors"))

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from meta_rl.rl import RLConfig
-from meta_rl.selection import SelectionConfig, run_selection
+from meta_rl.benchmarks.selection import SelectionConfig, run_selection
+from meta_rl.objectives.on_policy import RLConfig
 
 from .conftest import TINY_PIPELINE
 
@@ -18,7 +18,7 @@ TINY = {
 
 
 def test_selection_config_rejects_bad_settings():
-    with pytest.raises(ValueError, match="objectives"):
+    with pytest.raises(ValueError, match="unknown objective"):
         SelectionConfig(family="Pendulum", objectives=("nope",))
     with pytest.raises(ValueError, match="repeat"):
         SelectionConfig(family="Pendulum", objectives=("rl", "rl"))
@@ -44,7 +44,7 @@ def test_selection_scores_every_objective_on_validation_tasks_only(tmp_path):
     assert len(result["runs"]) == 4 and len(result["val_tasks"]) == 7
     first = json.loads((tmp_path / "out" / "results.json").read_text())
     # The validation tasks are the split's: none is a training or a test task.
-    from meta_rl.checkpoint import TrainedMapping
+    from meta_rl.mapping.checkpoint import TrainedMapping
 
     # Validation tasks beyond early stopping's: none was used for training, for picking a
     # checkpoint, or is a test task.

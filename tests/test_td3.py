@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-import meta_rl.train as train_module
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.envs import get_family
-from meta_rl.mapping import MappingConfig, MappingNetwork
-from meta_rl.policy_spec import PolicyArch, PolicySpec
-from meta_rl.td3 import TD3Config, TD3Learner
-from meta_rl.train import TrainConfig, off_policy_tasks, train
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.mapping.network import MappingConfig, MappingNetwork
+from meta_rl.mapping.policy import PolicyArch, PolicySpec
+from meta_rl.objectives.off_policy import off_policy_tasks
+from meta_rl.objectives.td3 import TD3Config, TD3Learner
+from meta_rl.training.config import TrainConfig
+from meta_rl.training.trainer import train
 
 from .conftest import TINY_OFF_POLICY, TINY_TRAIN
 
@@ -44,15 +45,13 @@ def test_td3_config_errors():
         TD3Config(action_noise=-0.1)
 
 
-def test_td3_objective_trains_without_experts(tmp_path, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the td3 objective trained experts")
-
-    monkeypatch.setattr(train_module, "train_experts", refuse)
+def test_td3_objective_trains_without_experts(tmp_path):
     trained, log = train(TrainConfig(objective="td3", workdir=tmp_path, td3=SMALL, **TINY_TRAIN))
     phases = [h.get("phase") for h in log["mapping_history"]]
     assert phases == [None, "td3", "td3"]
     assert trained.objective == "td3"
+    assert log["env_steps"]["experts"] == 0 and not log["experts"]  # no expert trained
+    assert not list(tmp_path.rglob("expert-*"))
     assert [h["td3_env_steps"] for h in log["mapping_history"][1:]] == [3 * 20, 2 * 3 * 20]
 
 

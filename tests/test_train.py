@@ -14,10 +14,11 @@ import torch
 from stable_baselines3 import PPO
 
 from meta_rl.agents import ExtrapolationWarning, adapt
-from meta_rl.checkpoint import TrainedMapping, resolve_checkpoint
 from meta_rl.evaluation import ParamsPolicy, evaluate_params, run_episodes
-from meta_rl.io import load_tensors, save_tensors
-from meta_rl.train import TrainConfig, train
+from meta_rl.infra.files import load_tensors, save_tensors
+from meta_rl.mapping.checkpoint import TrainedMapping, resolve_checkpoint
+from meta_rl.training.config import TrainConfig
+from meta_rl.training.trainer import train
 
 
 def test_a_td3_mapping_predicts_for_descriptors_clamped_to_its_training_region(tiny_mapping):
@@ -69,7 +70,7 @@ def test_train_save_load_round_trip(tiny_mapping):
 
 def test_second_run_reuses_cached_experts(tiny_mapping, monkeypatch):
     _, trained, _, config = tiny_mapping
-    import meta_rl.experts as experts
+    import meta_rl.training.experts as experts
 
     def refuse(*args, **kwargs):
         raise AssertionError("an expert was retrained instead of read from the cache")
@@ -216,9 +217,9 @@ def test_default_objective_is_the_familys():
 def test_expert_chunks_are_whole_rollouts_within_the_budget(monkeypatch):
     """A chunk shorter than PPO's rollout would cost a whole rollout while counting less:
     an expert's fine-tune takes whole rollouts and stops at the first past its budget."""
-    from meta_rl import experts
     from meta_rl.envs import get_family
-    from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
+    from meta_rl.mapping.policy import PolicyArch, PolicySpec, build_policy
+    from meta_rl.training import experts
 
     monkeypatch.setattr(experts, "EXPERT_MIN_FRACTION", 1.0)  # no early stop
     family = get_family("Pendulum")
@@ -243,10 +244,10 @@ def test_expert_chunks_are_whole_rollouts_within_the_budget(monkeypatch):
 def test_experts_evaluate_with_the_recipes_expert_episodes(tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from meta_rl import experts
     from meta_rl.envs import get_family
-    from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
-    from meta_rl.recipes import recipe_for
+    from meta_rl.mapping.policy import PolicyArch, PolicySpec, build_policy
+    from meta_rl.training import experts
+    from meta_rl.training.recipes import recipe_for
 
     seen = []
 
@@ -274,18 +275,29 @@ def test_experts_evaluate_with_the_recipes_expert_episodes(tmp_path, monkeypatch
     assert seen == [3, 3, 10, 10]
 
 
-def test_published_mappings_keep_their_cache_keys():
-    """The benchmark finds its published mappings by these keys (docs/benchmarks/*/
-    <objective>-seed0/mapping-<key>.safetensors): a new setting, objective or phase must
-    leave them as they are, or every published mapping would be retrained."""
-    from meta_rl.train import settings_key
+def test_the_settings_key_names_every_setting_that_changes_a_result():
+    from dataclasses import replace
 
-    published = {
-        ("Pendulum", "td3"): "2c7952f32721",  # pendulum-objectives/selection/td3-seed0
-        ("Pendulum", "rl"): "8a6174f09912",  # shipped pendulum-rl
-        ("CartPole", "rl"): "0ca06898f80e",  # cartpole-objectives/selection/rl-seed0
-        ("CartPole", "sacd"): "fc8f5038b158",  # cartpole-objectives/selection/sacd-seed0
-    }
-    for (family, objective), key in published.items():
-        config = TrainConfig(family=family, objective=objective)
-        assert settings_key(config)[:12] == key, (family, objective)
+    from meta_rl.infra.keys import KEY_VERSION
+    from meta_rl.objectives.on_policy import RLConfig
+    from meta_rl.objectives.td3 import TD3Config
+    from meta_rl.training.config import settings_key
+
+    config = TrainConfig(family="Pendulum", objective="td3")
+    key = settings_key(config)
+    # Where and how a run goes does not change its result, nor its key ...
+    for change in ({"workdir": "elsewhere"}, {"workers": 0}, {"progress": False}, {"resume": True}):
+        assert settings_key(replace(config, **change)) == key, change
+    # ... nor the settings of a phase that does not run ...
+    assert settings_key(replace(config, rl=RLConfig(iterations=3))) == key
+    # ... while every setting that does changes it, a default split seed made explicit too.
+    assert settings_key(replace(config, split_seed=0)) == key
+    for change in (
+        {"seed": 1},
+        {"split_seed": 1},
+        {"budget_scale": 0.5},
+        {"td3": TD3Config(average_tau=0.05)},
+        {"objective": "rl"},
+    ):
+        assert settings_key(replace(config, **change)) != key, change
+    assert KEY_VERSION >= 2  # keys of the schema before this one are never found

@@ -155,7 +155,7 @@ def test_sb3_adapter_contract_and_training():
 
 
 def test_speed_script_runs(tmp_path, capsys):
-    from meta_rl.speed import main
+    from meta_rl.benchmarks.speed import main
 
     assert main(["--quick", "--json", str(tmp_path / "speed.json")]) == 0
     printed = capsys.readouterr().out

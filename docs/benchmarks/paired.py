@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from meta_rl.suite import bootstrap_ci
+from meta_rl.benchmarks.benchmark import bootstrap_ci
 
 
 def seed_rows(folder: Path, split: str) -> list[list[dict]]:

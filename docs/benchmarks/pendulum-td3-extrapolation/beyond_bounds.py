@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.evaluation import ParamsPolicy, run_episodes
+from meta_rl.mapping.checkpoint import TrainedMapping
 
 HERE = Path(__file__).parent
 

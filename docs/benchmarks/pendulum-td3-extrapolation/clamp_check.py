@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.evaluation import evaluate_params
+from meta_rl.mapping.checkpoint import TrainedMapping
 
 HERE = Path(__file__).parent
 MAPPINGS = {

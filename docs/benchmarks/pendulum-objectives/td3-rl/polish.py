@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from meta_rl.checkpoint import TrainedMapping
+from meta_rl.benchmarks.benchmark import bootstrap_ci
 from meta_rl.evaluation import evaluate_params
-from meta_rl.rl import RLConfig, train_rl
-from meta_rl.suite import bootstrap_ci
-from meta_rl.train import _val_score  # how `meta-rl train` scores its rounds
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.objectives.on_policy import RLConfig, train_rl
+from meta_rl.training.trainer import validation_score  # how `meta-rl train` scores its rounds
 
 HERE = Path(__file__).parent
 SELECTION = HERE.parent / "selection"
@@ -55,7 +55,7 @@ def polish(seed: int, settings: RLConfig, published: dict[str, Any]) -> dict[str
     episodes = max(1, recipe.eval_episodes // 2)
 
     def early_score() -> float:
-        return _val_score(spec, network, family, split.val, early, episodes, seed + 7, [])
+        return validation_score(spec, network, family, split.val, early, episodes, seed + 7, [])
 
     start = early_score()
     if abs(start - mapping.info["val_return"]) > 1e-3:

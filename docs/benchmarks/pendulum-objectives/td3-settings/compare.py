@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from meta_rl.checkpoint import TrainedMapping
-from meta_rl.selection import SelectionConfig, run_selection
-from meta_rl.suite import bootstrap_ci
-from meta_rl.td3 import TD3Config
+from meta_rl.benchmarks.benchmark import bootstrap_ci
+from meta_rl.benchmarks.selection import SelectionConfig, run_selection
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.objectives.td3 import TD3Config
 
 HERE = Path(__file__).parent
 PUBLISHED = HERE.parent / "selection" / "results.json"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from meta_rl.suite import bootstrap_ci
+from meta_rl.benchmarks.benchmark import bootstrap_ci
 
 HERE = Path(__file__).parent
 

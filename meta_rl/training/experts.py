@@ -9,34 +9,28 @@ disk under a key of everything that determines them, so a second run reuses them
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import torch
-from stable_baselines3 import A2C, PPO
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.logger import Logger
-from stable_baselines3.common.vec_env import VecNormalize
 from tqdm.auto import tqdm
 
-from meta_rl.divergence import DivergenceGuard
 from meta_rl.envs import Family, Task, families, get_family
 from meta_rl.evaluation import evaluate_params
-from meta_rl.io import load_tensors, save_tensors
-from meta_rl.parallel import run_jobs
-from meta_rl.policy_spec import PolicyArch, PolicySpec, plain_params
-from meta_rl.recipes import Recipe
+from meta_rl.infra.divergence import DivergenceGuard
+from meta_rl.infra.files import load_tensors, save_tensors
+from meta_rl.infra.keys import cache_key
+from meta_rl.infra.parallel import run_jobs
+from meta_rl.infra.sb3 import make_agent
+from meta_rl.mapping.policy import PolicyArch, PolicySpec, plain_params
+from meta_rl.training.recipes import Recipe
 
 logger = logging.getLogger(__name__)
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
 EXPERT_CHUNKS = 5
 """An expert's budget is spent in this many chunks, with an evaluation after each."""
 EXPERT_PATIENCE = 0.02
@@ -44,95 +38,6 @@ EXPERT_PATIENCE = 0.02
 EXPERT_MIN_FRACTION = 0.6
 """Every expert gets at least this fraction of its budget before it may stop early (a
 fine-tune that starts far from a solution can sit on a plateau for a while)."""
-A2C_KEYS = {"n_steps", "gamma", "gae_lambda", "learning_rate", "ent_coef", "vf_coef"}
-
-
-def make_agent(
-    family: Family,
-    task: Mapping[str, float] | None,
-    arch: PolicyArch,
-    settings: Mapping[str, Any],
-    *,
-    n_envs: int,
-    seed: int,
-    params: torch.Tensor | None = None,
-    algo: str = "ppo",
-    spec: PolicySpec | None = None,
-    env: gym.Env | None = None,
-) -> BaseAlgorithm:
-    """An SB3 PPO (or A2C) on ``task`` whose ``MlpPolicy`` has architecture ``arch``.
-
-    With ``params``, the policy carries those parameters and its optimizer is rebuilt
-    afterwards, so no optimizer state of other parameters leaks into the fine-tune.
-
-    Args:
-        family: The family.
-        task: The task (validated); ignored when ``env`` is given.
-        arch: Policy architecture.
-        settings: Algorithm keyword arguments (``n_steps``, ``learning_rate``,
-            ``verbose``, ``tensorboard_log``, ...; without the last two the model logs
-            nothing, see :func:`silence`), and two more for runs from scratch:
-            ``normalize`` (wrap the env in ``VecNormalize``) and ``policy_kwargs`` (merged
-            over ``arch``'s, e.g. gSDE's ``log_std_init``). Read such a model's
-            parameters with :func:`meta_rl.policy_spec.plain_params`.
-        n_envs: Parallel envs (a ``DummyVecEnv``).
-        seed: Seed of the algorithm and the envs.
-        params: Flat policy parameters to start from.
-        algo: ``"ppo"`` or ``"a2c"``.
-        spec: The spec of ``arch`` (built if not given).
-        env: An env (or VecEnv) to train on instead of ``n_envs`` copies of ``task``.
-    """
-    if algo not in ALGOS:
-        raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
-    kwargs = dict(settings)
-    verbose = int(kwargs.pop("verbose", 0))
-    normalize = bool(kwargs.pop("normalize", False))
-    policy_kwargs = {**arch.policy_kwargs(), **kwargs.pop("policy_kwargs", {})}
-    if params is not None and (normalize or kwargs.get("use_sde")):
-        raise ValueError(
-            "a warm start needs plain PPO settings: these use gSDE or VecNormalize, which "
-            "the flat parameters cannot carry (use the recipe's `ppo`, not `scratch_ppo`)"
-        )
-    if env is None:
-        task = family.task_space.validate(task)
-        env = make_vec_env(family.id, n_envs=n_envs, seed=seed, env_kwargs={"task": task})
-    if normalize:
-        env = VecNormalize(env, gamma=float(kwargs.get("gamma", 0.99)))
-    if algo == "a2c":
-        kwargs = {k: v for k, v in kwargs.items() if k in A2C_KEYS}
-    model = ALGOS[algo](
-        "MlpPolicy",
-        env,
-        policy_kwargs=policy_kwargs,
-        seed=seed,
-        device="cpu",
-        verbose=verbose,
-        **kwargs,
-    )
-    if not verbose and kwargs.get("tensorboard_log") is None:
-        silence(model)  # nothing asked for logs: SB3 would still make a folder per learn
-    if params is not None:
-        spec = spec or PolicySpec(arch)
-        spec.load_into(model.policy, params)
-        rebuild_optimizer(model)
-    return model
-
-
-def silence(model: BaseAlgorithm) -> BaseAlgorithm:
-    """Give ``model`` a logger with no outputs. SB3's default logger, even at verbose 0,
-    makes an empty ``SB3-<time>`` folder in the temp dir at every ``learn``: thousands of
-    them over a benchmark. :func:`make_agent` does this unless ``verbose`` or
-    ``tensorboard_log`` is among the settings; to log from a silenced model, give it a
-    logger: ``model.set_logger(stable_baselines3.common.logger.configure(folder, ["stdout"]))``."""
-    model.set_logger(Logger(folder=None, output_formats=[]))
-    return model
-
-
-def rebuild_optimizer(model: BaseAlgorithm) -> None:
-    """A fresh optimizer over the policy's current parameters (after loading new ones)."""
-    policy = model.policy
-    lr = model.lr_schedule(1.0)
-    policy.optimizer = policy.optimizer_class(policy.parameters(), lr=lr, **policy.optimizer_kwargs)
 
 
 class _Progress(BaseCallback):
@@ -171,10 +76,6 @@ def params_hash(params: torch.Tensor) -> str:
     return hashlib.sha1(params.detach().cpu().numpy().tobytes()).hexdigest()[:16]
 
 
-def _key(data: Mapping[str, Any]) -> str:
-    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def train_base(
     family: Family,
     recipe: Recipe,
@@ -186,7 +87,7 @@ def train_base(
 ) -> tuple[torch.Tensor, int]:
     """The base policy (PPO on the default task, cached under ``cache_dir``) and the env
     steps it took."""
-    key = _key(
+    key = cache_key(
         {
             "family": family.id,
             "ppo": recipe.scratch,
@@ -352,7 +253,7 @@ def train_experts(
         workers: Worker processes (0 trains in this process). Families defined in user
             code (not built in) always train in this process.
         backend: ``"local"`` (processes here) or ``"ray"`` (Ray tasks; see
-            :mod:`meta_rl.parallel`).
+            :mod:`meta_rl.infra.parallel`).
         progress: Show a progress bar.
     """
     cache_dir = Path(cache_dir)
@@ -363,7 +264,7 @@ def train_experts(
     jobs = []
     recipe_json = {"ppo": recipe.ppo, "n_envs": recipe.n_envs, "expert_steps": recipe.expert_steps}
     for i, task in enumerate(tasks):
-        key = _key(
+        key = cache_key(
             {
                 "family": family.id,
                 "task": task,
@@ -373,7 +274,6 @@ def train_experts(
                 "seed": seed + i,
                 "episodes": recipe.expert_episodes,
                 "stopping": [EXPERT_CHUNKS, EXPERT_PATIENCE, EXPERT_MIN_FRACTION],
-                "chunks": "whole rollouts",  # an expert of the older rule is not reused
             }
         )
         jobs.append(
@@ -430,8 +330,6 @@ def expert_table(experts: Sequence[Expert]) -> list[dict[str, Any]]:
 
 __all__ = [
     "Expert",
-    "make_agent",
-    "rebuild_optimizer",
     "train_base",
     "train_experts",
 ]

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from meta_rl.errors import CheckpointError
+
 
 @dataclass(frozen=True, kw_only=True)
 class Recipe:
@@ -340,4 +342,4 @@ def recipe_from_json(data: dict[str, Any]) -> Recipe:
     try:
         return Recipe(**values)
     except TypeError as err:
-        raise ValueError(f"malformed recipe in metadata: {err}") from None
+        raise CheckpointError(f"malformed recipe in metadata: {err}") from None

@@ -23,16 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from meta_rl.benchmark import budget_scale
-from meta_rl.checkpoint import TrainedMapping
+from meta_rl.benchmarks.benchmark import bootstrap_ci, mapping_for, run_train_config
+from meta_rl.benchmarks.score import budget_scale
 from meta_rl.envs import get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
+from meta_rl.errors import ConfigError
 from meta_rl.evaluation import evaluate_params
-from meta_rl.io import write_json, write_text
-from meta_rl.objectives import OBJECTIVES
-from meta_rl.parallel import check_backend, run_jobs
-from meta_rl.suite import bootstrap_ci, mapping_for, run_train_config
-from meta_rl.train import TrainConfig
+from meta_rl.infra.files import write_json, write_text
+from meta_rl.infra.parallel import check_backend, run_jobs
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.objectives.registry import parse_objective
+from meta_rl.training.config import TrainConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,15 +78,17 @@ class SelectionConfig:
         get_family(self.family)
         budget_scale(self.budget)
         check_backend(self.backend)
-        if not self.objectives or not set(self.objectives) <= set(OBJECTIVES):
-            raise ValueError(f"objectives must be some of {OBJECTIVES}, got {self.objectives!r}")
+        if not self.objectives:
+            raise ConfigError("objectives must name at least one objective")
+        for objective in self.objectives:
+            parse_objective(objective)
         if len(set(self.objectives)) != len(self.objectives):
-            raise ValueError("objectives must not repeat")
+            raise ConfigError("objectives must not repeat")
         if self.split not in SPLIT_KINDS:
-            raise ValueError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
+            raise ConfigError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
         for name in ("val_tasks", "seeds", "episodes"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "workdir", Path(self.workdir))
 

@@ -16,16 +16,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
-from meta_rl.checks import check_counts, check_reals
-from meta_rl.divergence import Divergence
 from meta_rl.envs import Family, Task
-from meta_rl.envs.vector import FamilyVectorEnv, batched_families
-from meta_rl.mapping import MappingNetwork
-from meta_rl.policy_spec import PolicyOutput, PolicySpec
+from meta_rl.errors import ConfigError
+from meta_rl.infra.checks import check_counts, check_reals
+from meta_rl.infra.divergence import Divergence
+from meta_rl.infra.files import load_optimizer, optimizer_tensors
+from meta_rl.mapping.network import MappingNetwork
+from meta_rl.mapping.policy import (
+    PolicyOutput,
+    PolicySpec,
+    action_distribution,
+    action_entropy,
+    action_log_prob,
+    sample_actions,
+)
+from meta_rl.objectives.advantages import gae
+from meta_rl.objectives.phase import AfterUnit, Phase, PhaseContext, PhaseInfo
+from meta_rl.objectives.task_envs import TaskEnvs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,13 +82,13 @@ class RLConfig:
             ("iterations", "tasks_per_iteration", "n_steps", "epochs", "minibatches", "eval_every"),
         )
         if self.minibatches > self.n_steps:
-            raise ValueError("rl.minibatches must not exceed rl.n_steps")
+            raise ConfigError("rl.minibatches must not exceed rl.n_steps")
         check_reals(self, "rl", ("lr", "clip_range", "max_grad_norm"), positive=True)
         check_reals(self, "rl", ("ent_coef", "vf_coef"), positive=False)
         if self.gamma is not None and not 0 < self.gamma <= 1:
-            raise ValueError(f"rl.gamma must be in (0, 1], got {self.gamma}")
+            raise ConfigError(f"rl.gamma must be in (0, 1], got {self.gamma}")
         if self.gae_lambda is not None and not 0 <= self.gae_lambda <= 1:
-            raise ValueError(f"rl.gae_lambda must be in [0, 1], got {self.gae_lambda}")
+            raise ConfigError(f"rl.gae_lambda must be in [0, 1], got {self.gae_lambda}")
 
 
 @dataclass
@@ -91,95 +101,6 @@ class Rollout:
     advantages: torch.Tensor
     returns: torch.Tensor
     episode_returns: list[float]
-
-
-def action_distribution(spec: PolicySpec, out: PolicyOutput) -> torch.distributions.Distribution:
-    """The policy's action distribution: categorical over logits, or a diagonal Gaussian."""
-    if spec.arch.action_kind == "discrete":
-        return torch.distributions.Categorical(logits=out.mean)
-    assert out.log_std is not None
-    return torch.distributions.Normal(out.mean, out.log_std.exp().expand_as(out.mean))
-
-
-def action_log_prob(
-    spec: PolicySpec, dist: torch.distributions.Distribution, actions: torch.Tensor
-) -> torch.Tensor:
-    """Log-probability of whole actions (summed over a Box action's dimensions)."""
-    logp = dist.log_prob(actions)
-    return logp if spec.arch.action_kind == "discrete" else logp.sum(-1)
-
-
-def _entropy(spec: PolicySpec, dist: torch.distributions.Distribution) -> torch.Tensor:
-    ent = dist.entropy()
-    return ent if spec.arch.action_kind == "discrete" else ent.sum(-1)
-
-
-class TaskEnvs:
-    """The envs of one rollout, one task each: the family's batched env where it has one
-    (one NumPy step for all), else one Gymnasium env per task. Finished episodes restart at
-    once; the last observation of a truncated one is kept for bootstrapping."""
-
-    def __init__(self, family: Family, tasks: Sequence[Task], *, batched: bool = True) -> None:
-        self.n = len(tasks)
-        self.vector: FamilyVectorEnv | None = None
-        self.envs: list[gym.Env] = []
-        if batched and family.name.lower() in batched_families():
-            self.vector = FamilyVectorEnv(family, self.n, tasks, autoreset_mode="same_step")
-            self.action_space = self.vector.single_action_space
-        else:
-            self.envs = [family.make(task=t) for t in tasks]
-            # The widest action space holds every task's; each env clips to its own limits.
-            self.action_space = self.envs[0].unwrapped.widest_spaces()[1]
-
-    def reset(self, seed: int) -> np.ndarray:
-        """Seeded start states. One env per task draws its seed from ``SeedSequence(seed)``,
-        so that resets with consecutive seeds never share start states (``seed + i`` would:
-        env ``i`` of one reset would meet env ``i - 1`` of the next)."""
-        if self.vector is not None:
-            return self.vector.reset(seed=seed)[0]
-        seeds = np.random.SeedSequence(seed).generate_state(len(self.envs))
-        return np.stack(
-            [env.reset(seed=int(s))[0] for s, env in zip(seeds, self.envs, strict=True)]
-        )
-
-    def step(
-        self, actions: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Observations (new episodes' first where one ended), rewards, terminated,
-        truncated, and each ended episode's last observation (NaN elsewhere)."""
-        if isinstance(self.action_space, gym.spaces.Box):
-            actions = np.clip(actions, self.action_space.low, self.action_space.high)
-        if self.vector is not None:
-            obs, reward, terminated, truncated, info = self.vector.step(actions)
-            final = info.get("final_obs", np.full_like(obs, np.nan))
-            return obs, reward, terminated, truncated, final
-        out = [env.step(a) for env, a in zip(self.envs, actions, strict=True)]
-        obs = np.stack([o[0] for o in out])
-        reward = np.array([o[1] for o in out], dtype=np.float64)
-        terminated = np.array([o[2] for o in out], dtype=bool)
-        truncated = np.array([o[3] for o in out], dtype=bool)
-        final = np.full_like(obs, np.nan)
-        for i in np.flatnonzero(terminated | truncated):
-            final[i] = obs[i]
-            obs[i] = self.envs[i].reset()[0]
-        return obs, reward, terminated, truncated, final
-
-    def close(self) -> None:
-        if self.vector is not None:
-            self.vector.close()
-        for env in self.envs:
-            env.close()
-
-
-def sample_actions(spec: PolicySpec, out: PolicyOutput, generator: torch.Generator) -> torch.Tensor:
-    """A seeded draw from the policy: Gaussian for Box actions, categorical otherwise."""
-    if spec.arch.action_kind == "discrete":
-        probs = torch.softmax(out.mean, -1)
-        flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
-        return flat.reshape(probs.shape[:-1])
-    assert out.log_std is not None
-    noise = torch.randn(out.mean.shape, generator=generator)
-    return out.mean + out.log_std.exp() * noise
 
 
 def collect(
@@ -239,14 +160,10 @@ def collect(
         running[ended] = 0.0
     last_value = evaluate(params, obs).value[:, 0]
 
-    advantages = torch.zeros(n, t_max)
-    gae = torch.zeros(n)
-    for t in reversed(range(t_max)):
-        next_value = last_value if t == t_max - 1 else value_buf[:, t + 1]
-        live = 1.0 - done_buf[:, t]
-        delta = reward_buf[:, t] + gamma * next_value * live - value_buf[:, t]
-        gae = delta + gamma * gae_lambda * live * gae
-        advantages[:, t] = gae
+    next_values = torch.cat([value_buf[:, 1:], last_value[:, None]], dim=1)
+    advantages = gae(
+        reward_buf, value_buf, next_values, 1.0 - done_buf, gamma=gamma, gae_lambda=gae_lambda
+    )
     return Rollout(
         obs=obs_buf,
         actions=torch.stack(act_buf, dim=1),
@@ -280,7 +197,7 @@ def ppo_loss(
         ratio * adv, ratio.clamp(1 - config.clip_range, 1 + config.clip_range) * adv
     ).mean()
     value = ((out.value - returns) ** 2).mean()
-    entropy = _entropy(spec, dist).mean()
+    entropy = action_entropy(spec, dist).mean()
     loss = policy + config.vf_coef * value - config.ent_coef * entropy
     with torch.no_grad():
         approx_kl = ((ratio - 1) - (log_prob - old_log_prob)).mean()
@@ -412,3 +329,70 @@ def train_rl(
         err.env_steps = env_steps  # every rollout so far, the failing one included
         raise
     return env_steps
+
+
+class RLPhase(Phase):
+    """``rl``: PPO through the mapping on the split's training tasks, no experts."""
+
+    info = PhaseInfo(
+        name="rl",
+        action_kinds=frozenset({"box", "discrete"}),
+        needs_experts=False,
+        clamps=False,
+        draws_tasks=False,
+        summary="PPO through the mapping, no experts",
+    )
+
+    def __init__(self, context: PhaseContext) -> None:
+        super().__init__(context)
+        config = context.config
+        self.settings: RLConfig = config.rl
+        self.optimizer = torch.optim.Adam(context.network.parameters(), lr=self.settings.lr)
+        self.generator = torch.Generator().manual_seed(config.seed + 3)
+
+    @property
+    def total(self) -> int:
+        return self.settings.iterations
+
+    @property
+    def eval_every(self) -> int:
+        return self.settings.eval_every
+
+    def run(self, start: int, after_unit: AfterUnit) -> None:
+        context = self.context
+        ppo = context.recipe.ppo
+
+        def on_iteration(iteration: int, steps: int, stats: dict[str, Any]) -> None:
+            self.env_steps = steps
+            total = self.env_steps_before + steps
+            after_unit(iteration, {**stats, "iteration": iteration, "rl_env_steps": total})
+
+        try:
+            train_rl(
+                context.spec,
+                context.network,
+                context.family,
+                context.tasks,
+                context.descriptors,
+                self.settings,
+                gamma=float(ppo.get("gamma", 0.99)),
+                gae_lambda=float(ppo.get("gae_lambda", 0.95)),
+                seed=context.config.seed + 3,
+                optimizer=self.optimizer,
+                generator=self.generator,
+                start_iteration=start,
+                on_iteration=on_iteration,
+            )
+        except Divergence as err:
+            self.env_steps = err.env_steps
+            raise
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return {
+            **optimizer_tensors(self.optimizer, "optimizer"),
+            "rl_generator": self.generator.get_state(),
+        }
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        load_optimizer(self.optimizer, tensors, "optimizer")
+        self.generator.set_state(tensors["rl_generator"])

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from meta_rl.policy_spec import PolicySpec
+from meta_rl.errors import CheckpointError, ConfigError, TaskError
+from meta_rl.mapping.policy import PolicySpec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,10 +28,10 @@ class MappingConfig:
 
     def __post_init__(self) -> None:
         if not self.hidden or any(int(h) < 1 for h in self.hidden):
-            raise ValueError(f"hidden must be positive layer sizes, got {self.hidden}")
+            raise ConfigError(f"hidden must be positive layer sizes, got {self.hidden}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         if self.rank is not None and int(self.rank) < 1:
-            raise ValueError(f"rank must be positive or None, got {self.rank}")
+            raise ConfigError(f"rank must be positive or None, got {self.rank}")
 
 
 class MappingNetwork(nn.Module):
@@ -50,7 +51,7 @@ class MappingNetwork(nn.Module):
     def __init__(self, descriptor_dim: int, base: torch.Tensor, config: MappingConfig):
         super().__init__()
         if base.dim() != 1:
-            raise ValueError("base parameters must be a flat vector")
+            raise ConfigError("base parameters must be a flat vector")
         self.descriptor_dim = int(descriptor_dim)
         self.config = config
         self.register_buffer("base", base.detach().float().clone())
@@ -75,7 +76,7 @@ class MappingNetwork(nn.Module):
         """Policy parameters for ``descriptor`` (``(D,)`` or ``(B, D)``); with ``rows``,
         only the parameters at those positions (the output layer computes no others)."""
         if descriptor.shape[-1] != self.descriptor_dim:
-            raise ValueError(
+            raise TaskError(
                 f"descriptor has {descriptor.shape[-1]} values, the mapping expects "
                 f"{self.descriptor_dim}"
             )
@@ -92,6 +93,6 @@ class MappingNetwork(nn.Module):
 def check_mapping_fits(mapping: MappingNetwork, spec: PolicySpec) -> None:
     """Raise ``ValueError`` if the mapping's output does not fit the policy spec."""
     if mapping.numel_out != spec.numel:
-        raise ValueError(
+        raise CheckpointError(
             f"the mapping predicts {mapping.numel_out} parameters, the policy has {spec.numel}"
         )

@@ -14,20 +14,15 @@ import numpy as np
 import torch
 
 from meta_rl.envs import Family, TaskSpace, get_family
-from meta_rl.io import load_tensors, save_tensors
-from meta_rl.mapping import MappingConfig, MappingNetwork, check_mapping_fits
-from meta_rl.policy_spec import PolicyArch, PolicySpec
-from meta_rl.recipes import Recipe, recipe_from_json
+from meta_rl.errors import CheckpointError, TaskError
+from meta_rl.infra.files import load_tensors, save_tensors
+from meta_rl.mapping.network import MappingConfig, MappingNetwork, check_mapping_fits
+from meta_rl.mapping.policy import PolicyArch, PolicySpec
+from meta_rl.objectives.registry import phase_infos
+from meta_rl.training.recipes import Recipe, recipe_from_json
 
 FORMAT_VERSION = 1
 PRETRAINED_DIR = "pretrained"
-OFF_POLICY_PHASES = ("td3", "sacd")
-"""Phases that draw their own training tasks (they train no expert per task)."""
-CLAMPED_OBJECTIVES = ("td3",)
-"""Objectives whose mappings see descriptors clamped to their training region: a ``td3``
-mapping's own predictions beyond it fail on some seeds, its predictions at the region's
-edge do better there; an ``rl`` mapping's own do better than its edge's
-(docs/benchmarks/pendulum-td3-extrapolation/clamp_check.py)."""
 
 
 def _versions() -> dict[str, str]:
@@ -49,7 +44,8 @@ class TrainedMapping:
         task_space: The task space of that family at training time.
         arch: The target policy's architecture.
         network: The mapping network.
-        objective: The training objective (one of ``meta_rl.objectives.OBJECTIVES``).
+        objective: The training objective (phases joined by ``+``, see
+            :func:`meta_rl.objectives.registry.parse_objective`).
         recipe: The family's recipe (its ``finetune`` settings drive adaptation).
         info: Training summary (splits, returns, env steps), JSON-serialisable.
     """
@@ -91,9 +87,9 @@ class TrainedMapping:
         tasks where a phase used them (``params``, ``distill``, ``rl``), and the longer list
         an off-policy phase draws from (``info["td3_tasks"]``, ``info["sacd_tasks"]``). The
         baselines of ``meta-rl benchmark`` train on the same tasks."""
-        phases = self.objective.split("+")
-        lists = [self.info.get(f"{phase}_tasks") or [] for phase in phases]
-        if any(phase not in OFF_POLICY_PHASES for phase in phases) or not any(lists):
+        phases = phase_infos(self.objective)
+        lists = [self.info.get(f"{phase.name}_tasks") or [] for phase in phases]
+        if any(not phase.draws_tasks for phase in phases) or not any(lists):
             lists.insert(0, self.info["split"]["train"])
         tasks: list[dict[str, float]] = []
         for task in (t for listed in lists for t in listed):
@@ -104,7 +100,7 @@ class TrainedMapping:
     @property
     def clamps(self) -> bool:
         """Whether :meth:`predict` clamps descriptors to :meth:`training_region`."""
-        return self.objective.split("+")[-1] in CLAMPED_OBJECTIVES
+        return phase_infos(self.objective)[-1].clamps
 
     def training_region(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The descriptor box the mapping's training tasks came from: the task space's
@@ -135,7 +131,7 @@ class TrainedMapping:
         with torch.no_grad():
             params = self.network(inside).detach()
         if not (torch.isfinite(d).all() and torch.isfinite(params).all()):
-            raise ValueError(
+            raise TaskError(
                 f"cannot predict a policy for {task}: it lies too far outside the bounds "
                 f"({self.task_space.describe_bounds()}) and its descriptor or prediction "
                 "overflows; "
@@ -183,10 +179,10 @@ class TrainedMapping:
         path = resolve_checkpoint(path_or_name)
         tensors, meta = load_tensors(path)
         if not isinstance(meta, dict):
-            raise ValueError(f"{path}: checkpoint metadata is not a JSON object")
+            raise CheckpointError(f"{path}: checkpoint metadata is not a JSON object")
         version = meta.get("format_version")
         if version != FORMAT_VERSION:
-            raise ValueError(
+            raise CheckpointError(
                 f"{path}: checkpoint format version {version!r} is not supported "
                 f"(this meta-rl reads version {FORMAT_VERSION}); retrain with `meta-rl train`"
             )
@@ -200,28 +196,28 @@ class TrainedMapping:
             recipe = recipe_from_json(meta["recipe"])
             objective = meta["objective"]
         except (KeyError, TypeError, AttributeError, ValueError) as err:
-            raise ValueError(
+            raise CheckpointError(
                 f"{path}: incomplete or malformed checkpoint metadata ({err})"
             ) from None
         if not isinstance(family_name, str) or not isinstance(objective, str):
-            raise ValueError(f"{path}: malformed checkpoint metadata (family, objective)")
+            raise CheckpointError(f"{path}: malformed checkpoint metadata (family, objective)")
         if family is not None and family_name.lower() != family.lower():
-            raise ValueError(f"{path} is a mapping for family {family_name}, not {family}")
+            raise CheckpointError(f"{path} is a mapping for family {family_name}, not {family}")
         registered = get_family(family_name)
         if registered.task_space != space:
-            raise ValueError(
+            raise CheckpointError(
                 f"{path}: the checkpoint's task space for {family_name} "
                 f"({space.describe_bounds()}) differs from the installed family's "
                 f"({registered.task_space.describe_bounds()})"
             )
         if "base" not in tensors:
-            raise ValueError(f"{path}: the checkpoint has no base parameters")
+            raise CheckpointError(f"{path}: the checkpoint has no base parameters")
         network = MappingNetwork(space.dim, torch.zeros_like(tensors["base"]), config)
         try:
             network.load_state_dict(tensors, strict=True)
         except RuntimeError as err:
             first = str(err).splitlines()[0:2]
-            raise ValueError(
+            raise CheckpointError(
                 f"{path}: weights do not match the mapping's shape: {' '.join(first)}"
             ) from None
         mapping = cls(
@@ -235,7 +231,9 @@ class TrainedMapping:
         )
         layout = [(n, list(s)) for n, s in meta["policy"].get("layout", [])]
         if layout and layout != mapping.spec.layout():
-            raise ValueError(f"{path}: the policy layout does not match this version's MlpPolicy")
+            raise CheckpointError(
+                f"{path}: the policy layout does not match this version's MlpPolicy"
+            )
         check_mapping_fits(network, mapping.spec)
         return mapping
 
@@ -264,7 +262,7 @@ def resolve_checkpoint(path_or_name: str | os.PathLike) -> Path:
     if name in shipped:
         return shipped[name]
     names = ", ".join(sorted(shipped)) or "none"
-    raise ValueError(
+    raise CheckpointError(
         f"no checkpoint file {str(path_or_name)!r}, and no shipped mapping of that name "
         f"(shipped: {names})"
     )

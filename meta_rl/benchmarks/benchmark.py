@@ -1,7 +1,7 @@
 """``meta-rl benchmark FAMILY``: the whole protocol over seeds and both kinds of split.
 
 For every split kind and seed, a mapping is trained (or reused from ``out_dir``), then
-scored with its baselines on that split's test tasks by :func:`run_benchmark`. Scores of
+scored with its baselines on that split's test tasks by :func:`score_mapping`. Scores of
 all seeds are pooled per split kind; the confidence interval is a two-level bootstrap
 (seeds, then tasks within a seed), so it widens when seeds disagree.
 """
@@ -16,33 +16,35 @@ from typing import Any
 
 import numpy as np
 
-from meta_rl.benchmark import (
-    BenchmarkConfig,
+from meta_rl.benchmarks.score import (
+    ScoreConfig,
     budget_scale,
     check_budgets,
     oracle_note,
-    run_benchmark,
+    score_mapping,
 )
-from meta_rl.checkpoint import TrainedMapping
 from meta_rl.envs import get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
-from meta_rl.io import write_json, write_text
-from meta_rl.parallel import check_backend, run_jobs
-from meta_rl.train import TrainConfig, settings_key, train
+from meta_rl.errors import ConfigError
+from meta_rl.infra.files import write_json, write_text
+from meta_rl.infra.parallel import check_backend, run_jobs
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.training.config import TrainConfig, settings_key
+from meta_rl.training.trainer import train
 
 BASELINES = ("context", "maml")
 
 
 @dataclass(frozen=True, kw_only=True)
-class SuiteConfig:
+class BenchmarkConfig:
     """Settings of ``meta-rl benchmark FAMILY``.
 
     Attributes:
         family: Family name.
         budget: ``"small"``, ``"full"`` or a fraction (see :func:`budget_scale`); it scales
             the mapping's training and so the baselines' equal env steps.
-        oracle_budget: The oracle's budget (default: full; see :class:`BenchmarkConfig`).
-        sac_budget: The oracle's SAC run's own budget (see :class:`BenchmarkConfig`).
+        oracle_budget: The oracle's budget (default: full; see :class:`ScoreConfig`).
+        sac_budget: The oracle's SAC run's own budget (see :class:`ScoreConfig`).
         seeds: Training seeds per split kind (0, 1, ...). They vary the base, the experts,
             the mapping, the baselines and the evaluations; the tasks stay those of
             ``split_seed``, so every seed is scored on the same held-out tasks against one
@@ -58,7 +60,7 @@ class SuiteConfig:
         baselines: Which of ``"context"`` and ``"maml"`` to train and score.
         train: Extra :class:`TrainConfig` settings (objective, mapping shape, tiny budgets).
         backend: ``"local"`` or ``"ray"`` (each run, and the jobs within it, as Ray tasks;
-            see :mod:`meta_rl.parallel`).
+            see :mod:`meta_rl.infra.parallel`).
         baseline_steps: Env steps of the context and MAML baselines (default: each run's
             mapping's own training steps, the protocol's equal budget; set it only for smoke
             tests).
@@ -88,13 +90,13 @@ class SuiteConfig:
         check_budgets(self.budget, self.oracle_budget, self.sac_budget)
         check_backend(self.backend)
         if self.seeds < 1:
-            raise ValueError("seeds must be at least 1")
+            raise ConfigError("seeds must be at least 1")
         if not self.splits or not set(self.splits) <= set(SPLIT_KINDS):
-            raise ValueError(f"splits must be some of {SPLIT_KINDS}, got {self.splits!r}")
+            raise ConfigError(f"splits must be some of {SPLIT_KINDS}, got {self.splits!r}")
         if 0 not in self.finetune_steps:
-            raise ValueError("finetune_steps must include 0 (the zero-shot point)")
+            raise ConfigError("finetune_steps must include 0 (the zero-shot point)")
         if not set(self.baselines) <= set(BASELINES):
-            raise ValueError(f"baselines must be some of {BASELINES}, got {self.baselines!r}")
+            raise ConfigError(f"baselines must be some of {BASELINES}, got {self.baselines!r}")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "workdir", Path(self.workdir))
 
@@ -247,14 +249,16 @@ def _targets(s: dict[str, Any], ppo_budgets: Sequence[int]) -> dict[str, Any]:
     return out
 
 
-def _suite_run(config: SuiteConfig, split: str, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One (split, seed) run: its mapping (trained or reused) scored by ``run_benchmark``."""
+def _suite_run(
+    config: BenchmarkConfig, split: str, seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One (split, seed) run: its mapping (trained or reused) scored by ``score_mapping``."""
     run_dir = config.out_dir / f"{split}-seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint, trained_now = mapping_for(config.train_config(split, seed), run_dir)
     info = TrainedMapping.load(checkpoint).info
-    result = run_benchmark(
-        BenchmarkConfig(
+    result = score_mapping(
+        ScoreConfig(
             checkpoint=str(checkpoint),
             out_dir=run_dir,
             budget=config.budget,
@@ -284,7 +288,7 @@ def _suite_run(config: SuiteConfig, split: str, seed: int) -> tuple[dict[str, An
     return run, result
 
 
-def run_suite(config: SuiteConfig) -> dict[str, Any]:
+def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     """Train and score every (split, seed) run, pool them, write the report and plots."""
     start = time.perf_counter()
     family = get_family(config.family)
@@ -330,7 +334,7 @@ def run_suite(config: SuiteConfig) -> dict[str, Any]:
     out["table"] = _markdown(out)
     write_json(config.out_dir / "results.json", out)
     write_text(config.out_dir / "results.md", out["table"] + "\n")
-    from meta_rl.plots import descriptor_plot, score_curves_plot
+    from meta_rl.benchmarks.plots import descriptor_plot, score_curves_plot
 
     score_curves_plot(summary, config.out_dir / "curves.png", title=f"{family.name}")
     series = {}

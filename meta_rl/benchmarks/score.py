@@ -9,7 +9,6 @@ in the output folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from collections.abc import Sequence
@@ -21,8 +20,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from meta_rl.checkpoint import TrainedMapping
+from meta_rl.benchmarks.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
+from meta_rl.benchmarks.plots import adaptation_plot
 from meta_rl.envs import Task, get_family
+from meta_rl.errors import CheckpointError, ConfigError
 from meta_rl.evaluation import (
     ParamsPolicy,
     evaluate_params,
@@ -31,13 +32,13 @@ from meta_rl.evaluation import (
     random_rollout,
     run_episodes,
 )
-from meta_rl.experts import make_agent, silence
-from meta_rl.io import load_tensors, save_tensors, write_json, write_text
-from meta_rl.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
-from meta_rl.parallel import check_backend, run_jobs
-from meta_rl.plots import adaptation_plot
-from meta_rl.policy_spec import PolicyArch, PolicySpec, plain_params
-from meta_rl.recipes import Recipe, recipe_for
+from meta_rl.infra.files import load_tensors, save_tensors, write_json, write_text
+from meta_rl.infra.keys import cache_key
+from meta_rl.infra.parallel import check_backend, run_jobs
+from meta_rl.infra.sb3 import make_agent, silence
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.mapping.policy import PolicyArch, PolicySpec, plain_params
+from meta_rl.training.recipes import Recipe, recipe_for
 
 BUDGET_SCALE = {"small": 0.02, "full": 1.0}
 
@@ -56,7 +57,7 @@ def budget_scale(budget: str) -> float:
     except ValueError:
         value = float("nan")
     if not 0 < value <= 1:
-        raise ValueError(f"budget must be 'small', 'full' or a fraction in (0, 1], got {budget!r}")
+        raise ConfigError(f"budget must be 'small', 'full' or a fraction in (0, 1], got {budget!r}")
     return value
 
 
@@ -99,7 +100,7 @@ def oracle_budget_name(budget: str, oracle_budget: str | None = None) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class BenchmarkConfig:
+class ScoreConfig:
     """Settings of ``meta-rl benchmark``.
 
     Attributes:
@@ -133,7 +134,7 @@ class BenchmarkConfig:
             training steps times the budget's factor).
         oracle_cache: JSON cache of oracle runs (default: ``out_dir/oracles.json``).
         backend: ``"local"`` (processes here) or ``"ray"`` (oracle runs, baselines and
-            per-task evaluations as Ray tasks; see :mod:`meta_rl.parallel`).
+            per-task evaluations as Ray tasks; see :mod:`meta_rl.infra.parallel`).
         progress: Show progress bars.
     """
 
@@ -159,7 +160,7 @@ class BenchmarkConfig:
         check_backend(self.backend)
         steps = list(self.finetune_steps)
         if not steps or steps != sorted(set(steps)) or steps[0] < 0:
-            raise ValueError("finetune_steps must be increasing, non-negative whole numbers")
+            raise ConfigError("finetune_steps must be increasing, non-negative whole numbers")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
 
 
@@ -185,11 +186,8 @@ def _candidates(recipe: Recipe, arch: PolicyArch) -> list[dict[str, Any]]:
 
 
 def _job_key(family: str, task: Task, candidate: dict[str, Any], seed: int, episodes: int) -> str:
-    blob = json.dumps(
-        {"family": family, "task": task, **candidate, "seed": seed, "episodes": episodes},
-        sort_keys=True,
-    )
-    return f"{candidate['algo']}-" + hashlib.sha1(blob.encode()).hexdigest()[:16]
+    settings = {"family": family, "task": task, **candidate, "seed": seed, "episodes": episodes}
+    return f"{candidate['algo']}-" + cache_key(settings)
 
 
 def _oracle_job(
@@ -237,7 +235,7 @@ def oracles(
     mapping: TrainedMapping,
     tasks: Sequence[Task],
     recipe: Recipe,
-    config: BenchmarkConfig,
+    config: ScoreConfig,
     episodes: int,
 ) -> list[dict[str, Any]]:
     """Per task: each candidate's result and the oracle (the best), cached in ``out_dir``."""
@@ -301,7 +299,7 @@ def _ci95(values: Sequence[float]) -> float:
 
 
 def _task_row(
-    config: BenchmarkConfig,
+    config: ScoreConfig,
     task: Task,
     oracle: dict[str, Any],
     episodes: int,
@@ -407,13 +405,13 @@ def _task_row(
     }
 
 
-def evaluation_episodes(config: BenchmarkConfig, recipe: Recipe) -> int:
+def evaluation_episodes(config: ScoreConfig, recipe: Recipe) -> int:
     """Episodes per task and point: ``config.episodes`` where set, 3 in a smoke run, else
     the recipe's (10, the protocol's), whatever fraction the budget is."""
     return config.episodes or (3 if config.budget == "small" else recipe.eval_episodes)
 
 
-def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
+def score_mapping(config: ScoreConfig) -> dict[str, Any]:
     """Score the mapping and its baselines on the held-out tasks; write the report.
 
     Oracle runs, the two trained baselines and the per-task evaluations run as parallel
@@ -430,7 +428,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     if config.budget == "small":
         tasks = tasks[:2]
     if not tasks:
-        raise ValueError(f"{config.checkpoint} lists no test tasks in its metadata")
+        raise CheckpointError(f"{config.checkpoint} lists no test tasks in its metadata")
     config.out_dir.mkdir(parents=True, exist_ok=True)
     oracle_results = oracles(mapping, tasks, recipe, config, episodes)
     trained = _train_baselines(mapping, config)
@@ -482,7 +480,7 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
 
 
 def _baseline_budget(
-    mapping: TrainedMapping, config: BenchmarkConfig, name: str, settings: dict[str, Any]
+    mapping: TrainedMapping, config: ScoreConfig, name: str, settings: dict[str, Any]
 ) -> tuple[int, Path]:
     """A baseline's env steps (as many as the mapping's training, scaled by the budget) and
     the cache file of its result, keyed by everything that determines it."""
@@ -490,28 +488,26 @@ def _baseline_budget(
     if steps is None:
         steps = int(mapping.info.get("env_steps") or mapping.recipe.base_steps)
         steps = max(256, int(steps * budget_scale(config.budget)))
-    blob = json.dumps(
+    key = cache_key(
         {
             "family": mapping.family_name,
             "tasks": mapping.training_tasks,
             "steps": steps,
             "seed": config.seed,
             **settings,
-        },
-        sort_keys=True,
+        }
     )
-    key = hashlib.sha1(blob.encode()).hexdigest()[:16]
     return steps, config.out_dir / f"{name}-{key}.safetensors"
 
 
-def _baseline_job(name: str, config: BenchmarkConfig) -> dict[str, Any]:
+def _baseline_job(name: str, config: ScoreConfig) -> dict[str, Any]:
     """Worker: one trained baseline (``"context"`` or ``"maml"``), from its cache if there."""
     torch.set_num_threads(1)
     mapping = TrainedMapping.load(config.checkpoint)
     return (_context_policy if name == "context" else _maml_init)(mapping, config)
 
 
-def _train_baselines(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:
+def _train_baselines(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
     """The context policy and MAML's initialisation that ``config`` asks for; with two or
     more workers both train at once, each in its own process."""
     wanted = [name for name, on in (("context", config.context), ("maml", config.maml)) if on]
@@ -527,7 +523,7 @@ def _train_baselines(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[s
     }
 
 
-def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:
+def _context_policy(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
     """The context-conditioned PPO policy for the mapping's training tasks, cached as flat
     parameters (safetensors, no pickle) in ``out_dir``."""
     from meta_rl.agents.baselines import train_context_policy
@@ -560,7 +556,7 @@ def _context_policy(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[st
     return {"params": params, "arch": arch, "steps": steps}
 
 
-def _maml_init(mapping: TrainedMapping, config: BenchmarkConfig) -> dict[str, Any]:
+def _maml_init(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
     """MAML's meta-trained initial parameters, cached as safetensors in ``out_dir``."""
     train_tasks = mapping.training_tasks
     maml_config = MamlConfig()

@@ -23,6 +23,8 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 from torch.func import functional_call
 
+from meta_rl.errors import CheckpointError, ConfigError, FamilyError
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
 
@@ -50,9 +52,9 @@ class PolicyArch:
 
     def __post_init__(self) -> None:
         if self.action_kind not in ("box", "discrete"):
-            raise ValueError(f"action_kind must be 'box' or 'discrete', got {self.action_kind!r}")
+            raise ConfigError(f"action_kind must be 'box' or 'discrete', got {self.action_kind!r}")
         if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}")
+            raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}")
         object.__setattr__(self, "pi", tuple(int(x) for x in self.pi))
         object.__setattr__(self, "vf", tuple(int(x) for x in self.vf))
 
@@ -69,13 +71,13 @@ class PolicyArch:
         """The architecture of a policy for ``env``'s spaces."""
         obs, act = env.observation_space, env.action_space
         if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-            raise ValueError(f"policies need a flat Box observation space, got {obs}")
+            raise FamilyError(f"policies need a flat Box observation space, got {obs}")
         if isinstance(act, gym.spaces.Box) and len(act.shape) == 1:
             kind, dim = "box", int(act.shape[0])
         elif isinstance(act, gym.spaces.Discrete):
             kind, dim = "discrete", int(act.n)
         else:
-            raise ValueError(f"policies need a Box or Discrete action space, got {act}")
+            raise FamilyError(f"policies need a Box or Discrete action space, got {act}")
         return cls(
             obs_dim=int(obs.shape[0]),
             action_kind=kind,
@@ -110,7 +112,7 @@ class PolicyArch:
         try:
             return cls(**dict(data))
         except TypeError as err:
-            raise ValueError(f"malformed policy architecture in metadata: {err}") from err
+            raise CheckpointError(f"malformed policy architecture in metadata: {err}") from err
 
     def check_env(self, env: gym.Env) -> None:
         """Raise ``ValueError`` if ``env``'s spaces do not fit this architecture."""
@@ -120,7 +122,7 @@ class PolicyArch:
             self.action_kind,
             self.action_dim,
         ):
-            raise ValueError(
+            raise CheckpointError(
                 f"the env's spaces (obs {other.obs_dim}, {other.action_kind} action "
                 f"{other.action_dim}) do not match the policy (obs {self.obs_dim}, "
                 f"{self.action_kind} action {self.action_dim})"
@@ -189,7 +191,7 @@ class PolicySpec:
     def unflatten(self, vector: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named tensors of ``vector`` (shape ``(..., numel)``), as views that keep gradients."""
         if vector.shape[-1] != self.numel:
-            raise ValueError(f"expected {self.numel} parameters, got {vector.shape[-1]}")
+            raise CheckpointError(f"expected {self.numel} parameters, got {vector.shape[-1]}")
         batch = vector.shape[:-1]
         out, start = {}, 0
         for name, shape, size in zip(self.names, self.shapes, self.sizes, strict=True):
@@ -204,11 +206,11 @@ class PolicySpec:
         if got != want:
             for (gn, gs), (wn, ws) in zip(got, want, strict=False):
                 if (gn, gs) != (wn, ws):
-                    raise ValueError(
+                    raise CheckpointError(
                         f"policy does not match the mapping's architecture: parameter {gn} "
                         f"{list(gs)} where {wn} {list(ws)} was expected ({self.arch})"
                     )
-            raise ValueError(
+            raise CheckpointError(
                 f"policy has {len(got)} parameter tensors, the mapping's architecture "
                 f"{len(want)} ({self.arch})"
             )
@@ -217,11 +219,11 @@ class PolicySpec:
         """Copy a flat vector into an SB3 policy's parameters."""
         self.check_policy(policy)
         if vector.shape != (self.numel,):
-            raise ValueError(
+            raise CheckpointError(
                 f"expected a vector of {self.numel} parameters, got {tuple(vector.shape)}"
             )
         if not torch.isfinite(vector).all():
-            raise ValueError("refusing to load non-finite policy parameters")
+            raise CheckpointError("refusing to load non-finite policy parameters")
         params = self.unflatten(vector.detach())
         with torch.no_grad():
             for name, p in policy.named_parameters():
@@ -374,7 +376,9 @@ def plain_params(model: Any, spec: PolicySpec) -> torch.Tensor:
         params["value_net.bias"] = params["value_net.bias"] * value_scale
     vector = torch.cat([params[n].reshape(-1) for n in spec.names])
     if vector.numel() != spec.numel:
-        raise ValueError(f"the model's policy does not match the spec's architecture {spec.arch}")
+        raise CheckpointError(
+            f"the model's policy does not match the spec's architecture {spec.arch}"
+        )
     return vector
 
 
@@ -398,3 +402,37 @@ def _first_linear(spec: PolicySpec, head: str) -> str:
     if hidden:
         return f"mlp_extractor.{head}.0"
     return "action_net" if head == "policy_net" else "value_net"
+
+
+# ----------------------------------------------- the predicted policies' actions
+def action_distribution(spec: PolicySpec, out: PolicyOutput) -> torch.distributions.Distribution:
+    """The policy's action distribution: categorical over logits, or a diagonal Gaussian."""
+    if spec.arch.action_kind == "discrete":
+        return torch.distributions.Categorical(logits=out.mean)
+    assert out.log_std is not None
+    return torch.distributions.Normal(out.mean, out.log_std.exp().expand_as(out.mean))
+
+
+def action_log_prob(
+    spec: PolicySpec, dist: torch.distributions.Distribution, actions: torch.Tensor
+) -> torch.Tensor:
+    """Log-probability of whole actions (summed over a Box action's dimensions)."""
+    logp = dist.log_prob(actions)
+    return logp if spec.arch.action_kind == "discrete" else logp.sum(-1)
+
+
+def action_entropy(spec: PolicySpec, dist: torch.distributions.Distribution) -> torch.Tensor:
+    """Entropy of whole actions (summed over a Box action's dimensions)."""
+    ent = dist.entropy()
+    return ent if spec.arch.action_kind == "discrete" else ent.sum(-1)
+
+
+def sample_actions(spec: PolicySpec, out: PolicyOutput, generator: torch.Generator) -> torch.Tensor:
+    """A seeded draw from the policy: Gaussian for Box actions, categorical otherwise."""
+    if spec.arch.action_kind == "discrete":
+        probs = torch.softmax(out.mean, -1)
+        flat = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+        return flat.reshape(probs.shape[:-1])
+    assert out.log_std is not None
+    noise = torch.randn(out.mean.shape, generator=generator)
+    return out.mean + out.log_std.exp() * noise

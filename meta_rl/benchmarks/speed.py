@@ -12,7 +12,7 @@ Prints, and with ``--json`` also writes:
 * the mapping's prediction latency (shipped Pendulum mapping);
 * the ``rl`` objective's env steps per second on batched and on one-env-per-task rollouts.
 
-Run: ``python -m meta_rl.speed [--quick] [--json FILE]``.
+Run: ``python -m meta_rl.benchmarks.speed [--quick] [--json FILE]``.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def sb3_ppo(steps: int) -> list[dict[str, Any]]:
     from stable_baselines3.common.env_util import make_vec_env
 
     from meta_rl.agents import FamilyVecEnv
-    from meta_rl.experts import silence
+    from meta_rl.infra.sb3 import silence
 
     settings = {"n_steps": 256, "batch_size": 256, "n_epochs": 1, "device": "cpu", "seed": 0}
     envs = {
@@ -143,7 +143,7 @@ def sb3_ppo(steps: int) -> list[dict[str, Any]]:
 
 def mapping_latency(calls: int) -> dict[str, Any]:
     """Median seconds of one ``TrainedMapping.predict`` (descriptor in, parameters out)."""
-    from meta_rl.checkpoint import TrainedMapping
+    from meta_rl.mapping.checkpoint import TrainedMapping
 
     mapping = TrainedMapping.load("pendulum")
     tasks = mapping.task_space.sample(calls, 0)
@@ -166,9 +166,9 @@ def mapping_latency(calls: int) -> dict[str, Any]:
 
 def rl_rollouts(iterations: int) -> list[dict[str, Any]]:
     """The ``rl`` objective's env steps per second (16 Pendulum tasks, 256 steps each)."""
-    from meta_rl.mapping import MappingConfig, MappingNetwork
-    from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
-    from meta_rl.rl import RLConfig, train_rl
+    from meta_rl.mapping.network import MappingConfig, MappingNetwork
+    from meta_rl.mapping.policy import PolicyArch, PolicySpec, build_policy
+    from meta_rl.objectives.on_policy import RLConfig, train_rl
 
     family = get_family("Pendulum")
     arch = PolicyArch.for_env(family.make(), pi=(64, 64), vf=(64, 64))
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     _print(results)
     if args.json:
-        from meta_rl.io import write_json
+        from meta_rl.infra.files import write_json
 
         write_json(args.json, results)
     return 0

@@ -1,6 +1,6 @@
 """The ``sacd`` objective: soft actor-critic for discrete actions through the mapping network.
 
-``td3`` (:mod:`meta_rl.td3`) gave the Box families an off-policy objective; this is its
+``td3`` (:mod:`meta_rl.objectives.td3`) gave the Box families an off-policy objective; this is its
 counterpart for discrete actions (SAC-Discrete, Christodoulou 2019). Every env of a
 rollout holds its own training task and samples from the categorical policy the mapping
 predicts for that task; one twin critic ``Q(s, d) -> R^|A|`` reads the descriptor ``d``
@@ -28,8 +28,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from meta_rl.checks import check_reals
-from meta_rl.off_policy import OffPolicyConfig, OffPolicyLearner, mlp, polyak
+from meta_rl.errors import ConfigError
+from meta_rl.infra.checks import check_reals
+from meta_rl.objectives.off_policy import (
+    OffPolicyConfig,
+    OffPolicyLearner,
+    OffPolicyPhase,
+    mlp,
+    polyak,
+)
+from meta_rl.objectives.phase import PhaseInfo
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +68,7 @@ class SACDConfig(OffPolicyConfig):
         super().__post_init__()
         check_reals(self, "sacd", ("init_alpha", "alpha_lr"), positive=True)
         if not 0 <= self.target_entropy <= 1:
-            raise ValueError(
+            raise ConfigError(
                 f"sacd.target_entropy must be in [0, 1] (a fraction of log |A|), got "
                 f"{self.target_entropy}"
             )
@@ -172,3 +180,17 @@ class SACDLearner(OffPolicyLearner):
                 stats.update(entropy=float(entropy), alpha=float(alpha), q=float(q.mean()))
             polyak(self.critic_target, self.critic, config.tau)
         return stats
+
+
+class SACDPhase(OffPolicyPhase):
+    """``sacd``: discrete soft actor-critic through the mapping, no experts."""
+
+    info = PhaseInfo(
+        name="sacd",
+        action_kinds=frozenset({"discrete"}),
+        needs_experts=False,
+        clamps=False,
+        draws_tasks=True,
+        summary="discrete SAC through the mapping, no experts (discrete actions)",
+    )
+    learner_class = SACDLearner

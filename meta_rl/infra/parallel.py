@@ -20,6 +20,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from meta_rl.errors import ConfigError, DependencyError
+
 BACKENDS = ("local", "ray")
 
 
@@ -31,12 +33,12 @@ class WorkerDied(RuntimeError):
 def check_backend(backend: str) -> None:
     """Raise ``ValueError`` for an unknown backend, or Ray's when Ray is not installed."""
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise ConfigError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "ray":
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise ValueError("the ray backend needs Ray: pip install 'meta-rl[ray]'") from None
+            raise DependencyError("the ray backend needs Ray: pip install 'meta-rl[ray]'") from None
 
 
 def run_jobs(

@@ -31,9 +31,18 @@ import torch
 from tqdm.auto import tqdm
 
 from meta_rl.envs import Family, Task
+from meta_rl.errors import ConfigError
 from meta_rl.evaluation import ParamsPolicy, run_episodes
-from meta_rl.policy_spec import PolicyArch, PolicySpec, build_policy
-from meta_rl.rl import TaskEnvs, action_distribution, action_log_prob, sample_actions
+from meta_rl.mapping.policy import (
+    PolicyArch,
+    PolicySpec,
+    action_distribution,
+    action_log_prob,
+    build_policy,
+    sample_actions,
+)
+from meta_rl.objectives.advantages import gae
+from meta_rl.objectives.task_envs import TaskEnvs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,15 +81,15 @@ class MamlConfig:
 
     def __post_init__(self) -> None:
         if self.meta_batch < 1 or self.episodes < 2 or self.outer_epochs < 1:
-            raise ValueError("meta_batch and outer_epochs must be at least 1, episodes at least 2")
+            raise ConfigError("meta_batch and outer_epochs must be at least 1, episodes at least 2")
         for name in ("inner_lr", "outer_lr", "clip_range", "max_grad_norm"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number, got {value!r}")
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
         if not (0 < self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
-            raise ValueError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
+            raise ConfigError("gamma must be in (0, 1] and gae_lambda in [0, 1]")
         if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError("max_steps must be at least 1")
+            raise ConfigError("max_steps must be at least 1")
 
 
 @dataclass
@@ -187,12 +196,15 @@ def sample_episodes(
         sl = slice(task * episodes, (task + 1) * episodes)
         values[sl, :t_max] = _baseline_values(obs_np[sl], togo[sl], mask[sl])
     next_live = np.concatenate([mask[:, 1:], np.zeros((n, 1))], axis=1)
-    adv = np.zeros_like(rew)
-    gae = np.zeros(n)
-    for t in range(t_max - 1, -1, -1):
-        delta = rew[:, t] + config.gamma * next_live[:, t] * values[:, t + 1] - values[:, t]
-        gae = delta + config.gamma * config.gae_lambda * next_live[:, t] * gae
-        adv[:, t] = gae * mask[:, t]
+    adv = gae(
+        rew,
+        values[:, :t_max],
+        values[:, 1:],
+        next_live,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+    )
+    adv *= mask
     for task in range(k):
         sl = slice(task * episodes, (task + 1) * episodes)
         valid = adv[sl][mask[sl] > 0]

@@ -18,6 +18,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from meta_rl.errors import CheckpointError
+
 META_KEY = "meta_rl"
 
 
@@ -73,24 +75,24 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"no such file: {path}")
+        raise CheckpointError(f"no such file: {path}")
     data = path.read_bytes()
     try:
         tensors = st_load(data)
         header_len = int.from_bytes(data[:8], "little")
         header = json.loads(data[8 : 8 + header_len])
     except (SafetensorError, ValueError, UnicodeDecodeError) as err:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} is not a readable meta-rl file (truncated, corrupted, or another "
             f"format such as a pickle, which is never loaded): {err}"
         ) from None
     raw = header.get("__metadata__", {}).get(META_KEY)
     if raw is None:
-        raise ValueError(f"{path} is a safetensors file without meta-rl metadata")
+        raise CheckpointError(f"{path} is a safetensors file without meta-rl metadata")
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} has corrupted metadata: {err}") from None
+        raise CheckpointError(f"{path} has corrupted metadata: {err}") from None
     return tensors, meta
 
 

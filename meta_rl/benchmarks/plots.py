@@ -6,7 +6,8 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from meta_rl.io import atomic_open
+from meta_rl.errors import DependencyError
+from meta_rl.infra.files import atomic_open
 
 Curve = Sequence[tuple[int, float]]
 
@@ -18,7 +19,7 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as err:
-        raise ValueError("plots need matplotlib: pip install 'meta-rl[plots]'") from err
+        raise DependencyError("plots need matplotlib: pip install 'meta-rl[plots]'") from err
     return plt
 
 
@@ -75,8 +76,8 @@ def score_curves_plot(
     (before and after its inner step) with error bars.
 
     Args:
-        summary: Per split kind, what ``meta_rl.suite`` summarises: curves as lists of
-            ``{"steps", "mean", "low", "high"}``, and optional ``"context"``,
+        summary: Per split kind, what :mod:`meta_rl.benchmarks.benchmark` summarises:
+            curves as lists of ``{"steps", "mean", "low", "high"}``, and optional ``"context"``,
             ``"maml_before"``, ``"maml_after"`` stats.
         path: PNG file to write.
         title: Figure title.

@@ -1,5 +1,4 @@
-"""What the off-policy objectives through the mapping share (``td3``: :mod:`meta_rl.td3`,
-``sacd``: :mod:`meta_rl.sacd`).
+"""What the off-policy objectives through the mapping share (``td3`` and ``sacd``).
 
 Every env of a rollout holds its own training task and acts with the mapping's
 prediction for that task (plus the objective's exploration); the transitions go to one
@@ -16,20 +15,25 @@ import copy
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-from meta_rl.checks import check_counts, check_reals
-from meta_rl.divergence import Divergence
-from meta_rl.envs import Family, Task
-from meta_rl.io import load_optimizer, optimizer_tensors
-from meta_rl.mapping import MappingNetwork
-from meta_rl.policy_spec import PolicySpec
-from meta_rl.rl import TaskEnvs
+from meta_rl.envs import Family, Task, get_family
+from meta_rl.errors import ConfigError, FamilyError
+from meta_rl.infra.checks import check_counts, check_reals
+from meta_rl.infra.divergence import Divergence
+from meta_rl.infra.files import load_optimizer, optimizer_tensors
+from meta_rl.mapping.network import MappingNetwork
+from meta_rl.mapping.policy import PolicySpec
+from meta_rl.objectives.phase import AfterUnit, Phase, PhaseContext
+from meta_rl.objectives.task_envs import TaskEnvs
+
+if TYPE_CHECKING:
+    from meta_rl.training.config import TrainConfig
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,12 +111,12 @@ class OffPolicyConfig:
         check_reals(self, name, ("average_tau",), positive=False)
         for factor in ("tau", "average_tau"):
             if getattr(self, factor) > 1:
-                raise ValueError(f"{name}.{factor} must be at most 1")
+                raise ConfigError(f"{name}.{factor} must be at most 1")
         if not 0 < self.gamma <= 1:
-            raise ValueError(f"{name}.gamma must be in (0, 1], got {self.gamma}")
+            raise ConfigError(f"{name}.gamma must be in (0, 1], got {self.gamma}")
         object.__setattr__(self, "critic_hidden", tuple(int(h) for h in self.critic_hidden))
         if not self.critic_hidden or min(self.critic_hidden) < 1:
-            raise ValueError(f"{name}.critic_hidden must be positive layer sizes")
+            raise ConfigError(f"{name}.critic_hidden must be positive layer sizes")
 
 
 def mlp(width: int, hidden: Sequence[int], out: int) -> nn.Sequential:
@@ -248,7 +252,7 @@ class OffPolicyLearner:
         kind = "box" if isinstance(space, gym.spaces.Box) else "discrete"
         if kind != cls.action_kind:
             words = {"box": "continuous (Box)", "discrete": "discrete"}
-            raise ValueError(
+            raise FamilyError(
                 f"the {cls.objective} objective needs {words[cls.action_kind]} actions; "
                 f"{family.name}'s are {words[kind]}: use {cls.instead}, rl or distill"
             )
@@ -468,3 +472,72 @@ def polyak(target: nn.Module, source: nn.Module, tau: float) -> None:
     with torch.no_grad():
         for t, s in zip(target.parameters(), source.parameters(), strict=True):
             t.lerp_(s, tau)
+
+
+def off_policy_tasks(config: TrainConfig, phase: str) -> list[Task]:
+    """The training tasks an off-policy phase (``td3``, ``sacd``) of ``config`` learns from.
+
+    It trains no expert per task, so it may draw more tasks for free (``settings.tasks``):
+    the split's own training stream, longer; the validation and test tasks do not change.
+    ``None``: the split's training tasks.
+    """
+    settings: OffPolicyConfig = getattr(config, phase)
+    n_train = config.recipe().n_train if settings.tasks is None else settings.tasks
+    space = get_family(config.family).task_space
+    return space.split(n_train, 0, kind=config.split, seed=config.task_split_seed).train
+
+
+class OffPolicyPhase(Phase):
+    """An off-policy objective as a phase: its learner (:attr:`learner_class`) on the
+    tasks it draws (:func:`off_policy_tasks`)."""
+
+    learner_class: ClassVar[type[OffPolicyLearner]]
+
+    def __init__(self, context: PhaseContext) -> None:
+        super().__init__(context)
+        config, name = context.config, self.info.name
+        self.settings: OffPolicyConfig = getattr(config, name)
+        self.tasks = off_policy_tasks(config, name)
+        space = context.family.task_space
+        descriptors = torch.as_tensor(np.stack([space.to_descriptor(t) for t in self.tasks]))
+        self.learner = self.learner_class(
+            context.spec,
+            context.network,
+            context.family,
+            self.tasks,
+            descriptors,
+            self.settings,
+            seed=config.seed + 5,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.settings.iterations
+
+    @property
+    def eval_every(self) -> int:
+        return self.settings.eval_every
+
+    @property
+    def drawn_tasks(self) -> list[Task]:
+        return self.tasks
+
+    def run(self, start: int, after_unit: AfterUnit) -> None:
+        key = f"{self.info.name}_env_steps"
+
+        def on_iteration(iteration: int, steps: int, stats: dict[str, Any]) -> None:
+            self.env_steps = steps
+            total = self.env_steps_before + steps
+            after_unit(iteration, {**stats, "iteration": iteration, key: total})
+
+        try:
+            self.learner.train(start_iteration=start, on_iteration=on_iteration)
+        except Divergence as err:
+            self.env_steps = err.env_steps
+            raise
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return self.learner.state_tensors()
+
+    def restore(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.learner.load_state(tensors)

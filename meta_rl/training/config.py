@@ -1,0 +1,143 @@
+"""The settings of a training run (``meta-rl train``) and the key of its results."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from meta_rl.envs import get_family
+from meta_rl.envs.task_space import SPLIT_KINDS
+from meta_rl.errors import ConfigError
+from meta_rl.infra.keys import cache_key
+from meta_rl.infra.parallel import check_backend
+from meta_rl.mapping.network import MappingConfig
+from meta_rl.objectives.on_policy import RLConfig
+from meta_rl.objectives.registry import PHASES, check_objective, phase_infos
+from meta_rl.objectives.sacd import SACDConfig
+from meta_rl.objectives.td3 import TD3Config
+from meta_rl.training.recipes import Recipe, recipe_for
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Settings of ``meta-rl train``.
+
+    Attributes:
+        family: Family name (``"Pendulum"``).
+        objective: ``"distill"`` (behaviour matching with DAgger states), ``"params"``
+            (regression onto expert parameters), ``"rl"`` (PPO through the mapping, no
+            experts), ``"td3"`` (TD3 through the mapping, no experts, Box actions),
+            ``"sacd"`` (discrete soft actor-critic through the mapping, no experts,
+            discrete actions), or two in sequence: ``"distill+rl"``, ``"params+distill"``. Default:
+            the family recipe's, the one ``meta-rl select-objective`` chose on validation
+            tasks where it has been run (``td3`` for Pendulum; ``rl`` for CartPole,
+            Acrobot and MountainCarContinuous), else ``distill``.
+        seed: Seed of the base, the experts and the mapping, and of the split unless
+            ``split_seed`` is given.
+        split_seed: Seed of the train/validation/test split (default: ``seed``). The
+            benchmark holds it fixed so that its seeds vary training, not the tasks.
+        split: ``"interpolation"`` (test tasks from the whole space) or ``"extrapolation"``
+            (test tasks from a held-out edge of the first feature; see ``TaskSpace.split``).
+        workdir: Folder of the cached base and experts and the training log.
+        workers: Processes that train experts (0: this process).
+        backend: ``"local"`` (worker processes here) or ``"ray"`` (experts as Ray tasks;
+            see :mod:`meta_rl.infra.parallel`).
+        budget_scale: Factor on every env-step budget of the family's recipe (tiny values
+            for tests and smoke runs).
+        mapping: Shape of the mapping network.
+        rounds: Rounds of mapping training; after each ``distill`` round the predicted
+            policies visit new states that the experts relabel.
+        steps_per_round: Gradient steps per round.
+        states_per_task: States collected per task and round.
+        batch_states: States per task in one gradient step.
+        lr: Adam learning rate of the mapping.
+        value_coef: Weight of the value error in ``distill``.
+        n_train: Training tasks (default: the recipe's).
+        rl: Settings of the ``rl`` phase.
+        td3: Settings of the ``td3`` phase.
+        sacd: Settings of the ``sacd`` phase.
+        resume: Go on from the last finished round of an interrupted run with the same
+            settings (its state is saved in ``workdir`` after every round); the result is the
+            one an uninterrupted run gives. Without it, training starts afresh.
+        progress: Show progress bars.
+    """
+
+    family: str = "Pendulum"
+    objective: str | None = None
+    seed: int = 0
+    split_seed: int | None = None
+    split: str = "interpolation"
+    workdir: Path = Path("runs")
+    workers: int = 2
+    backend: str = "local"
+    budget_scale: float = 1.0
+    mapping: MappingConfig = field(default_factory=MappingConfig)
+    rounds: int = 6
+    steps_per_round: int = 500
+    states_per_task: int = 1000
+    batch_states: int = 128
+    lr: float = 1e-3
+    value_coef: float = 0.5
+    n_train: int | None = None
+    rl: RLConfig = field(default_factory=RLConfig)
+    td3: TD3Config = field(default_factory=TD3Config)
+    sacd: SACDConfig = field(default_factory=SACDConfig)
+    resume: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        family = get_family(self.family)  # a clear error for an unknown family
+        if self.objective is None:  # resolved here, so that cache keys name it
+            object.__setattr__(self, "objective", recipe_for(self.family).objective)
+        check_objective(self.objective, family)  # before hours of base training
+        if self.split not in SPLIT_KINDS:
+            raise ConfigError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
+        object.__setattr__(self, "workdir", Path(self.workdir))
+        for name in ("rounds", "steps_per_round", "states_per_task", "batch_states"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if self.workers < 0:
+            raise ConfigError("workers must be 0 or more")
+        check_backend(self.backend)
+        if not self.budget_scale > 0:
+            raise ConfigError("budget_scale must be positive")
+        if not self.lr > 0:
+            raise ConfigError("lr must be positive")
+        if self.n_train is not None and self.n_train < 2:
+            raise ConfigError("n_train must be at least 2")
+
+    @property
+    def task_split_seed(self) -> int:
+        """The seed the split is drawn with."""
+        return self.seed if self.split_seed is None else self.split_seed
+
+    def recipe(self) -> Recipe:
+        recipe = recipe_for(self.family)
+        if self.budget_scale != 1.0:
+            recipe = recipe.scaled(self.budget_scale)
+        if self.n_train is not None:
+            recipe = replace(recipe, n_train=self.n_train)
+        return recipe
+
+
+RUN_ONLY = ("workdir", "workers", "backend", "progress", "resume")
+"""Settings that say where and how a run goes, not what it computes."""
+
+
+def settings_key(config: TrainConfig) -> str:
+    """The key of a run's results (the benchmark's cached mapping, a run's resume state).
+
+    It hashes every setting that changes the result (:func:`~meta_rl.infra.keys.cache_key`
+    adds the schema's version): all of ``config`` but :data:`RUN_ONLY`, with the split seed
+    resolved and the settings of the phases that do not run left out (they cannot change
+    the result).
+    """
+    fields = asdict(config)
+    for name in RUN_ONLY:
+        fields.pop(name)
+    fields["split_seed"] = config.task_split_seed
+    running = {info.name for info in phase_infos(config.objective)}
+    for phase in PHASES:
+        if phase not in running:
+            fields.pop(phase, None)
+    return cache_key(fields, length=64)
