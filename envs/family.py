@@ -27,6 +27,35 @@ ApplyFn = Callable[[gym.Env, Task], None]
 FeatureApply = str | Callable[[gym.Env, float], None]
 
 
+TASK_FEATURES_HEADING = "## Task features"
+
+
+def document_task_features(doc: str, space: TaskSpace) -> str:
+    """``doc``, cleaned of its indentation, with ``space``'s feature table at the end of its
+    "## Task features" section.
+
+    A docstring without that section gets one before "## Version History" (or at the end).
+    One that already holds the table is returned as it is (cleaned).
+    """
+    doc = inspect.cleandoc(doc)
+    table = space.table()
+    if table in doc:
+        return doc
+    lines = doc.splitlines()
+    headings = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    section = next((i for i in headings if lines[i].rstrip() == TASK_FEATURES_HEADING), None)
+    if section is None:
+        at = next((i for i in headings if lines[i].lower().startswith("## version")), len(lines))
+        insert = [TASK_FEATURES_HEADING, "", table]
+    else:
+        at = next((i for i in headings if i > section), len(lines))
+        insert = [table]
+    before, after = lines[:at], lines[at:]
+    while before and not before[-1].strip():
+        before.pop()
+    return "\n".join([*before, "", *insert, *([""] if after else []), *after])
+
+
 class TaskEnv:
     """Mixin for an env whose physics or reward depends on a task.
 
@@ -35,9 +64,18 @@ class TaskEnv:
     derived quantity. Put ``TaskEnv`` first among the bases. The constructor takes ``task``
     and ``extrapolate`` (accept values outside the bounds) by keyword and passes every other
     argument to the base env (``render_mode``, LunarLander's ``continuous``, ...).
+
+    A subclass's docstring gets the task space's feature table (:func:`document_task_features`).
     """
 
     task_space: ClassVar[TaskSpace]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        space = getattr(cls, "task_space", None)
+        doc = cls.__dict__.get("__doc__")
+        if isinstance(space, TaskSpace) and doc:
+            cls.__doc__ = document_task_features(doc, space)
 
     def __init__(
         self,
