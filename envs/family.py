@@ -65,10 +65,16 @@ class TaskEnv:
     and ``extrapolate`` (accept values outside the bounds) by keyword and passes every other
     argument to the base env (``render_mode``, LunarLander's ``continuous``, ...).
 
+    A base-env keyword the family cannot honour is refused at construction with a
+    ``ValueError`` naming it: one named like a task feature (the task sets it), and those in
+    ``refused_kwargs``.
+
     A subclass's docstring gets the task space's feature table (:func:`document_task_features`).
     """
 
     task_space: ClassVar[TaskSpace]
+    refused_kwargs: ClassVar[Mapping[str, str]] = {}
+    """Base-env keywords this family refuses, each with the reason given in the error."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,11 +90,27 @@ class TaskEnv:
         extrapolate: bool = False,
         **kwargs: Any,
     ):
+        self._refuse_kwargs(kwargs)
         # Fail on a bad task before building anything heavy.
         task = self.task_space.validate(task, extrapolate=extrapolate)
         super().__init__(*args, **kwargs)
         self._task: Task = {}
         self.set_task(task, extrapolate=extrapolate)
+
+    @classmethod
+    def _refuse_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` for the first base-env keyword the family cannot honour."""
+        for key in kwargs:
+            if key in cls.task_space.names:
+                raise ValueError(
+                    f"{cls.__name__} does not take {key}={kwargs[key]!r}: {key!r} is a task "
+                    f"feature of this family; pass task={{{key!r}: ...}} instead (bounds "
+                    f"{cls.task_space[key].bounds_text})"
+                )
+            if key in cls.refused_kwargs:
+                raise ValueError(
+                    f"{cls.__name__} does not take {key}={kwargs[key]!r}: {cls.refused_kwargs[key]}"
+                )
 
     @property
     def task(self) -> Task:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
@@ -66,6 +69,10 @@ class HalfCheetahVelEnv(TaskEnv, HalfCheetahEnv):
     """
 
     task_space = VEL_TASK_SPACE
+    refused_kwargs: ClassVar[Mapping[str, str]] = {
+        key: "this family's reward is -|v - target_velocity| - 0.05 |a|^2, which has no such weight"
+        for key in ("forward_reward_weight", "ctrl_cost_weight")
+    }
 
     def _apply_task(self, task: Task) -> None:
         self.target_velocity = task["target_velocity"]

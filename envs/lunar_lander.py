@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.envs.box2d import lunar_lander as _ll
@@ -104,6 +105,10 @@ class LunarLanderFamilyEnv(TaskEnv, _ll.LunarLander):
     """
 
     task_space = TASK_SPACE
+    refused_kwargs: ClassVar[Mapping[str, str]] = {
+        "enable_wind": "wind follows the task: it blows when the task's wind_power or "
+        "turbulence_power is above 0 (pass task={'wind_power': ...})",
+    }
 
     def _apply_task(self, task: Task) -> None:
         self.gravity = task["gravity"]
