@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from gymnasium import logger
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from .family import TaskEnv
@@ -73,6 +74,18 @@ def cartpole_step(
     return new, terminated
 
 
+def cartpole_reward(terminated: np.ndarray | bool, sutton_barto_reward: bool) -> np.ndarray:
+    """Reward of a step up to and including the one that ends the episode, batched.
+
+    +1 per step (the ending one too); with ``sutton_barto_reward``, 0 per step and -1 for
+    the ending one, as Gymnasium's ``CartPole-v1``.
+    """
+    terminated = np.asarray(terminated, dtype=bool)
+    if sutton_barto_reward:
+        return np.where(terminated, -1.0, 0.0)
+    return np.ones(terminated.shape)
+
+
 class CartPoleFamilyEnv(TaskEnv, CartPoleEnv):
     """Balance a pole on a cart, for a task of gravity, masses, pole length and push force.
 
@@ -123,20 +136,32 @@ class CartPoleFamilyEnv(TaskEnv, CartPoleEnv):
         state, terminated = cartpole_step(np.asarray(self.state, np.float64), action, self._task)
         self.state = state
         terminated = bool(terminated)
-        if terminated:
-            self.steps_beyond_terminated = (self.steps_beyond_terminated or 0) + 1
+        if not terminated or self.steps_beyond_terminated is None:
+            if terminated:
+                self.steps_beyond_terminated = 0
+            reward = float(cartpole_reward(terminated, self._sutton_barto_reward))
+        else:
+            # Stepping on past the end, as CartPole-v1: warn once; reward 0 (-1 with Sutton
+            # and Barto's reward).
+            if self.steps_beyond_terminated == 0:
+                logger.warn(
+                    "step() called after this episode terminated (terminated=True): the "
+                    "steps that follow are undefined behaviour; call reset() first"
+                )
+            self.steps_beyond_terminated += 1
+            reward = -1.0 if self._sutton_barto_reward else 0.0
         if self.render_mode == "human":
             self.render()
-        return np.asarray(state, dtype=np.float32), 1.0, terminated, False, {}
+        return np.asarray(state, dtype=np.float32), reward, terminated, False, {}
 
 
-def _batched() -> BatchedDynamics:
+def _batched(sutton_barto_reward: bool = False) -> BatchedDynamics:
     def reset(rng: np.random.Generator, n: int, tasks: Mapping[str, np.ndarray]) -> np.ndarray:
         return rng.uniform(-0.05, 0.05, (n, 4))  # CartPole-v1's start
 
     def step(state: np.ndarray, actions: np.ndarray, tasks: Mapping[str, np.ndarray]):
         new, terminated = cartpole_step(state, np.asarray(actions).reshape(len(state)), tasks)
-        return new, np.ones(len(state)), terminated
+        return new, cartpole_reward(terminated, sutton_barto_reward), terminated
 
     return BatchedDynamics(reset=reset, step=step, obs=lambda s: np.asarray(s, np.float32))
 
