@@ -37,7 +37,10 @@ TASK_SPACE = TaskSpace(
 
 
 def mountain_car_step(
-    state: np.ndarray, action: np.ndarray, task: Mapping[str, Any]
+    state: np.ndarray,
+    action: np.ndarray,
+    task: Mapping[str, Any],
+    goal_velocity: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One step, batched over leading axes.
 
@@ -45,6 +48,7 @@ def mountain_car_step(
         state: ``(..., 2)`` position and velocity.
         action: ``(...)`` throttle in [-1, 1] (clipped).
         task: Feature values, scalars or arrays broadcasting with ``action``.
+        goal_velocity: Least velocity at the goal that ends the episode (Gymnasium's).
 
     Returns:
         Next state, reward (+100 on reaching the goal, minus 0.1 times the squared throttle)
@@ -56,7 +60,7 @@ def mountain_car_step(
     velocity = np.clip(velocity, -MAX_SPEED, MAX_SPEED)
     position = np.clip(position + velocity, MIN_POSITION, MAX_POSITION)
     velocity = np.where((position == MIN_POSITION) & (velocity < 0), 0.0, velocity)
-    reached = position >= GOAL_POSITION
+    reached = (position >= GOAL_POSITION) & (velocity >= goal_velocity)
     reward = np.where(reached, 100.0, 0.0) - 0.1 * np.asarray(action, np.float64) ** 2
     return np.stack([position, velocity], axis=-1), reward, reached
 
@@ -95,7 +99,7 @@ class MountainCarContinuousFamilyEnv(TaskEnv, Continuous_MountainCarEnv):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
         state, reward, reached = mountain_car_step(
-            np.asarray(self.state, np.float64), a, self._task
+            np.asarray(self.state, np.float64), a, self._task, self.goal_velocity
         )
         self.state = state.astype(np.float32)
         if self.render_mode == "human":
@@ -103,14 +107,16 @@ class MountainCarContinuousFamilyEnv(TaskEnv, Continuous_MountainCarEnv):
         return self.state.copy(), float(reward), bool(reached), False, {}
 
 
-def _batched() -> BatchedDynamics:
+def _batched(goal_velocity: float = 0.0) -> BatchedDynamics:
     def reset(rng: np.random.Generator, n: int, tasks: Mapping[str, np.ndarray]) -> np.ndarray:
         # Gymnasium's start: position in [-0.6, -0.4], at rest; the state is float32 there.
         return np.stack([rng.uniform(-0.6, -0.4, n), np.zeros(n)], axis=-1).astype(np.float32)
 
     def step(state: np.ndarray, actions: np.ndarray, tasks: Mapping[str, np.ndarray]):
         throttle = np.asarray(actions, np.float64).reshape(len(state), -1)[:, 0]
-        new, reward, reached = mountain_car_step(state.astype(np.float64), throttle, tasks)
+        new, reward, reached = mountain_car_step(
+            state.astype(np.float64), throttle, tasks, goal_velocity
+        )
         return new.astype(np.float32), reward, reached
 
     return BatchedDynamics(reset=reset, step=step, obs=lambda s: np.array(s, np.float32))
