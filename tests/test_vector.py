@@ -163,3 +163,44 @@ def test_speed_script_runs(tmp_path, capsys):
     data = json.loads((tmp_path / "speed.json").read_text())
     rates = [r["batched"] for r in data["vector_envs"]] + [r["sync"] for r in data["vector_envs"]]
     assert all(r > 0 for r in rates) and data["mapping_latency"]["single_median_ms"] > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "options"),
+    [
+        ("CartPole", {"sutton_barto_reward": True}, None),
+        # Start near the goal, so that the cars reach it within the steps compared.
+        ("MountainCarContinuous", {"goal_velocity": 0.005}, {"low": 0.3, "high": 0.44}),
+    ],
+)
+def test_batched_env_honours_the_single_envs_keywords(name, kwargs, options):
+    family = get_family(name)
+    n, rng = 6, np.random.default_rng(0)
+    vec = gym.make_vec(family.id, n, vectorization_mode="vector_entry_point", **kwargs)
+    singles = [family.make(**kwargs) for _ in range(n)]
+    vec.reset(seed=0)
+    for i, env in enumerate(singles):
+        env.reset(seed=i, options=options)
+        vec.unwrapped.state[i] = np.asarray(env.unwrapped.state, dtype=vec.unwrapped.state.dtype)
+    live, ended = np.ones(n, dtype=bool), 0
+    for _ in range(60):
+        # Forward throttle only (MountainCar), so that the cars reach the goal.
+        actions = np.abs(_actions(vec.single_action_space, n, rng))
+        _, reward, terminated, _, _ = vec.step(actions)
+        for i, env in enumerate(singles):
+            if live[i]:
+                _, r, te, tr, _ = env.step(actions[i])
+                assert reward[i] == pytest.approx(r, rel=1e-6, abs=1e-9)
+                assert terminated[i] == te
+                ended += te
+                live[i] = not (te or tr)
+    assert ended >= 1, "the comparison covers the step that ends an episode"
+
+
+def test_batched_env_refuses_keywords_it_cannot_honour():
+    with pytest.raises(ValueError, match=r"'render_mode'.*SyncVectorEnv"):
+        FamilyVectorEnv("CartPole", 2, render_mode="rgb_array")
+    with pytest.raises(ValueError, match="'g' is a task feature"):
+        FamilyVectorEnv("Pendulum", 2, g=9.81)
+    with pytest.raises(TypeError, match="no_such_keyword"):
+        FamilyVectorEnv("Acrobot", 2, no_such_keyword=1)
