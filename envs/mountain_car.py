@@ -68,26 +68,63 @@ def mountain_car_step(
 class MountainCarContinuousFamilyEnv(TaskEnv, Continuous_MountainCarEnv):
     """Drive an under-powered car up a hill, for a task of engine power and slope gravity.
 
-    **Observation** ``Box(2)``: position in [-1.2, 0.6], velocity in [-0.07, 0.07].
-    **Action** ``Box(1)``: throttle in [-1, 1]. **Reward**: +100 on reaching position 0.45,
-    minus ``0.1 a^2`` per step, as MountainCarContinuous-v0. Terminated at the goal;
-    truncated at 999 steps. At the default task the dynamics equal Gymnasium's.
+    ## Description
 
-    **Task features**
+    Gymnasium's `MountainCarContinuous-v0`, a car in a valley between two hills that must
+    build up momentum to reach the flag on the right one, with the engine's power and the
+    slope's gravity taken from the task. Each step adds `throttle * power - gravity *
+    cos(3 x)` to the velocity, clips it to `[-0.07, 0.07]`, then moves the position by it
+    within `[-1.2, 0.6]` (a car stopped by the left wall loses its leftward speed). At the
+    default task the dynamics and rewards are `MountainCarContinuous-v0`'s.
 
-    ======= ======= ================ =====
-    name    default bounds           scale
-    ======= ======= ================ =====
-    power   0.0015  [0.001, 0.003]   log
-    gravity 0.0025  [0.0015, 0.0035] linear
-    ======= ======= ================ =====
+    ## Action Space
 
-    Why these bounds: with a strong engine on a gentle slope the car drives almost straight
-    up; with a weak engine on a steep one it needs several swings, and the number of swings
-    (so the timing of the turn-arounds) changes across the space. The weakest corner still
-    reaches the goal well within 999 steps by pushing along the velocity.
+    `Box(-1, 1, (1,), float32)`: the throttle; values outside `[-1, 1]` are clipped in the
+    dynamics (not in the action cost).
 
-    Task changes take effect at once. **Version history**: v0, first release.
+    ## Observation Space
+
+    `Box(2,)` float32, as `MountainCarContinuous-v0`: position in `[-1.2, 0.6]`, velocity in
+    `[-0.07, 0.07]`.
+
+    ## Rewards
+
+    +100 for the step that reaches the goal, minus `0.1 throttle^2` at every step.
+
+    ## Starting State
+
+    Position uniform in `[-0.6, -0.4]`, velocity 0; `reset`'s options `low` and `high`
+    change the position's bounds, as in `MountainCarContinuous-v0`.
+
+    ## Episode End
+
+    Terminated when the position reaches 0.45 with a velocity of at least `goal_velocity`;
+    truncated after 999 steps (the registered time limit).
+
+    ## Arguments
+
+    - `task`: feature values (missing ones take their defaults); `extrapolate=True`
+      accepts values outside the bounds.
+    - `goal_velocity`: as `MountainCarContinuous-v0` (default 0); the batched env
+      (`make_vec`) takes it too.
+    - `render_mode`: as `MountainCarContinuous-v0`.
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import meta_rl.envs
+    >>> env = gym.make("meta_rl/MountainCarContinuous-v0", task={"power": 0.001})
+    ```
+
+    ## Task features
+
+    Task changes take effect at once. Where `power` exceeds `gravity` the car can drive
+    straight up the slope; below it (the default, 0.0015 against 0.0025) it must swing back
+    and forth, and how many swings it needs, so the timing of the turn-arounds, changes
+    across the space.
+
+    ## Version History
+
+    * v0: first release. `goal_velocity` is honoured as in `MountainCarContinuous-v0`.
     """
 
     task_space = TASK_SPACE
