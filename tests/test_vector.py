@@ -14,8 +14,10 @@ from stable_baselines3.common.utils import check_for_correct_spaces
 from stable_baselines3.common.vec_env import VecCheckNan, VecMonitor
 
 from meta_rl.agents import FamilyVecEnv
-from meta_rl.envs import get_family
+from meta_rl.envs import Feature, get_family, make_family
 from meta_rl.envs.vector import FamilyVectorEnv, batched_families
+
+from .conftest import Drift
 
 BATCHED = ["Pendulum", "CartPole", "MountainCarContinuous", "Acrobot"]
 
@@ -81,8 +83,15 @@ def test_bad_tasks_and_actions_are_refused():
         FamilyVectorEnv("Pendulum", 2, [{"m": 99.0}, {}])
     with pytest.raises(ValueError, match="expected 3 tasks"):
         FamilyVectorEnv("Pendulum", 3, [{}, {}])
+    unbatched = make_family(
+        "Unbatched",
+        Drift,
+        [Feature(name="rate", default=0.0, low=-0.5, high=0.5)],
+        apply={"rate": "rate"},
+        register=False,
+    )
     with pytest.raises(ValueError, match="no batched environment"):
-        FamilyVectorEnv("HalfCheetahVel", 2)
+        FamilyVectorEnv(unbatched, 2)  # a family every install has (no extra needed)
     with pytest.raises(ValueError, match="max_episode_steps"):
         FamilyVectorEnv("Pendulum", 2, max_episode_steps=-5)
     with pytest.raises(ValueError, match="num_envs"):
