@@ -104,31 +104,60 @@ def acrobot_obs(state: np.ndarray) -> np.ndarray:
 class AcrobotFamilyEnv(TaskEnv, AcrobotEnv):
     """Swing a two-link arm's tip above a line, for a task of link lengths and masses.
 
-    **Observation** ``Box(6)``: cos and sin of both joint angles, both angular velocities.
-    **Action** ``Discrete(3)``: torque -1, 0 or +1 on the second joint. **Reward**: -1 per
-    step until the tip is above ``(l1 + l2) / 2`` (Gymnasium's height 1 for unit links),
-    then terminated; truncated at 500 steps.
+    ## Description
 
-    **Dynamics**: Gymnasium's "book" equations with ``dt = 0.2`` and RK4; the centres of mass
-    sit at half each link, and each link's moment of inertia is ``m l^2`` (Gymnasium's 1 at
-    unit length and mass). At the default task the dynamics equal Acrobot-v1's.
+    Gymnasium's `Acrobot-v1`, two links in a chain hanging from a fixed joint, with only
+    the joint between the links actuated, and the links' lengths and masses taken from the
+    task. The state follows Gymnasium's "book" equations, integrated with RK4 over steps of
+    0.2 s; each link's centre of mass sits at its middle and its moment of inertia is
+    `m l^2` (Gymnasium's 1 for a unit link). The class attributes `book_or_nips` and
+    `torque_noise_max` of Gymnasium's env are not read: always "book", never torque noise
+    (Gymnasium's defaults). At the default task the dynamics and rewards are `Acrobot-v1`'s.
 
-    **Task features** (all log scale)
+    ## Action Space
 
-    ============= ======= ========== ====
-    name          default bounds     unit
-    ============= ======= ========== ====
-    link_length_1 1.0     [0.5, 1.5] m
-    link_length_2 1.0     [0.5, 1.5] m
-    link_mass_1   1.0     [0.5, 2.0] kg
-    link_mass_2   1.0     [0.5, 2.0] kg
-    ============= ======= ========== ====
+    `Discrete(3)`: torque -1, 0 or +1 on the joint between the links.
 
-    Why these bounds: the arm's natural frequencies, hence the timing of the pumping torque,
-    change several-fold across the space, while the unit torque still swings every corner up
-    within the time limit.
+    ## Observation Space
 
-    Task changes take effect at once. **Version history**: v0, first release.
+    `Box(6,)` float32, as `Acrobot-v1`: cos and sin of both joint angles, the first joint's
+    angular velocity in `[-4 pi, 4 pi]` and the second's in `[-9 pi, 9 pi]`.
+
+    ## Rewards
+
+    -1 per step, 0 for the step that reaches the target height.
+
+    ## Starting State
+
+    Both angles and both angular velocities uniform in `[-0.1, 0.1]` (hanging down);
+    `reset`'s options `low` and `high` change these bounds, as in `Acrobot-v1`.
+
+    ## Episode End
+
+    Terminated when the tip rises above `(link_length_1 + link_length_2) / 2` over the
+    fixed joint (Gymnasium's height 1 for unit links); truncated after 500 steps (the
+    registered time limit).
+
+    ## Arguments
+
+    - `task`: feature values (missing ones take their defaults); `extrapolate=True`
+      accepts values outside the bounds.
+    - `render_mode`: as `Acrobot-v1` (the drawing follows the task's link lengths).
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import meta_rl.envs
+    >>> env = gym.make("meta_rl/Acrobot-v0", task={"link_length_2": 1.5})
+    ```
+
+    ## Task features
+
+    Task changes take effect at once. Lengths and masses set the arm's natural
+    frequencies, and so the timing of the pumping torque a swing-up needs.
+
+    ## Version History
+
+    * v0: first release.
     """
 
     task_space = TASK_SPACE

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from gymnasium import logger
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from .family import TaskEnv
@@ -73,34 +74,79 @@ def cartpole_step(
     return new, terminated
 
 
+def cartpole_reward(terminated: np.ndarray | bool, sutton_barto_reward: bool) -> np.ndarray:
+    """Reward of a step up to and including the one that ends the episode, batched.
+
+    +1 per step (the ending one too); with ``sutton_barto_reward``, 0 per step and -1 for
+    the ending one, as Gymnasium's ``CartPole-v1``.
+    """
+    terminated = np.asarray(terminated, dtype=bool)
+    if sutton_barto_reward:
+        return np.where(terminated, -1.0, 0.0)
+    return np.ones(terminated.shape)
+
+
 class CartPoleFamilyEnv(TaskEnv, CartPoleEnv):
     """Balance a pole on a cart, for a task of gravity, masses, pole length and push force.
 
-    **Observation** ``Box(4)``: cart position, cart velocity, pole angle, pole angular
-    velocity. **Action** ``Discrete(2)``: push left or right with ``force_mag``. **Reward**:
-    +1 per step, as CartPole-v1. **Terminated** when the pole leans more than 12 degrees or
-    the cart leaves [-2.4, 2.4]; truncated at 500 steps. At the default task the dynamics
-    equal CartPole-v1's.
+    ## Description
 
-    **Task features** (all log scale)
+    Gymnasium's `CartPole-v1`, a pole hinged on a cart that moves along a frictionless
+    track, with gravity, the cart's and the pole's masses, the pole's half-length and the
+    push force taken from the task. The state follows Gymnasium's equations with an Euler
+    step of 0.02 s. At the default task the dynamics and rewards are `CartPole-v1`'s.
 
-    ========= ======= ============= =====
-    name      default bounds        unit
-    ========= ======= ============= =====
-    gravity   9.8     [4.9, 19.6]   m/s^2
-    masscart  1.0     [0.5, 3.0]    kg
-    masspole  0.1     [0.05, 0.5]   kg
-    length    0.5     [0.25, 1.25]  m (half the pole)
-    force_mag 10.0    [5, 20]       N
-    ========= ======= ============= =====
+    ## Action Space
 
-    Why these bounds: a short pole under double gravity falls about three times faster than
-    a long one under half gravity, and the cart's response to a push varies eightfold with
-    force and mass, so the gain a balancing policy needs differs across the space; bang-bang
-    control at 50 Hz still balances every corner.
+    `Discrete(2)`: 0 pushes the cart left, 1 pushes it right, with force `force_mag`.
+
+    ## Observation Space
+
+    `Box(4,)` float32, as `CartPole-v1`: cart position in `[-4.8, 4.8]`, cart velocity,
+    pole angle in about `[-0.418, 0.418]` rad, pole angular velocity (unbounded).
+
+    ## Rewards
+
+    +1 for every step, the terminating one included; with `sutton_barto_reward=True`, 0 per
+    step and -1 for the terminating one. Steps after termination (undefined behaviour: call
+    `reset`) give 0, or -1 with `sutton_barto_reward`, and the first one warns through
+    `gymnasium.logger`, as in `CartPole-v1`.
+
+    ## Starting State
+
+    Every state variable uniform in `(-0.05, 0.05)`; `reset`'s options `low` and `high`
+    change these bounds, as in `CartPole-v1`.
+
+    ## Episode End
+
+    Terminated when the pole leans more than 12 degrees or the cart's centre leaves
+    `[-2.4, 2.4]`; truncated after 500 steps (the registered time limit).
+
+    ## Arguments
+
+    - `task`: feature values (missing ones take their defaults); `extrapolate=True`
+      accepts values outside the bounds.
+    - `sutton_barto_reward`: as `CartPole-v1`; the batched env (`make_vec`) takes it too.
+    - `render_mode`: as `CartPole-v1`.
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import meta_rl.envs
+    >>> env = gym.make("meta_rl/CartPole-v0", task={"length": 1.0}, sutton_barto_reward=True)
+    ```
+
+    ## Task features
 
     Derived quantities (total mass, pole mass times length) follow every task change, which
-    takes effect at once. **Version history**: v0, first release.
+    takes effect at once. Across the bounds the pole's rate of fall, `sqrt(gravity /
+    length)`, varies about 4.5-fold and the cart's acceleration under a push,
+    `force_mag / (masscart + masspole)`, about 25-fold, so the gains a balancing policy needs
+    differ across the space.
+
+    ## Version History
+
+    * v0: first release. `sutton_barto_reward` and the steps after termination behave as in
+      `CartPole-v1`.
     """
 
     task_space = TASK_SPACE
@@ -123,20 +169,32 @@ class CartPoleFamilyEnv(TaskEnv, CartPoleEnv):
         state, terminated = cartpole_step(np.asarray(self.state, np.float64), action, self._task)
         self.state = state
         terminated = bool(terminated)
-        if terminated:
-            self.steps_beyond_terminated = (self.steps_beyond_terminated or 0) + 1
+        if not terminated or self.steps_beyond_terminated is None:
+            if terminated:
+                self.steps_beyond_terminated = 0
+            reward = float(cartpole_reward(terminated, self._sutton_barto_reward))
+        else:
+            # Stepping on past the end, as CartPole-v1: warn once; reward 0 (-1 with Sutton
+            # and Barto's reward).
+            if self.steps_beyond_terminated == 0:
+                logger.warn(
+                    "step() called after this episode terminated (terminated=True): the "
+                    "steps that follow are undefined behaviour; call reset() first"
+                )
+            self.steps_beyond_terminated += 1
+            reward = -1.0 if self._sutton_barto_reward else 0.0
         if self.render_mode == "human":
             self.render()
-        return np.asarray(state, dtype=np.float32), 1.0, terminated, False, {}
+        return np.asarray(state, dtype=np.float32), reward, terminated, False, {}
 
 
-def _batched() -> BatchedDynamics:
+def _batched(sutton_barto_reward: bool = False) -> BatchedDynamics:
     def reset(rng: np.random.Generator, n: int, tasks: Mapping[str, np.ndarray]) -> np.ndarray:
         return rng.uniform(-0.05, 0.05, (n, 4))  # CartPole-v1's start
 
     def step(state: np.ndarray, actions: np.ndarray, tasks: Mapping[str, np.ndarray]):
         new, terminated = cartpole_step(state, np.asarray(actions).reshape(len(state)), tasks)
-        return new, np.ones(len(state)), terminated
+        return new, cartpole_reward(terminated, sutton_barto_reward), terminated
 
     return BatchedDynamics(reset=reset, step=step, obs=lambda s: np.asarray(s, np.float32))
 

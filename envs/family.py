@@ -29,6 +29,35 @@ ApplyFn = Callable[[gym.Env, Task], None]
 FeatureApply = str | Callable[[gym.Env, float], None]
 
 
+TASK_FEATURES_HEADING = "## Task features"
+
+
+def document_task_features(doc: str, space: TaskSpace) -> str:
+    """``doc``, cleaned of its indentation, with ``space``'s feature table at the end of its
+    "## Task features" section.
+
+    A docstring without that section gets one before "## Version History" (or at the end).
+    One that already holds the table is returned as it is (cleaned).
+    """
+    doc = inspect.cleandoc(doc)
+    table = space.table()
+    if table in doc:
+        return doc
+    lines = doc.splitlines()
+    headings = [i for i, line in enumerate(lines) if line.startswith("## ")]
+    section = next((i for i in headings if lines[i].rstrip() == TASK_FEATURES_HEADING), None)
+    if section is None:
+        at = next((i for i in headings if lines[i].lower().startswith("## version")), len(lines))
+        insert = [TASK_FEATURES_HEADING, "", table]
+    else:
+        at = next((i for i in headings if i > section), len(lines))
+        insert = [table]
+    before, after = lines[:at], lines[at:]
+    while before and not before[-1].strip():
+        before.pop()
+    return "\n".join([*before, "", *insert, *([""] if after else []), *after])
+
+
 class TaskEnv:
     """Mixin for an env whose physics or reward depends on a task.
 
@@ -37,9 +66,24 @@ class TaskEnv:
     derived quantity. Put ``TaskEnv`` first among the bases. The constructor takes ``task``
     and ``extrapolate`` (accept values outside the bounds) by keyword and passes every other
     argument to the base env (``render_mode``, LunarLander's ``continuous``, ...).
+
+    A base-env keyword the family cannot honour is refused at construction with a
+    ``ValueError`` naming it: one named like a task feature (the task sets it), and those in
+    ``refused_kwargs``.
+
+    A subclass's docstring gets the task space's feature table (:func:`document_task_features`).
     """
 
     task_space: ClassVar[TaskSpace]
+    refused_kwargs: ClassVar[Mapping[str, str]] = {}
+    """Base-env keywords this family refuses, each with the reason given in the error."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        space = getattr(cls, "task_space", None)
+        doc = cls.__dict__.get("__doc__")
+        if isinstance(space, TaskSpace) and doc:
+            cls.__doc__ = document_task_features(doc, space)
 
     def __init__(
         self,
@@ -48,11 +92,27 @@ class TaskEnv:
         extrapolate: bool = False,
         **kwargs: Any,
     ):
+        self._refuse_kwargs(kwargs)
         # Fail on a bad task before building anything heavy.
         task = self.task_space.validate(task, extrapolate=extrapolate)
         super().__init__(*args, **kwargs)
         self._task: Task = {}
         self.set_task(task, extrapolate=extrapolate)
+
+    @classmethod
+    def _refuse_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` for the first base-env keyword the family cannot honour."""
+        for key in kwargs:
+            if key in cls.task_space.names:
+                raise ValueError(
+                    f"{cls.__name__} does not take {key}={kwargs[key]!r}: {key!r} is a task "
+                    f"feature of this family; pass task={{{key!r}: ...}} instead (bounds "
+                    f"{cls.task_space[key].bounds_text})"
+                )
+            if key in cls.refused_kwargs:
+                raise ValueError(
+                    f"{cls.__name__} does not take {key}={kwargs[key]!r}: {cls.refused_kwargs[key]}"
+                )
 
     @property
     def task(self) -> Task:

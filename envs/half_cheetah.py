@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 import numpy as np
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
@@ -47,25 +50,69 @@ DYNAMICS_TASK_SPACE = TaskSpace(
 class HalfCheetahVelEnv(TaskEnv, HalfCheetahEnv):
     """Run at a target velocity: the HalfCheetah-Vel task of the MAML paper (Finn et al. 2017).
 
-    **Observation** ``Box(17)`` and **action** ``Box(6)`` as HalfCheetah-v5. **Reward**:
-    ``-|v - target_velocity| - 0.05 |a|^2`` with ``v`` the forward velocity. Never
-    terminated; truncated at 200 steps, the MAML paper's horizon.
+    ## Description
 
-    **Task features**
+    Gymnasium's `HalfCheetah-v5`, a planar two-legged robot driven at six joints, rewarded
+    for running at the task's target velocity instead of as fast as it can. The body and
+    the physics are `HalfCheetah-v5`'s at every task.
 
-    =============== ======= ======== ===== ======
-    name            default bounds   unit  kind
-    =============== ======= ======== ===== ======
-    target_velocity 1.0     [0, 2]   m/s   reward
-    =============== ======= ======== ===== ======
+    ## Action Space
 
-    Why these bounds: the MAML paper draws targets uniformly in [0, 2]; standing still and
-    running at 2 m/s need different gaits, so one policy cannot fit all.
+    `Box(-1, 1, (6,), float32)`: the torques at the six joints, as `HalfCheetah-v5`.
 
-    Task changes take effect at once. **Version history**: v0, first release.
+    ## Observation Space
+
+    As `HalfCheetah-v5`: `Box(17,)` float64 of joint positions (the front tip's `x` left
+    out) and velocities, `Box(18,)` with `exclude_current_positions_from_observation=False`.
+
+    ## Rewards
+
+    `-|v - target_velocity| - 0.05 |a|^2`, with `v` the forward velocity (`info`'s
+    `x_velocity`) and `a` the action; `info` splits it into `reward_forward` and
+    `reward_ctrl`.
+
+    ## Starting State
+
+    As `HalfCheetah-v5`: the initial pose with uniform noise on positions and normal noise
+    on velocities, both of scale `reset_noise_scale`.
+
+    ## Episode End
+
+    Never terminated; truncated after 200 steps, the MAML paper's horizon (the registered
+    time limit).
+
+    ## Arguments
+
+    - `task`: feature values (missing ones take their defaults); `extrapolate=True`
+      accepts values outside the bounds.
+    - `xml_file`, `frame_skip`, `reset_noise_scale`,
+      `exclude_current_positions_from_observation`: as `HalfCheetah-v5`.
+    - `render_mode`, `width`, `height`, `camera_id`, `camera_name`,
+      `default_camera_config`, `max_geom`, `visual_options`: rendering, as `HalfCheetah-v5`.
+    - `forward_reward_weight`, `ctrl_cost_weight`: refused (`ValueError`); this family's
+      reward has its own fixed terms.
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import meta_rl.envs
+    >>> env = gym.make("meta_rl/HalfCheetahVel-v0", task={"target_velocity": 0.5})
+    ```
+
+    ## Task features
+
+    Task changes take effect at once. The MAML paper draws targets uniformly in `[0, 2]`;
+    standing still and running at 2 m/s need different gaits, so one policy cannot fit all.
+
+    ## Version History
+
+    * v0: first release. Gymnasium keywords the family cannot honour are refused.
     """
 
     task_space = VEL_TASK_SPACE
+    refused_kwargs: ClassVar[Mapping[str, str]] = {
+        key: "this family's reward is -|v - target_velocity| - 0.05 |a|^2, which has no such weight"
+        for key in ("forward_reward_weight", "ctrl_cost_weight")
+    }
 
     def _apply_task(self, task: Task) -> None:
         self.target_velocity = task["target_velocity"]
@@ -79,23 +126,61 @@ class HalfCheetahVelEnv(TaskEnv, HalfCheetahEnv):
 class HalfCheetahFamilyEnv(TaskEnv, HalfCheetahEnv):
     """Run forward, for a task of body mass and ground friction.
 
-    **Observation**, **action** and **reward** as HalfCheetah-v5; truncated at 1000 steps.
-    The task scales every body's mass and inertia and every geom's friction in this
-    instance's own MuJoCo model.
+    ## Description
 
-    **Task features** (log scale)
+    Gymnasium's `HalfCheetah-v5`, a planar two-legged robot driven at six joints, rewarded
+    for running forward, with every body's mass and inertia and every geom's friction
+    scaled by the task in this instance's own MuJoCo model. At the default task the
+    dynamics and rewards are `HalfCheetah-v5`'s.
 
-    ============== ======= ==========
-    name           default bounds
-    ============== ======= ==========
-    mass_scale     1.0     [0.5, 2.0]
-    friction_scale 1.0     [0.5, 2.0]
-    ============== ======= ==========
+    ## Action Space
 
-    Why these bounds: a cheetah twice as heavy or on ground half as grippy needs a different
-    gait to run fast, yet every corner can still run forward.
+    `Box(-1, 1, (6,), float32)`: the torques at the six joints, as `HalfCheetah-v5`.
 
-    Task changes take effect at once. **Version history**: v0, first release.
+    ## Observation Space
+
+    As `HalfCheetah-v5`: `Box(17,)` float64 of joint positions (the front tip's `x` left
+    out) and velocities, `Box(18,)` with `exclude_current_positions_from_observation=False`.
+
+    ## Rewards
+
+    As `HalfCheetah-v5`: `forward_reward_weight * v - ctrl_cost_weight * |a|^2`, with `v`
+    the forward velocity and `a` the action.
+
+    ## Starting State
+
+    As `HalfCheetah-v5`: the initial pose with uniform noise on positions and normal noise
+    on velocities, both of scale `reset_noise_scale`.
+
+    ## Episode End
+
+    Never terminated; truncated after 1000 steps (the registered time limit).
+
+    ## Arguments
+
+    - `task`: feature values (missing ones take their defaults); `extrapolate=True`
+      accepts values outside the bounds.
+    - `xml_file`, `frame_skip`, `reset_noise_scale`,
+      `exclude_current_positions_from_observation`: as `HalfCheetah-v5`.
+    - `render_mode`, `width`, `height`, `camera_id`, `camera_name`,
+      `default_camera_config`, `max_geom`, `visual_options`: rendering, as `HalfCheetah-v5`.
+    - `forward_reward_weight`, `ctrl_cost_weight`: as `HalfCheetah-v5`.
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import meta_rl.envs
+    >>> env = gym.make("meta_rl/HalfCheetah-v0", task={"mass_scale": 1.5})
+    ```
+
+    ## Task features
+
+    Task changes take effect at once: the scales apply to the model's masses, inertias and
+    frictions as loaded from `xml_file`. A cheetah twice as heavy, or on ground half as
+    grippy, needs a different gait to run fast.
+
+    ## Version History
+
+    * v0: first release.
     """
 
     task_space = DYNAMICS_TASK_SPACE

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.envs.box2d import lunar_lander as _ll
@@ -76,34 +77,78 @@ class _ScaledImpulses:
 class LunarLanderFamilyEnv(TaskEnv, _ll.LunarLander):
     """Land on the pad, for a task of gravity, engine powers, wind and turbulence.
 
-    **Observation** ``Box(8)``, **action** (``Discrete(4)``, or ``Box(2)`` with
-    ``continuous=True``) and **reward** as LunarLander-v3; truncated at 1000 steps.
-    The engines' impulses are scaled by ``power / default power`` in this instance only:
-    Gymnasium keeps them in module constants, which this family never writes, so two
-    instances with different tasks never affect each other. Wind is on when
-    ``wind_power`` or ``turbulence_power`` is above 0.
+    ## Description
 
-    **Task features**
+    Gymnasium's `LunarLander-v3`, a lander that fires its main and side engines to touch
+    down gently on a pad between two flags, with gravity, the engines' powers, the wind and
+    the turbulence taken from the task. The engines' impulses are scaled by `power /
+    default power` in this instance only: Gymnasium keeps the powers in module constants,
+    which this family never writes, so instances with different tasks never affect each
+    other. Wind blows when `wind_power` or `turbulence_power` is above 0. At the default
+    task (no wind) the dynamics and rewards are `LunarLander-v3`'s.
 
-    ================= ======= ============= ======= ======
-    name              default bounds        unit    scale
-    ================= ======= ============= ======= ======
-    gravity           -10     [-11.5, -6]   m/s^2   linear
-    main_engine_power 13      [10, 18]              log
-    side_engine_power 0.6     [0.4, 1.0]            log
-    wind_power        0       [0, 20]               linear
-    turbulence_power  0       [0, 2]                linear
-    ================= ======= ============= ======= ======
+    ## Action Space
 
-    Why these bounds: Gymnasium recommends gravity in (-12, 0) and wind up to 20; the main
-    engine at 10 still out-lifts gravity at -11.5, and hover throttle, braking distance and
-    steering response all change across the space.
+    `Discrete(4)` (nothing, left engine, main engine, right engine), or with
+    `continuous=True` `Box(-1, 1, (2,), float32)` (main and lateral throttles), as
+    `LunarLander-v3`.
 
-    Gravity changes apply to the running world at once; the rest at once too.
-    **Version history**: v0, first release.
+    ## Observation Space
+
+    `Box(8,)` float32, as `LunarLander-v3`: position, linear velocity, angle, angular
+    velocity, and whether each leg touches the ground.
+
+    ## Rewards
+
+    As `LunarLander-v3`: shaping that grows as the lander nears the pad, slows down and
+    levels out, +10 for each leg on the ground, -0.3 per frame of main engine and -0.03 per
+    frame of side engine; -100 for a crash or for leaving the screen, +100 for coming to
+    rest.
+
+    ## Starting State
+
+    The lander starts at the top centre with a random push, over terrain drawn at each
+    reset, as in `LunarLander-v3`.
+
+    ## Episode End
+
+    Terminated when the lander crashes, leaves the screen sideways (`|x| >= 1`) or comes to
+    rest; truncated after 1000 steps (the registered time limit).
+
+    ## Arguments
+
+    - `task`: feature values (missing ones take their defaults); `extrapolate=True`
+      accepts values outside the bounds.
+    - `continuous`: as `LunarLander-v3` (`meta_rl/LunarLanderContinuous-v0` sets it).
+    - `render_mode`: as `LunarLander-v3`.
+    - `gravity`, `wind_power`, `turbulence_power`: refused (`ValueError`); they are task
+      features.
+    - `enable_wind`: refused (`ValueError`); wind follows the task (on when `wind_power`
+      or `turbulence_power` is above 0).
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import meta_rl.envs
+    >>> env = gym.make("meta_rl/LunarLander-v0", task={"gravity": -8.0, "wind_power": 5.0})
+    ```
+
+    ## Task features
+
+    Gravity changes apply to the running world at once, the other features at once too.
+    The bounds keep gravity within Gymnasium's `(-12, 0)` and the wind within its
+    recommended `[0, 20]` and turbulence within `[0, 2]`; hover throttle, braking distance
+    and steering response change across the space.
+
+    ## Version History
+
+    * v0: first release. Gymnasium keywords the family cannot honour are refused.
     """
 
     task_space = TASK_SPACE
+    refused_kwargs: ClassVar[Mapping[str, str]] = {
+        "enable_wind": "wind follows the task: it blows when the task's wind_power or "
+        "turbulence_power is above 0 (pass task={'wind_power': ...})",
+    }
 
     def _apply_task(self, task: Task) -> None:
         self.gravity = task["gravity"]

@@ -37,7 +37,10 @@ TASK_SPACE = TaskSpace(
 
 
 def mountain_car_step(
-    state: np.ndarray, action: np.ndarray, task: Mapping[str, Any]
+    state: np.ndarray,
+    action: np.ndarray,
+    task: Mapping[str, Any],
+    goal_velocity: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One step, batched over leading axes.
 
@@ -45,6 +48,7 @@ def mountain_car_step(
         state: ``(..., 2)`` position and velocity.
         action: ``(...)`` throttle in [-1, 1] (clipped).
         task: Feature values, scalars or arrays broadcasting with ``action``.
+        goal_velocity: Least velocity at the goal that ends the episode (Gymnasium's).
 
     Returns:
         Next state, reward (+100 on reaching the goal, minus 0.1 times the squared throttle)
@@ -56,7 +60,7 @@ def mountain_car_step(
     velocity = np.clip(velocity, -MAX_SPEED, MAX_SPEED)
     position = np.clip(position + velocity, MIN_POSITION, MAX_POSITION)
     velocity = np.where((position == MIN_POSITION) & (velocity < 0), 0.0, velocity)
-    reached = position >= GOAL_POSITION
+    reached = (position >= GOAL_POSITION) & (velocity >= goal_velocity)
     reward = np.where(reached, 100.0, 0.0) - 0.1 * np.asarray(action, np.float64) ** 2
     return np.stack([position, velocity], axis=-1), reward, reached
 
@@ -64,26 +68,63 @@ def mountain_car_step(
 class MountainCarContinuousFamilyEnv(TaskEnv, Continuous_MountainCarEnv):
     """Drive an under-powered car up a hill, for a task of engine power and slope gravity.
 
-    **Observation** ``Box(2)``: position in [-1.2, 0.6], velocity in [-0.07, 0.07].
-    **Action** ``Box(1)``: throttle in [-1, 1]. **Reward**: +100 on reaching position 0.45,
-    minus ``0.1 a^2`` per step, as MountainCarContinuous-v0. Terminated at the goal;
-    truncated at 999 steps. At the default task the dynamics equal Gymnasium's.
+    ## Description
 
-    **Task features**
+    Gymnasium's `MountainCarContinuous-v0`, a car in a valley between two hills that must
+    build up momentum to reach the flag on the right one, with the engine's power and the
+    slope's gravity taken from the task. Each step adds `throttle * power - gravity *
+    cos(3 x)` to the velocity, clips it to `[-0.07, 0.07]`, then moves the position by it
+    within `[-1.2, 0.6]` (a car stopped by the left wall loses its leftward speed). At the
+    default task the dynamics and rewards are `MountainCarContinuous-v0`'s.
 
-    ======= ======= ================ =====
-    name    default bounds           scale
-    ======= ======= ================ =====
-    power   0.0015  [0.001, 0.003]   log
-    gravity 0.0025  [0.0015, 0.0035] linear
-    ======= ======= ================ =====
+    ## Action Space
 
-    Why these bounds: with a strong engine on a gentle slope the car drives almost straight
-    up; with a weak engine on a steep one it needs several swings, and the number of swings
-    (so the timing of the turn-arounds) changes across the space. The weakest corner still
-    reaches the goal well within 999 steps by pushing along the velocity.
+    `Box(-1, 1, (1,), float32)`: the throttle; values outside `[-1, 1]` are clipped in the
+    dynamics (not in the action cost).
 
-    Task changes take effect at once. **Version history**: v0, first release.
+    ## Observation Space
+
+    `Box(2,)` float32, as `MountainCarContinuous-v0`: position in `[-1.2, 0.6]`, velocity in
+    `[-0.07, 0.07]`.
+
+    ## Rewards
+
+    +100 for the step that reaches the goal, minus `0.1 throttle^2` at every step.
+
+    ## Starting State
+
+    Position uniform in `[-0.6, -0.4]`, velocity 0; `reset`'s options `low` and `high`
+    change the position's bounds, as in `MountainCarContinuous-v0`.
+
+    ## Episode End
+
+    Terminated when the position reaches 0.45 with a velocity of at least `goal_velocity`;
+    truncated after 999 steps (the registered time limit).
+
+    ## Arguments
+
+    - `task`: feature values (missing ones take their defaults); `extrapolate=True`
+      accepts values outside the bounds.
+    - `goal_velocity`: as `MountainCarContinuous-v0` (default 0); the batched env
+      (`make_vec`) takes it too.
+    - `render_mode`: as `MountainCarContinuous-v0`.
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import meta_rl.envs
+    >>> env = gym.make("meta_rl/MountainCarContinuous-v0", task={"power": 0.001})
+    ```
+
+    ## Task features
+
+    Task changes take effect at once. Where `power` exceeds `gravity` the car can drive
+    straight up the slope; below it (the default, 0.0015 against 0.0025) it must swing back
+    and forth, and how many swings it needs, so the timing of the turn-arounds, changes
+    across the space.
+
+    ## Version History
+
+    * v0: first release. `goal_velocity` is honoured as in `MountainCarContinuous-v0`.
     """
 
     task_space = TASK_SPACE
@@ -95,7 +136,7 @@ class MountainCarContinuousFamilyEnv(TaskEnv, Continuous_MountainCarEnv):
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
         state, reward, reached = mountain_car_step(
-            np.asarray(self.state, np.float64), a, self._task
+            np.asarray(self.state, np.float64), a, self._task, self.goal_velocity
         )
         self.state = state.astype(np.float32)
         if self.render_mode == "human":
@@ -103,14 +144,16 @@ class MountainCarContinuousFamilyEnv(TaskEnv, Continuous_MountainCarEnv):
         return self.state.copy(), float(reward), bool(reached), False, {}
 
 
-def _batched() -> BatchedDynamics:
+def _batched(goal_velocity: float = 0.0) -> BatchedDynamics:
     def reset(rng: np.random.Generator, n: int, tasks: Mapping[str, np.ndarray]) -> np.ndarray:
         # Gymnasium's start: position in [-0.6, -0.4], at rest; the state is float32 there.
         return np.stack([rng.uniform(-0.6, -0.4, n), np.zeros(n)], axis=-1).astype(np.float32)
 
     def step(state: np.ndarray, actions: np.ndarray, tasks: Mapping[str, np.ndarray]):
         throttle = np.asarray(actions, np.float64).reshape(len(state), -1)[:, 0]
-        new, reward, reached = mountain_car_step(state.astype(np.float64), throttle, tasks)
+        new, reward, reached = mountain_car_step(
+            state.astype(np.float64), throttle, tasks, goal_velocity
+        )
         return new.astype(np.float32), reward, reached
 
     return BatchedDynamics(reset=reset, step=step, obs=lambda s: np.array(s, np.float32))

@@ -98,34 +98,67 @@ def _spaces(task: Task) -> tuple[spaces.Box, spaces.Box]:
 class PendulumFamilyEnv(TaskEnv, PendulumEnv):
     """Swing a pendulum up and hold it upright, for a task of mass, length, gravity and torque.
 
-    **Observation** ``Box(3)``: ``cos(theta)``, ``sin(theta)``, angular velocity in
-    ``[-max_speed, max_speed]``. **Action** ``Box(1)``: torque in ``[-max_torque, max_torque]``
-    (the action space follows the task). **Reward**: ``-(theta^2 + 0.1 thetadot^2 +
-    0.001 u^2)``, as Pendulum-v1. Episodes are truncated at 200 steps; never terminated.
+    ## Description
 
-    **Dynamics**: ``thetadot += (3g/(2l) sin(theta) + 3/(m l^2) u) dt`` with ``dt = 0.05``,
-    then clipped to ``max_speed = 8 sqrt((g / l) / 10)``. Gymnasium fixes ``max_speed = 8``;
-    a short pendulum under strong gravity then cannot reach the top, since a swing-up needs
-    a top speed of about ``sqrt(6 g / l)``. At the default task the dynamics and reward
-    equal Pendulum-v1's.
+    Gymnasium's `Pendulum-v1`, a rod hinged at one end and driven by a torque at the hinge,
+    with its mass `m`, its length `l`, gravity `g` and the torque limit `max_torque` taken
+    from the task. Each step of `dt = 0.05` s updates the angular
+    velocity by `(3 g / (2 l) sin(theta) + 3 / (m l^2) u) dt`, clips it to `max_speed`, then
+    moves the angle by the new velocity times `dt` (`theta = 0` is upright).
 
-    **Task features**
+    Gymnasium fixes `max_speed = 8` rad/s. Here it follows the pendulum's natural frequency,
+    `max_speed = 8 sqrt((g / l) / 10)` (8 at the default task), because a swing-up passes
+    the top at about `sqrt(6 g / l)`: a fixed limit would make short pendulums under strong
+    gravity impossible to lift. At the default task the dynamics and reward are
+    `Pendulum-v1`'s.
 
-    ========== ======= ============ ====== =====
-    name       default bounds       unit   scale
-    ========== ======= ============ ====== =====
-    m          1.0     [0.5, 2.0]   kg     log
-    l          1.0     [0.5, 1.5]   m      log
-    g          10.0    [5, 15]      m/s^2  linear
-    max_torque 2.0     [1.0, 3.0]   N m    linear
-    ========== ======= ============ ====== =====
+    ## Action Space
 
-    Why these bounds: the control authority ``3 max_torque / (m l^2)`` against gravity's
-    ``3 g / (2 l)`` ranges from enough to lift the pendulum straight up (light, short, strong
-    motor) to needing several pumping swings (heavy, long, weak motor), so a single policy's
-    timing is wrong across the space, while every task can still be swung up in 200 steps.
+    `Box(-max_torque, max_torque, (1,), float32)`: the torque at the hinge, clipped to the
+    task's limit. The space follows the task (`widest_spaces()` holds every task's).
 
-    Task changes take effect at once. **Version history**: v0, first release.
+    ## Observation Space
+
+    `Box(3,)` float32: `cos(theta)` and `sin(theta)` in `[-1, 1]`, and the angular velocity
+    in `[-max_speed, max_speed]` (following the task).
+
+    ## Rewards
+
+    `-(theta^2 + 0.1 thetadot^2 + 0.001 u^2)`, with `theta` normalised to `[-pi, pi]` and
+    `u` the clipped torque, as in `Pendulum-v1`.
+
+    ## Starting State
+
+    Angle uniform in `[-pi, pi]`, angular velocity uniform in `[-1, 1]`; `reset`'s options
+    `x_init` and `y_init` change these bounds, as in `Pendulum-v1`.
+
+    ## Episode End
+
+    Never terminated; truncated after 200 steps (the registered time limit).
+
+    ## Arguments
+
+    - `task`: feature values (missing ones take their defaults); `extrapolate=True`
+      accepts values outside the bounds.
+    - `render_mode`: as `Pendulum-v1`.
+    - `g`: refused (`ValueError`); gravity is the task feature `g`.
+
+    ```python
+    >>> import gymnasium as gym
+    >>> import meta_rl.envs
+    >>> env = gym.make("meta_rl/Pendulum-v0", task={"m": 1.5, "g": 9.81})
+    ```
+
+    ## Task features
+
+    Task changes take effect at once. The motor can lift the pendulum straight up when
+    `max_torque > m g l / 2`: the bounds reach from tasks where it can (light, short, strong
+    motor, weak gravity) to tasks that need many pumping swings (heavy, long, weak motor,
+    strong gravity), so the timing a policy needs changes across the space.
+
+    ## Version History
+
+    * v0: first release. Gymnasium keywords the family cannot honour are refused.
     """
 
     task_space = TASK_SPACE

@@ -25,6 +25,8 @@ FeatureKind = Literal["dynamics", "reward"]
 FeatureScale = Literal["linear", "log"]
 SplitKind = Literal["interpolation", "extrapolation"]
 SPLIT_KINDS: tuple[str, ...] = ("interpolation", "extrapolation")
+TABLE_COLUMNS: tuple[str, ...] = ("name", "default", "bounds", "unit", "kind", "scale", "doc")
+"""Columns of :meth:`TaskSpace.table`."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -371,14 +373,32 @@ class TaskSpace:
 
     # ----------------------------------------------------------- presentation
     def table(self) -> str:
-        """A Markdown table of the features."""
-        rows = ["| feature | default | bounds | unit | kind | scale |", "|---|---|---|---|---|---|"]
-        for f in self.features:
-            rows.append(
-                f"| `{f.name}` | {f.default:g} | [{f.low:g}, {f.high:g}] | {f.unit} | "
-                f"{f.kind} | {f.scale} |"
+        """The features as a Markdown table: name, default, bounds, unit, kind, scale, doc.
+
+        Columns are padded so the table also reads as plain text. Family env docstrings
+        embed it (see ``meta_rl.envs.TaskEnv``), so it is the one description of a family's
+        features.
+        """
+        rows = [TABLE_COLUMNS] + [
+            (
+                f"`{f.name}`",
+                f"{f.default:g}",
+                f"[{f.low:g}, {f.high:g}]",
+                f.unit,
+                f.kind,
+                f.scale,
+                f.doc.replace("|", "\\|"),
             )
-        return "\n".join(rows)
+            for f in self.features
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_COLUMNS))]
+
+        def line(cells: Sequence[str]) -> str:
+            padded = (cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+            return "| " + " | ".join(padded) + " |"
+
+        rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
+        return "\n".join([line(rows[0]), rule, *(line(row) for row in rows[1:])])
 
     def to_json(self) -> list[dict[str, object]]:
         return [

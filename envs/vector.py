@@ -17,6 +17,7 @@ a float32 array with a row per sub-environment, NaN where it did not end, and th
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,12 +52,23 @@ class BatchedDynamics:
     obs: Callable[[np.ndarray], np.ndarray]
 
 
-_DYNAMICS: dict[str, Callable[[], BatchedDynamics]] = {}
+_DYNAMICS: dict[str, Callable[..., BatchedDynamics]] = {}
 
 
-def register_batched(family_name: str, dynamics: Callable[[], BatchedDynamics]) -> None:
-    """Declare the batched dynamics of a family (built lazily, on first use)."""
+def register_batched(family_name: str, dynamics: Callable[..., BatchedDynamics]) -> None:
+    """Declare the batched dynamics of a family (built lazily, on first use).
+
+    ``dynamics(**env_kwargs)`` builds them. Its keyword parameters are the single env's
+    keywords that the batched env honours (CartPole's ``sutton_barto_reward``, say), with
+    the single env's defaults; :class:`FamilyVectorEnv` refuses any other keyword.
+    """
     _DYNAMICS[family_name.lower()] = dynamics
+
+
+def batched_kwargs(family_name: str) -> list[str]:
+    """The single-env keywords that ``family_name``'s batched env honours."""
+    params = inspect.signature(_DYNAMICS[family_name.lower()]).parameters.values()
+    return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 def batched_families() -> list[str]:
@@ -87,9 +99,14 @@ class FamilyVectorEnv(VectorEnv):
             refused.
         max_episode_steps: Truncation length (default: the family's).
         autoreset_mode: ``AutoresetMode.NEXT_STEP`` (Gymnasium's default) or ``SAME_STEP``.
+        **env_kwargs: Keywords of the single env that the batched one honours too
+            (:func:`batched_kwargs`: CartPole's ``sutton_barto_reward``,
+            MountainCarContinuous's ``goal_velocity``).
 
     Raises:
-        ValueError: a family without batched dynamics, a bad task, or a wrong number of tasks.
+        ValueError: a family without batched dynamics, a bad task, a wrong number of tasks,
+            or a keyword the batched env does not honour (``render_mode``, say: it does not
+            render).
     """
 
     def __init__(
@@ -100,6 +117,7 @@ class FamilyVectorEnv(VectorEnv):
         *,
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        **env_kwargs: Any,
     ) -> None:
         self.family = get_family(family) if isinstance(family, str) else family
         key = self.family.name.lower()
@@ -119,12 +137,23 @@ class FamilyVectorEnv(VectorEnv):
                 f"max_episode_steps must be a positive whole number, got {max_episode_steps!r}"
             )
         self.autoreset_mode = _autoreset_mode(autoreset_mode)
-        self.dynamics = _DYNAMICS[key]()
         self.num_envs = num_envs
         if max_episode_steps is None:
             max_episode_steps = self.family.max_episode_steps or 1000
         self.max_episode_steps = int(max_episode_steps)
-        probe = self.family.make()
+        # The single env checks the keywords first: it refuses those no env of the family
+        # honours, with its own reasons.
+        probe = self.family.make(**env_kwargs)
+        honoured = batched_kwargs(key)
+        for name in env_kwargs:
+            if name not in honoured:
+                probe.close()
+                raise ValueError(
+                    f"the batched {self.family.name} env does not take {name!r} (it takes "
+                    f"{', '.join(map(repr, honoured)) or 'no env keywords'}); for other "
+                    "keywords vectorise the single env with gymnasium.vector.SyncVectorEnv"
+                )
+        self.dynamics = _DYNAMICS[key](**env_kwargs)
         self.single_observation_space, self.single_action_space = probe.unwrapped.widest_spaces()  # type: ignore[attr-defined]
         probe.close()
         self.observation_space = gym.vector.utils.batch_space(

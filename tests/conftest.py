@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 
@@ -156,3 +157,22 @@ def mean_return(spec, network, family, tasks, descriptors, episodes: int) -> flo
         for i, t in enumerate(tasks)
     ]
     return float(np.mean(returns))
+
+
+def constructor_keywords(cls: type) -> list[str]:
+    """The keywords ``cls(...)`` accepts: its ``__init__``'s and, where that passes
+    ``**kwargs`` on, those of the next ``__init__`` up the MRO (MuJoCo envs' rendering
+    keywords, say)."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass) or klass in (gym.Env, object):
+            continue
+        params = list(inspect.signature(klass.__init__).parameters.values())[1:]
+        names += [
+            p.name
+            for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in names
+        ]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return names

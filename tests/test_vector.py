@@ -14,8 +14,10 @@ from stable_baselines3.common.utils import check_for_correct_spaces
 from stable_baselines3.common.vec_env import VecCheckNan, VecMonitor
 
 from meta_rl.agents import FamilyVecEnv
-from meta_rl.envs import get_family
+from meta_rl.envs import Feature, get_family, make_family
 from meta_rl.envs.vector import FamilyVectorEnv, batched_families
+
+from .conftest import Drift
 
 BATCHED = ["Pendulum", "CartPole", "MountainCarContinuous", "Acrobot"]
 
@@ -81,8 +83,15 @@ def test_bad_tasks_and_actions_are_refused():
         FamilyVectorEnv("Pendulum", 2, [{"m": 99.0}, {}])
     with pytest.raises(ValueError, match="expected 3 tasks"):
         FamilyVectorEnv("Pendulum", 3, [{}, {}])
+    unbatched = make_family(
+        "Unbatched",
+        Drift,
+        [Feature(name="rate", default=0.0, low=-0.5, high=0.5)],
+        apply={"rate": "rate"},
+        register=False,
+    )
     with pytest.raises(ValueError, match="no batched environment"):
-        FamilyVectorEnv("HalfCheetahVel", 2)
+        FamilyVectorEnv(unbatched, 2)  # a family every install has (no extra needed)
     with pytest.raises(ValueError, match="max_episode_steps"):
         FamilyVectorEnv("Pendulum", 2, max_episode_steps=-5)
     with pytest.raises(ValueError, match="num_envs"):
@@ -163,3 +172,44 @@ def test_speed_script_runs(tmp_path, capsys):
     data = json.loads((tmp_path / "speed.json").read_text())
     rates = [r["batched"] for r in data["vector_envs"]] + [r["sync"] for r in data["vector_envs"]]
     assert all(r > 0 for r in rates) and data["mapping_latency"]["single_median_ms"] > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "options"),
+    [
+        ("CartPole", {"sutton_barto_reward": True}, None),
+        # Start near the goal, so that the cars reach it within the steps compared.
+        ("MountainCarContinuous", {"goal_velocity": 0.005}, {"low": 0.3, "high": 0.44}),
+    ],
+)
+def test_batched_env_honours_the_single_envs_keywords(name, kwargs, options):
+    family = get_family(name)
+    n, rng = 6, np.random.default_rng(0)
+    vec = gym.make_vec(family.id, n, vectorization_mode="vector_entry_point", **kwargs)
+    singles = [family.make(**kwargs) for _ in range(n)]
+    vec.reset(seed=0)
+    for i, env in enumerate(singles):
+        env.reset(seed=i, options=options)
+        vec.unwrapped.state[i] = np.asarray(env.unwrapped.state, dtype=vec.unwrapped.state.dtype)
+    live, ended = np.ones(n, dtype=bool), 0
+    for _ in range(60):
+        # Forward throttle only (MountainCar), so that the cars reach the goal.
+        actions = np.abs(_actions(vec.single_action_space, n, rng))
+        _, reward, terminated, _, _ = vec.step(actions)
+        for i, env in enumerate(singles):
+            if live[i]:
+                _, r, te, tr, _ = env.step(actions[i])
+                assert reward[i] == pytest.approx(r, rel=1e-6, abs=1e-9)
+                assert terminated[i] == te
+                ended += te
+                live[i] = not (te or tr)
+    assert ended >= 1, "the comparison covers the step that ends an episode"
+
+
+def test_batched_env_refuses_keywords_it_cannot_honour():
+    with pytest.raises(ValueError, match=r"'render_mode'.*SyncVectorEnv"):
+        FamilyVectorEnv("CartPole", 2, render_mode="rgb_array")
+    with pytest.raises(ValueError, match="'g' is a task feature"):
+        FamilyVectorEnv("Pendulum", 2, g=9.81)
+    with pytest.raises(TypeError, match="no_such_keyword"):
+        FamilyVectorEnv("Acrobot", 2, no_such_keyword=1)
