@@ -101,16 +101,16 @@ class TaskEnv:
 
     @classmethod
     def _refuse_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
-        """Raise ``ValueError`` for the first base-env keyword the family cannot honour."""
+        """Raise ``FamilyError`` for the first base-env keyword the family cannot honour."""
         for key in kwargs:
             if key in cls.task_space.names:
-                raise ValueError(
+                raise FamilyError(
                     f"{cls.__name__} does not take {key}={kwargs[key]!r}: {key!r} is a task "
                     f"feature of this family; pass task={{{key!r}: ...}} instead (bounds "
                     f"{cls.task_space[key].bounds_text})"
                 )
             if key in cls.refused_kwargs:
-                raise ValueError(
+                raise FamilyError(
                     f"{cls.__name__} does not take {key}={kwargs[key]!r}: {cls.refused_kwargs[key]}"
                 )
 

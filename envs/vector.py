@@ -26,7 +26,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from meta_rl.errors import TaskError
+from meta_rl.errors import FamilyError, TaskError
 
 from .family import Family, get_family
 from .task_space import Task
@@ -148,7 +148,7 @@ class FamilyVectorEnv(VectorEnv):
         for name in env_kwargs:
             if name not in honoured:
                 probe.close()
-                raise ValueError(
+                raise FamilyError(
                     f"the batched {self.family.name} env does not take {name!r} (it takes "
                     f"{', '.join(map(repr, honoured)) or 'no env keywords'}); for other "
                     "keywords vectorise the single env with gymnasium.vector.SyncVectorEnv"
