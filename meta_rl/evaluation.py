@@ -24,8 +24,10 @@ def run_episodes(
     episodes: int,
     seed: int = 0,
     lengths: list[int] | None = None,
+    on_step: Callable[[gym.Env], None] | None = None,
 ) -> list[float]:
-    """Undiscounted returns of ``episodes`` episodes, seeded ``seed, seed+1, ...``.
+    """Undiscounted returns of ``episodes`` episodes, seeded ``seed, seed+1, ...``: the one
+    episode loop of the library (evaluation, rollouts, GIFs).
 
     Args:
         env: The env (closed by the caller).
@@ -34,6 +36,7 @@ def run_episodes(
         episodes: Number of episodes.
         seed: First reset seed.
         lengths: If given, each episode's length is appended to it (to count env steps).
+        on_step: Called with the env after each reset and each step (to render frames).
     """
     if episodes < 1:
         raise ConfigError(f"episodes must be at least 1, got {episodes}")
@@ -41,10 +44,14 @@ def run_episodes(
     returns = []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
+        if on_step is not None:
+            on_step(env)
         total, done, steps = 0.0, False, 0
         while not done:
             action = env.action_space.sample() if policy is None else policy(obs)
             obs, reward, terminated, truncated, _ = env.step(action)
+            if on_step is not None:
+                on_step(env)
             total += float(reward)
             steps += 1
             done = terminated or truncated

@@ -48,14 +48,9 @@ def rollout(
         frames: list[np.ndarray] = []
         policy = ParamsPolicy(mapping.spec, params, env.action_space)
         try:
-            obs, _ = env.reset(seed=seed)
-            frames.append(env.render())
-            total, done = 0.0, False
-            while not done:
-                obs, reward, terminated, truncated, _ = env.step(policy(obs))
-                total += float(reward)
-                done = terminated or truncated
-                frames.append(env.render())
+            run_episodes(
+                env, policy, episodes=1, seed=seed, on_step=lambda e: frames.append(e.render())
+            )
         finally:
             env.close()
         buffer = io.BytesIO()

@@ -60,9 +60,9 @@ class MamlConfig:
         gamma: Discount.
         gae_lambda: GAE's lambda over the linear baseline (1: reward-to-go minus baseline).
 
-    The defaults were chosen on Pendulum's training and validation tasks at 1M env steps
-    (``docs/benchmarks`` lists the runs): small meta-batches, so that the equal env-step
-    budget of the benchmark buys many meta-updates, and PPO's epochs on each.
+    The defaults were chosen on Pendulum's training and validation tasks: small
+    meta-batches, so that the equal env-step budget of the benchmark buys many
+    meta-updates, and PPO's epochs on each.
         max_steps: Cut episodes to this many steps (default: the family's time limit).
         batched: Roll out on the family's batched env where it has one.
     """

@@ -356,8 +356,8 @@ class OffPolicyLearner:
         """
         env_steps = 0
         threads = torch.get_num_threads()
-        # A 256-wide critic on batches of 256 runs twice as fast on two threads as on one
-        # (the command line sets one for its small policies and worker processes).
+        # A 256-wide critic on batches of 256 gains from a second thread (the command line
+        # sets one for its small policies and worker processes).
         torch.set_num_threads(max(threads, min(2, os.cpu_count() or 1)))
         try:
             for iteration in range(start_iteration + 1, self.config.iterations + 1):

@@ -5,8 +5,8 @@ environment with the policy that the mapping predicts for that task's descriptor
 loss is then taken on those rollouts with the parameters predicted again, with gradients:
 ``policy params = mapping(descriptor)`` sits inside the loss (a functional forward pass,
 ``torch.func``), so the update trains the mapping itself, never a policy. An untrained
-mapping is exactly the base policy (DESIGN's bias initialisation), so this starts where a
-plain PPO fine-tune of the base would, on every task at once.
+mapping is exactly the base policy (its output layer starts as the base's parameters), so
+this starts where a plain PPO fine-tune of the base would, on every task at once.
 """
 
 from __future__ import annotations

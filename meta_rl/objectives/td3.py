@@ -2,7 +2,7 @@
 
 PPO through the mapping (``rl``) inherits PPO's weakness on tasks that need long
 exploration: a heavy pendulum with a weak motor must be pumped up in several swings,
-which a Gaussian around the base's action rarely finds, while SAC learns it in 20k steps.
+which a Gaussian around the base's action rarely finds and an off-policy learner does.
 This objective trains the mapping as TD3's actor. Every env of a rollout holds its own
 training task and acts with the mapping's prediction for that task plus Gaussian noise;
 the transitions go to one replay buffer; one twin critic ``Q(s, a, d)`` reads the
@@ -50,9 +50,8 @@ class TD3Config(OffPolicyConfig):
     """Settings of the ``td3`` objective (the shared ones: :class:`OffPolicyConfig`).
 
     Attributes:
-        tasks: 256 by default: with the 48 of Pendulum's split the predicted policies
-            failed on validation tasks near the edges of the task space
-            (docs/benchmarks/pendulum-objectives).
+        tasks: 256 by default: the phase trains no expert per task, so many tasks cost
+            nothing, and a few dozen leave the edges of the task space thinly covered.
         gamma: rl-zoo3's TD3 value for Pendulum, 0.98 (a family with longer horizons
             wants more).
         action_noise: Std of the exploration noise, as a fraction of each task's action

@@ -2,8 +2,9 @@
 
 Fine-tuning every expert from the same base keeps all of them in one basin of weight space,
 so ``theta_i - theta_base`` is a meaningful regression target and their behaviours are
-smooth in the task (see DESIGN.md). Experts train in worker processes and are cached on
-disk under a key of everything that determines them, so a second run reuses them.
+smooth in the task (the docs' method page explains why). Experts train in worker
+processes and are cached on disk under a key of everything that determines them, so a
+second run reuses them.
 """
 
 from __future__ import annotations

@@ -129,7 +129,7 @@ _PENDULUM = Recipe(
     log_std_init=-0.5,
     sac={"learning_rate": 1e-3},
     sac_steps=20_000,
-    # docs/benchmarks/pendulum-objectives/selection: td3 won on validation tasks (rl before).
+    # Chosen by `meta-rl select-objective` on validation tasks (the benchmarks' docs).
     objective="td3",
 )
 
@@ -152,7 +152,7 @@ _CARTPOLE = Recipe(
     oracle_steps=150_000,
     finetune=warm_start(_CARTPOLE_PPO, n_steps=64, batch_size=128, n_epochs=10, learning_rate=2e-4),
     finetune_n_envs=4,
-    # docs/benchmarks/cartpole-objectives/selection: rl led on validation tasks.
+    # Chosen by `meta-rl select-objective` on validation tasks (the benchmarks' docs).
     objective="rl",
 )
 
@@ -175,7 +175,7 @@ _ACROBOT = Recipe(
     oracle_steps=300_000,
     finetune=warm_start(_ACROBOT_PPO, n_steps=128, batch_size=128, n_epochs=4, learning_rate=2e-4),
     finetune_n_envs=4,
-    # docs/benchmarks/acrobot-objectives/selection: rl led on validation tasks (by 1.5).
+    # Chosen by `meta-rl select-objective` on validation tasks (the benchmarks' docs).
     objective="rl",
 )
 
@@ -202,9 +202,8 @@ _MOUNTAIN_CAR = Recipe(
     finetune_n_envs=4,
     # The plain policies' std: independent noise has to be large to move the car far.
     log_std_init=0.0,
-    # rl-zoo3's PPO, gSDE and VecNormalize included, on 8 envs instead of 1 (3 seeds of
-    # 100k steps all reach the flag, 36 s each): without them PPO never finds the flag and
-    # learns to stand still (-0.0002 on every task, seed 0, 200k steps). The warm starts
+    # rl-zoo3's PPO, gSDE and VecNormalize included, on 8 envs instead of 1: without them
+    # PPO never finds the flag and learns to stand still. The warm starts
     # (experts, fine-tunes, rl) are plain PPO from the base, which already drives to the
     # flag on most tasks.
     scratch_ppo={
@@ -236,7 +235,7 @@ _MOUNTAIN_CAR = Recipe(
         "policy_kwargs": {"log_std_init": -3.67},
     },
     sac_steps=50_000,
-    # docs/benchmarks/mountaincar-objectives/selection: rl led on validation tasks (by 3.2).
+    # Chosen by `meta-rl select-objective` on validation tasks (the benchmarks' docs).
     objective="rl",
 )
 
