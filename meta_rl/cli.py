@@ -366,7 +366,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             progress=not args.json,
         )
         result = run_benchmark(suite)
-    _emit(args, result, result["table"] + f"\n\nreport: {result['report']}")
+    _emit(args, result.to_json(), result.table + f"\n\nreport: {result.report}")
     return 0
 
 
@@ -390,7 +390,7 @@ def cmd_select_objective(args: argparse.Namespace) -> int:
         progress=not args.json,
     )
     result = run_selection(config)
-    _emit(args, result, result["table"] + f"\n\nreport: {result['report']}")
+    _emit(args, result.to_json(), result.table + f"\n\nreport: {result.report}")
     return 0
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from meta_rl.benchmarks.benchmark import BenchmarkConfig, bootstrap_ci, run_benchmark
+from meta_rl.benchmarks.benchmark import BenchmarkConfig, run_benchmark
+from meta_rl.benchmarks.results import BenchmarkResult, Interval, bootstrap_ci
 from meta_rl.benchmarks.score import (
     ScoreConfig,
     _candidates,
@@ -49,12 +50,14 @@ def test_normalised_score_undefined_when_oracle_is_not_above_random():
 
 def test_bootstrap_ci():
     flat = bootstrap_ci([[0.5, 0.5], [0.5, None]])
-    assert flat == {"mean": 0.5, "low": 0.5, "high": 0.5, "tasks": 3, "seeds": 2}
-    assert bootstrap_ci([[None], []])["mean"] is None
+    assert flat == Interval(mean=0.5, low=0.5, high=0.5, tasks=3, seeds=2)
+    assert bootstrap_ci([[None], []]).mean is None
     agree = bootstrap_ci([[0.4, 0.6, 0.5], [0.5, 0.4, 0.6], [0.6, 0.5, 0.4]])
     disagree = bootstrap_ci([[0.1, 0.2, 0.15], [0.5, 0.4, 0.6], [0.9, 0.8, 0.85]])
-    assert agree["low"] < agree["mean"] < agree["high"]
-    assert disagree["high"] - disagree["low"] > 2 * (agree["high"] - agree["low"])
+    assert agree.low < agree.mean < agree.high
+    assert disagree.high - disagree.low > 2 * (agree.high - agree.low)
+    assert agree.format() == f"{agree.mean:.3f} [{agree.low:.3f}, {agree.high:.3f}]"
+    assert Interval(None, None, None).format() == "undefined"
     assert bootstrap_ci([[0.1, 0.7], [0.3]]) == bootstrap_ci([[0.1, 0.7], [0.3]])  # seeded
 
 
@@ -66,16 +69,11 @@ def test_budget_names_and_fractions():
     assert oracle_scale("small", oracle_budget="full") == 1.0
     with pytest.raises(ValueError, match="budget must be"):
         BenchmarkConfig(family="Pendulum", oracle_budget="most")
-    assert oracle_note({"budget": "0.25", "oracle_budget": "0.25"}) == " (oracle at budget 0.25)"
-    assert oracle_note({"budget": "0.25", "oracle_budget": "full"}) == ""
-    assert oracle_note({"budget": "small", "oracle_budget": "small"}) == ""
-    assert (
-        oracle_note({"budget": "0.5", "oracle_budget": "full", "sac_budget": "0.2"})
-        == " (oracle's SAC at budget 0.2)"
-    )
-    assert oracle_note({"budget": "0.5", "oracle_budget": "0.2", "sac_budget": "0.2"}) == (
-        " (oracle at budget 0.2)"
-    )
+    assert oracle_note("0.25", "0.25") == " (oracle at budget 0.25)"
+    assert oracle_note("0.25", "full") == ""
+    assert oracle_note("small", "small") == ""
+    assert oracle_note("0.5", "full", "0.2") == " (oracle's SAC at budget 0.2)"
+    assert oracle_note("0.5", "0.2", "0.2") == (" (oracle at budget 0.2)")
     for bad in ("huge", "0", "1.5", "nan", "-0.1"):
         with pytest.raises(ValueError, match="budget must be"):
             budget_scale(bad)
@@ -100,7 +98,7 @@ def test_sac_budget_zero_leaves_sac_out():
     without = recipe.scaled(0.1, sac_factor=0)
     assert [c["algo"] for c in _candidates(without, arch)] == ["ppo"]
     assert without.oracle_steps == recipe.scaled(0.1).oracle_steps
-    note = oracle_note({"budget": "0.2", "oracle_budget": "0.2", "sac_budget": "0"})
+    note = oracle_note("0.2", "0.2", "0")
     assert note == " (oracle at budget 0.2) (oracle: PPO alone, SAC left out)"
     args = build_parser().parse_args(["benchmark", "LunarLanderContinuous", "--sac-budget", "0"])
     assert args.sac_budget == "0"
@@ -140,33 +138,35 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
         progress=False,
     )
     result = run_benchmark(config)
-    assert set(result["summary"]) == {"interpolation", "extrapolation"}
-    for split, s in result["summary"].items():
+    assert set(result.summary) == {"interpolation", "extrapolation"}
+    for split, s in result.summary.items():
         for key in ("context", "maml_before", "maml_after"):
-            assert math.isfinite(s[key]["mean"]), (split, key)
+            assert math.isfinite(getattr(s, key).mean), (split, key)
         for key in ("mapping", "default_expert", "ppo_scratch"):
-            assert all(math.isfinite(p["mean"]) for p in s[key]), (split, key)
-        assert s["targets"]["20x_fewer_steps_than_ppo"]["tasks"] == 2
-        assert "zero_shot_minus_context" in s["targets"] and "ahead_of_maml" in s["targets"]
+            assert all(math.isfinite(p.score.mean) for p in getattr(s, key)), (split, key)
+        assert s.targets["20x_fewer_steps_than_ppo"]["tasks"] == 2
+        assert "zero_shot_minus_context" in s.targets and "ahead_of_maml" in s.targets
         # the inner step's env steps differ per task; the summary gives their mean
-        steps = [row["maml_adapt_steps"] for row in result["tasks"][split]]
-        assert s["maml_after"]["adapt_steps"] == round(sum(steps) / len(steps))
+        steps = [row.maml_adapt_steps for row in result.tasks[split]]
+        assert s.maml_adapt_steps == round(sum(steps) / len(steps))
     # Extrapolation test tasks lie at the held-out upper edge of the first feature (m).
-    heavy = [row["task"]["m"] for row in result["tasks"]["extrapolation"]]
+    heavy = [row.task["m"] for row in result.tasks["extrapolation"]]
     assert min(heavy) > 1.5
     out = tmp_path / "out"
     saved = json.loads((out / "results.json").read_text())
-    assert saved["summary"] == json.loads(json.dumps(result["summary"]))
+    # The report reads back into the same typed result.
+    assert BenchmarkResult.from_json(saved).summary == result.summary
+    assert BenchmarkResult.from_json(saved).tasks == result.tasks
     assert (out / "results.md").read_text().startswith("Family Pendulum")
     assert len(_png(out / "curves.png")) == 3
     assert len(_png(out / "zero_shot_by_descriptor.png")) == 3
-    assert all(run["train_seconds"] is not None for run in result["runs"])
+    assert all(run.train_seconds is not None for run in result.runs)
 
     # A second run reuses the mappings, oracles and baselines, and gives the same numbers.
     again = run_benchmark(config)
-    assert all(run["train_seconds"] is None for run in again["runs"])
-    assert again["summary"] == result["summary"]
-    assert np.isfinite(again["summary"]["interpolation"]["mapping"][0]["mean"])
+    assert all(run.train_seconds is None for run in again.runs)
+    assert again.summary == result.summary
+    assert np.isfinite(again.summary["interpolation"].mapping[0].score.mean)
 
 
 def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
@@ -189,8 +189,8 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
     )
     result = run_benchmark(config)
     by_seed = {0: [], 1: []}
-    for row in result["tasks"]["interpolation"]:
-        by_seed[row["seed"]].append((row["task"], row["oracle"]))
+    for row in result.tasks["interpolation"]:
+        by_seed[row.seed].append((row.task, row.oracle))
     assert by_seed[0] == by_seed[1]  # same held-out tasks, one oracle run each
     oracle_runs = json.loads((tmp_path / "out" / "interpolation-oracles.json").read_text())
     assert len(oracle_runs) == 2 * 2  # two tasks, PPO and SAC
@@ -200,7 +200,7 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
     assert all(3000 <= s < 3000 + 1024 * 4 for s in ppo_steps)  # 300k times 0.01, whole rollouts
     report = (tmp_path / "out" / "results.md").read_text()
     assert "(oracle at budget 0.01) (oracle's SAC at budget 0.005)" in report
-    first, second = (TrainedMapping.load(run["checkpoint"]) for run in result["runs"])
+    first, second = (TrainedMapping.load(run.checkpoint) for run in result.runs)
     assert first.info["split"] == second.info["split"]
     assert first.info["seed"] == 0 and second.info["seed"] == 1
     differ = [

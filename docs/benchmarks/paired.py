@@ -17,19 +17,19 @@ import argparse
 import json
 from pathlib import Path
 
-from meta_rl.benchmarks.benchmark import bootstrap_ci
+from meta_rl.benchmarks.results import ScoreResult, TaskRow, bootstrap_ci
 
 
-def seed_rows(folder: Path, split: str) -> list[list[dict]]:
+def seed_rows(folder: Path, split: str) -> list[list[TaskRow]]:
     """Each seed's per-task rows of ``folder``'s ``split``, seed by seed."""
     runs = sorted(folder.glob(f"{split}-seed*/results.json"), key=lambda p: p.parent.name)
     if not runs:
         raise SystemExit(f"no {split}-seed*/results.json in {folder}")
-    return [json.loads(path.read_text())["rows"] for path in runs]
+    return [ScoreResult.from_json(json.loads(path.read_text())).rows for path in runs]
 
 
-def zero_shot(rows: list[dict]) -> list[float | None]:
-    return [row["fine_tune_scores"][0][1] for row in rows]
+def zero_shot(rows: list[TaskRow]) -> list[float | None]:
+    return [row.zero_shot_score for row in rows]
 
 
 def minus(a: list[float | None], b: list[float | None]) -> list[float | None]:
@@ -43,8 +43,7 @@ def mean(scores: list[float | None]) -> float:
 
 
 def show(label: str, by_seed: list[list[float | None]]) -> None:
-    ci = bootstrap_ci(by_seed)
-    print(f"{label}: {ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]")
+    print(f"{label}: {bootstrap_ci(by_seed).format(sign=True)}")
 
 
 def main() -> None:
@@ -54,7 +53,7 @@ def main() -> None:
     parser.add_argument("--against", type=Path, help="a second benchmark folder")
     args = parser.parse_args()
     first = seed_rows(args.folder, args.split)
-    context = [[x["context_score"] for x in r] for r in first]
+    context = [[x.context_score for x in r] for r in first]
     print("mapping by seed:", ", ".join(f"{mean(zero_shot(r)):.3f}" for r in first))
     print("context policy by seed:", ", ".join(f"{mean(c):.3f}" for c in context))
     show(
@@ -66,7 +65,7 @@ def main() -> None:
         if len(second) != len(first):
             raise SystemExit("the two folders hold different numbers of seeds")
         for a, b in zip(first, second, strict=True):
-            if [x["task"] for x in a] != [x["task"] for x in b]:
+            if [x.task for x in a] != [x.task for x in b]:
                 raise SystemExit("the two folders' test tasks differ")
         show(
             f"mapping minus {args.against}'s mapping, paired",

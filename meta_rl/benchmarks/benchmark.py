@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from meta_rl.benchmarks.results import (
+    BenchmarkResult,
+    CurvePoint,
+    Interval,
+    RunRecord,
+    ScoreResult,
+    SplitSummary,
+    bootstrap_ci,
+)
 from meta_rl.benchmarks.score import (
     ScoreConfig,
     budget_scale,
@@ -142,89 +149,58 @@ def mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
     return path, True
 
 
-def bootstrap_ci(
-    by_seed: Sequence[Sequence[float | None]], *, samples: int = 2000, seed: int = 0
-) -> dict[str, Any]:
-    """Mean of the defined scores and a 95% two-level bootstrap interval.
-
-    Each resample draws seeds with replacement, then tasks with replacement within each
-    drawn seed. ``None`` (a task whose oracle did not beat random) is left out.
-    """
-    groups = [np.asarray([v for v in g if v is not None], dtype=np.float64) for g in by_seed]
-    groups = [g for g in groups if len(g)]
-    if not groups:
-        return {"mean": None, "low": None, "high": None, "tasks": 0, "seeds": 0}
-    rng = np.random.default_rng(seed)
-    means = np.empty(samples)
-    for i in range(samples):
-        picked = rng.integers(len(groups), size=len(groups))
-        draws = [groups[j][rng.integers(len(groups[j]), size=len(groups[j]))] for j in picked]
-        means[i] = np.concatenate(draws).mean()
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {
-        "mean": float(np.concatenate(groups).mean()),
-        "low": float(low),
-        "high": float(high),
-        "tasks": int(sum(len(g) for g in groups)),
-        "seeds": len(groups),
-    }
-
-
-def _curve_stats(results: Sequence[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+def _curve_stats(results: Sequence[ScoreResult], key: str) -> list[CurvePoint]:
     """Per point of a score curve (``key`` of every row): its env steps and pooled stat."""
-    points = [s for s, _ in results[0]["rows"][0][key]]
+    points = [s for s, _ in getattr(results[0].rows[0], key)]
     out = []
     for i, steps in enumerate(points):
         if i and steps == points[i - 1]:  # checkpoints inside one rollout: one point
             continue
-        stat = bootstrap_ci([[r[key][i][1] for r in res["rows"]] for res in results])
-        out.append({"steps": steps, **stat})
+        stat = bootstrap_ci([[getattr(r, key)[i][1] for r in res.rows] for res in results])
+        out.append(CurvePoint(steps, stat))
     return out
 
 
-def _summarise_split(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    def pooled(key: str) -> dict[str, Any]:
-        return bootstrap_ci([[r[key] for r in res["rows"]] for res in results])
+def _summarise_split(results: Sequence[ScoreResult]) -> SplitSummary:
+    def pooled(key: str) -> Interval:
+        return bootstrap_ci([[getattr(r, key) for r in res.rows] for res in results])
 
-    first = results[0]["rows"][0]
-    out: dict[str, Any] = {
-        "mapping": _curve_stats(results, "fine_tune_scores"),
-        "default_expert": _curve_stats(results, "default_fine_tune_scores"),
-        "ppo_scratch": _curve_stats(results, "ppo_scratch_scores"),
-    }
-    if "context_score" in first:
+    rows = [r for res in results for r in res.rows]
+    first = rows[0]
+    summary = SplitSummary(
+        mapping=_curve_stats(results, "fine_tune_scores"),
+        default_expert=_curve_stats(results, "default_fine_tune_scores"),
+        ppo_scratch=_curve_stats(results, "ppo_scratch_scores"),
+        steps_to_09={m: [r.steps_to_09[m] for r in rows] for m in first.steps_to_09},
+    )
+    if first.context_score is not None:
+        summary.context = pooled("context_score")
         # Each run's context policy gets that run's pipeline steps: one figure per run.
-        budgets = [res["rows"][0]["context_steps"] for res in results]
-        out["context"] = {**pooled("context_score"), "env_steps": budgets}
-    if "maml_after_score" in first:
-        out["maml_before"] = pooled("maml_before_score")
+        summary.context_env_steps = [res.rows[0].context_steps for res in results]
+    if first.maml_after_score is not None:
+        summary.maml_before = pooled("maml_before_score")
+        summary.maml_after = pooled("maml_after_score")
         # The inner step's episodes end when they end: its env steps differ per task.
-        steps = [r["maml_adapt_steps"] for res in results for r in res["rows"]]
-        adapt_steps = round(sum(steps) / len(steps))
-        out["maml_after"] = {**pooled("maml_after_score"), "adapt_steps": adapt_steps}
-    out["steps_to_0.9"] = {
-        method: [r["steps_to_0.9"][method] for res in results for r in res["rows"]]
-        for method in first["steps_to_0.9"]
-    }
-    budgets = [r["ppo_scratch_curve"][-1][0] for res in results for r in res["rows"]]
-    out["targets"] = _targets(out, budgets)
-    return out
+        steps = [r.maml_adapt_steps for r in rows]
+        summary.maml_adapt_steps = round(sum(steps) / len(steps))
+    summary.targets = targets(summary, [r.ppo_scratch_curve[-1][0] for r in rows])
+    return summary
 
 
-def _targets(s: dict[str, Any], ppo_budgets: Sequence[int]) -> dict[str, Any]:
+def targets(s: SplitSummary, ppo_budgets: Sequence[int]) -> dict[str, Any]:
     """The targets, measured: each with the figures it is judged on.
 
     A task meets the 20-times target when the mapping reaches 0.9 of the oracle within its
     curve and PPO from scratch needs at least 20 times as many steps; a PPO run that never
     reached 0.9 counts only when its whole budget is already 20 times the mapping's.
     """
-    zero = s["mapping"][0] if s["mapping"][0]["steps"] == 0 else None
+    zero = s.mapping[0].score if s.mapping[0].steps == 0 else None
     out: dict[str, Any] = {}
-    if "context" in s and zero and zero["mean"] is not None and s["context"]["mean"] is not None:
-        lead = zero["mean"] - s["context"]["mean"]
+    if s.context is not None and zero and zero.mean is not None and s.context.mean is not None:
+        lead = zero.mean - s.context.mean
         out["zero_shot_minus_context"] = {"value": lead, "target": 0.1, "met": lead >= 0.1}
-    mapping_steps = s["steps_to_0.9"]["mapping_fine_tune"]
-    ppo_steps = s["steps_to_0.9"]["ppo_scratch"]
+    mapping_steps = s.steps_to_09["mapping_fine_tune"]
+    ppo_steps = s.steps_to_09["ppo_scratch"]
     met = [
         m is not None and (p >= 20 * m and p > 0 if p is not None else budget >= 20 * m)
         for m, p, budget in zip(mapping_steps, ppo_steps, ppo_budgets, strict=True)
@@ -234,14 +210,14 @@ def _targets(s: dict[str, Any], ppo_budgets: Sequence[int]) -> dict[str, Any]:
         "tasks": len(met),
         "met": bool(met) and all(met),
     }
-    if "maml_after" in s and s["maml_after"]["mean"] is not None:
-        budget = s["maml_after"]["adapt_steps"]
-        within = [p for p in s["mapping"] if p["steps"] <= budget]
-        point = within[-1] if within else {"mean": None}
-        if point["mean"] is not None:
-            lead = point["mean"] - s["maml_after"]["mean"]
+    if s.maml_after is not None and s.maml_after.mean is not None:
+        budget = s.maml_adapt_steps or 0
+        within = [p for p in s.mapping if p.steps <= budget]
+        point = within[-1] if within else None
+        if point is not None and point.score.mean is not None:
+            lead = point.score.mean - s.maml_after.mean
             out["ahead_of_maml"] = {
-                "mapping_steps": point["steps"],
+                "mapping_steps": point.steps,
                 "maml_steps": budget,
                 "value": lead,
                 "met": lead > 0,
@@ -249,9 +225,7 @@ def _targets(s: dict[str, Any], ppo_budgets: Sequence[int]) -> dict[str, Any]:
     return out
 
 
-def _suite_run(
-    config: BenchmarkConfig, split: str, seed: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def _one_run(config: BenchmarkConfig, split: str, seed: int) -> tuple[RunRecord, ScoreResult]:
     """One (split, seed) run: its mapping (trained or reused) scored by ``score_mapping``."""
     run_dir = config.out_dir / f"{split}-seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -277,18 +251,18 @@ def _suite_run(
             progress=config.progress,
         )
     )
-    run = {
-        "split": split,
-        "seed": seed,
-        "checkpoint": str(checkpoint),
-        "report": result["report"],
-        "train_env_steps": info["env_steps"],
-        "train_seconds": info["seconds"] if trained_now else None,
-    }
+    run = RunRecord(
+        split=split,
+        seed=seed,
+        checkpoint=str(checkpoint),
+        report=result.report,
+        train_env_steps=info["env_steps"],
+        train_seconds=info["seconds"] if trained_now else None,
+    )
     return run, result
 
 
-def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
+def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
     """Train and score every (split, seed) run, pool them, write the report and plots."""
     start = time.perf_counter()
     family = get_family(config.family)
@@ -300,10 +274,10 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
     # seeds then find every oracle run there and never write the file at the same time.
     first = [pair for pair in pairs if pair[1] == 0]
     rest = [pair for pair in pairs if pair[1] != 0]
-    done_by_pair: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any]]] = {}
+    done_by_pair: dict[tuple[str, int], tuple[RunRecord, ScoreResult]] = {}
     for group in (first, rest):
         results = run_jobs(
-            _suite_run,
+            _one_run,
             [(config, split, seed) for split, seed in group],
             workers=0,
             backend=config.backend,
@@ -311,36 +285,37 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         done_by_pair.update(zip(group, results, strict=True))
     done = [done_by_pair[pair] for pair in pairs]
     runs = [run for run, _ in done]
-    per_split: dict[str, list[dict[str, Any]]] = {}
+    per_split: dict[str, list[ScoreResult]] = {}
     for (split, _), (_, result) in zip(pairs, done, strict=True):
         per_split.setdefault(split, []).append(result)
-    summary = {split: _summarise_split(results) for split, results in per_split.items()}
-    out: dict[str, Any] = {
-        "family": family.name,
-        "budget": config.budget,
-        "oracle_budget": per_split[config.splits[0]][0]["oracle_budget"],
-        "sac_budget": per_split[config.splits[0]][0]["sac_budget"],
-        "seeds": config.seeds,
-        "seconds": round(time.perf_counter() - start, 1),
-        "episodes": per_split[config.splits[0]][0]["episodes"],
-        "objective": per_split[config.splits[0]][0]["objective"],
-        "runs": runs,
-        "summary": summary,
-        "tasks": {
-            split: [{"seed": i, **row} for i, res in enumerate(results) for row in res["rows"]]
+    one = per_split[config.splits[0]][0]
+    out = BenchmarkResult(
+        family=family.name,
+        budget=config.budget,
+        oracle_budget=one.oracle_budget,
+        sac_budget=one.sac_budget,
+        seeds=config.seeds,
+        seconds=round(time.perf_counter() - start, 1),
+        episodes=one.episodes,
+        objective=one.objective,
+        runs=runs,
+        summary={split: _summarise_split(results) for split, results in per_split.items()},
+        tasks={
+            split: [replace(row, seed=i) for i, res in enumerate(results) for row in res.rows]
             for split, results in per_split.items()
         },
-    }
-    out["table"] = _markdown(out)
-    write_json(config.out_dir / "results.json", out)
-    write_text(config.out_dir / "results.md", out["table"] + "\n")
+    )
+    out.table = _markdown(out)
+    write_json(config.out_dir / "results.json", out.to_json())
+    write_text(config.out_dir / "results.md", out.table + "\n")
     from meta_rl.benchmarks.plots import descriptor_plot, score_curves_plot
 
-    score_curves_plot(summary, config.out_dir / "curves.png", title=f"{family.name}")
+    summary_json = {split: s.to_json() for split, s in out.summary.items()}
+    score_curves_plot(summary_json, config.out_dir / "curves.png", title=f"{family.name}")
     series = {}
-    for split, rows in out["tasks"].items():
-        series[f"mapping, {split}"] = [(r["task"], r["fine_tune_scores"][0][1]) for r in rows]
-        series[f"default expert, {split}"] = [(r["task"], r["default_expert_score"]) for r in rows]
+    for split, rows in out.tasks.items():
+        series[f"mapping, {split}"] = [(r.task, r.zero_shot_score) for r in rows]
+        series[f"default expert, {split}"] = [(r.task, r.default_expert_score) for r in rows]
     descriptor_plot(
         series,
         family.task_space,
@@ -348,47 +323,42 @@ def run_benchmark(config: BenchmarkConfig) -> dict[str, Any]:
         title=f"{family.name}: zero-shot score of each held-out task",
         hollow=[label for label in series if label.startswith("default")],
     )
-    out["report"] = str(config.out_dir / "results.md")
+    out.report = str(config.out_dir / "results.md")
     return out
 
 
-def _fmt(stat: dict[str, Any]) -> str:
-    if stat["mean"] is None:
-        return "undefined"
-    return f"{stat['mean']:.3f} [{stat['low']:.3f}, {stat['high']:.3f}]"
-
-
-def _markdown(result: dict[str, Any]) -> str:
+def _markdown(result: BenchmarkResult) -> str:
     lines = [
-        f"Family {result['family']}, objective `{result['objective']}`, budget "
-        f"{result['budget']}{oracle_note(result)}, {result['seeds']} seed(s) per split, "
-        f"{result['episodes']} "
+        f"Family {result.family}, objective `{result.objective}`, budget "
+        f"{result.budget}{oracle_note(result.budget, result.oracle_budget, result.sac_budget)}, "
+        f"{result.seeds} seed(s) per split, "
+        f"{result.episodes} "
         "deterministic episodes per task and point. Normalised score (0 random, 1 oracle): "
         "mean over every seed's test tasks [95% two-level bootstrap interval].",
     ]
-    for split, s in result["summary"].items():
+    for split, s in result.summary.items():
         lines += ["", f"### {split} split", "", "| method | env steps | score |", "|---|---|---|"]
-        for name, key in (
-            ("mapping, fine-tuned", "mapping"),
-            ("default-task expert, fine-tuned", "default_expert"),
-            ("PPO from scratch", "ppo_scratch"),
+        for name, curve in (
+            ("mapping, fine-tuned", s.mapping),
+            ("default-task expert, fine-tuned", s.default_expert),
+            ("PPO from scratch", s.ppo_scratch),
         ):
-            for point in s[key]:
-                lines.append(f"| {name} | {point['steps']} | {_fmt(point)} |")
-        if "context" in s:
+            for point in curve:
+                lines.append(f"| {name} | {point.steps} | {point.score.format()} |")
+        if s.context is not None:
             lines.append(
                 f"| context-conditioned PPO (trained for "
-                f"{' / '.join(str(b) for b in s['context']['env_steps'])}) | 0 | "
-                f"{_fmt(s['context'])} |"
+                f"{' / '.join(str(b) for b in s.context_env_steps)}) | 0 | "
+                f"{s.context.format()} |"
             )
-        if "maml_after" in s:
-            lines.append(f"| MAML, before adaptation | 0 | {_fmt(s['maml_before'])} |")
+        if s.maml_after is not None and s.maml_before is not None:
+            lines.append(f"| MAML, before adaptation | 0 | {s.maml_before.format()} |")
             lines.append(
-                f"| MAML + one inner step (mean env steps) | {s['maml_after']['adapt_steps']} | "
-                f"{_fmt(s['maml_after'])} |"
+                f"| MAML + one inner step (mean env steps) | {s.maml_adapt_steps} | "
+                f"{s.maml_after.format()} |"
             )
         lines += ["", "Targets:"]
-        t = s["targets"]
+        t = s.targets
         if "zero_shot_minus_context" in t:
             v = t["zero_shot_minus_context"]
             lines.append(
@@ -406,20 +376,19 @@ def _markdown(result: dict[str, Any]) -> str:
                 f"- mapping after {v['mapping_steps']} steps minus MAML after {v['maml_steps']}: "
                 f"{v['value']:+.3f} ({'met' if v['met'] else 'missed'})"
             )
-        steps = s["steps_to_0.9"]
         lines += ["", "Env steps to 0.9 of the oracle, per task (`-`: not within the curve):"]
-        for method, values in steps.items():
+        for method, values in s.steps_to_09.items():
             shown = ", ".join("-" if v is None else str(v) for v in values)
             lines.append(f"- {method.replace('_', ' ')}: {shown}")
     lines += ["", "Runs:", ""]
-    for run in result["runs"]:
+    for run in result.runs:
         lines.append(
-            f"- {run['split']} seed {run['seed']}: {run['train_env_steps']} training env steps, "
-            f"report `{run['report']}`"
+            f"- {run.split} seed {run.seed}: {run.train_env_steps} training env steps, "
+            f"report `{run.report}`"
         )
-    if "seconds" in result:
+    if result.seconds is not None:
         lines.append(
-            f"\nWall clock of this command: {result['seconds'] / 60:.1f} min "
+            f"\nWall clock of this command: {result.seconds / 60:.1f} min "
             "(work found in the caches is not redone, so a rerun takes less)."
         )
     return "\n".join(lines)

@@ -22,6 +22,14 @@ from tqdm.auto import tqdm
 
 from meta_rl.benchmarks.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
 from meta_rl.benchmarks.plots import adaptation_plot
+from meta_rl.benchmarks.results import (
+    STEPS_METHODS,
+    Interval,
+    ScoreResult,
+    ScoreSummary,
+    TaskRow,
+    bootstrap_ci,
+)
 from meta_rl.envs import Task, get_family
 from meta_rl.errors import CheckpointError, ConfigError
 from meta_rl.evaluation import (
@@ -293,11 +301,6 @@ def oracles(
     return out
 
 
-def _ci95(values: Sequence[float]) -> float:
-    arr = np.asarray(values, dtype=np.float64)
-    return float(1.96 * arr.std(ddof=1) / np.sqrt(len(arr))) if len(arr) > 1 else 0.0
-
-
 def _task_row(
     config: ScoreConfig,
     task: Task,
@@ -305,7 +308,7 @@ def _task_row(
     episodes: int,
     context: dict[str, Any] | None,
     maml: dict[str, Any] | None,
-) -> dict[str, Any]:
+) -> TaskRow:
     """Worker: every method on one held-out task (its curves, scores and steps to 0.9)."""
     from meta_rl.agents import adapt
 
@@ -382,27 +385,28 @@ def _task_row(
             }
         )
 
-    return {
-        "task": task,
-        "random": rand,
-        "oracle": oracle["oracle"],
-        "oracle_ppo": oracle["ppo"],
-        "oracle_sac": oracle["sac"],
-        "default_expert": default,
-        "default_expert_score": score(default),
-        "fine_tune_curve": curve,
-        "fine_tune_scores": [(s, score(r)) for s, r in curve],
-        "default_fine_tune_curve": default_curve,
-        "default_fine_tune_scores": [(s, score(r)) for s, r in default_curve],
-        "ppo_scratch_curve": oracle["ppo_curve"],
-        "ppo_scratch_scores": [(s, score(r)) for s, r in oracle["ppo_curve"]],
-        "steps_to_0.9": {
+    ppo_curve = [(int(s), float(r)) for s, r in oracle["ppo_curve"]]
+    return TaskRow(
+        task=task,
+        random=rand,
+        oracle=oracle["oracle"],
+        oracle_ppo=oracle["ppo"],
+        oracle_sac=oracle["sac"],
+        default_expert=default,
+        default_expert_score=score(default),
+        fine_tune_curve=curve,
+        fine_tune_scores=[(s, score(r)) for s, r in curve],
+        default_fine_tune_curve=default_curve,
+        default_fine_tune_scores=[(s, score(r)) for s, r in default_curve],
+        ppo_scratch_curve=ppo_curve,
+        ppo_scratch_scores=[(s, score(r)) for s, r in ppo_curve],
+        steps_to_09={
             "mapping_fine_tune": steps_to(curve),
             "default_fine_tune": steps_to(default_curve),
-            "ppo_scratch": steps_to(oracle["ppo_curve"]),
+            "ppo_scratch": steps_to(ppo_curve),
         },
         **extra,
-    }
+    )
 
 
 def evaluation_episodes(config: ScoreConfig, recipe: Recipe) -> int:
@@ -411,7 +415,7 @@ def evaluation_episodes(config: ScoreConfig, recipe: Recipe) -> int:
     return config.episodes or (3 if config.budget == "small" else recipe.eval_episodes)
 
 
-def score_mapping(config: ScoreConfig) -> dict[str, Any]:
+def score_mapping(config: ScoreConfig) -> ScoreResult:
     """Score the mapping and its baselines on the held-out tasks; write the report.
 
     Oracle runs, the two trained baselines and the per-task evaluations run as parallel
@@ -446,36 +450,34 @@ def score_mapping(config: ScoreConfig) -> dict[str, Any]:
         on_done=lambda *_: bar.update(1),
     )
     bar.close()
-    summary = _summarise(rows, config.finetune_steps)
-    result = {
-        "family": mapping.family_name,
-        "checkpoint": str(config.checkpoint),
-        "objective": mapping.objective,
-        "budget": config.budget,
-        "oracle_budget": oracle_budget_name(config.budget, config.oracle_budget),
+    result = ScoreResult(
+        family=mapping.family_name,
+        checkpoint=str(config.checkpoint),
+        objective=mapping.objective,
+        budget=config.budget,
+        oracle_budget=oracle_budget_name(config.budget, config.oracle_budget),
         # recorded where the family's oracle has a SAC run to shorten or leave out
-        "sac_budget": config.sac_budget if _has_sac(mapping) else None,
-        "episodes": episodes,
-        "train_env_steps": mapping.info.get("env_steps"),
-        "summary": summary,
-        "rows": rows,
-    }
-    table = _markdown(result)
-    result["table"] = table
-    write_json(config.out_dir / "results.json", result)
-    write_text(config.out_dir / "results.md", table + "\n")
+        sac_budget=config.sac_budget if _has_sac(mapping) else None,
+        episodes=episodes,
+        train_env_steps=mapping.info.get("env_steps"),
+        summary=_summarise(rows, config.finetune_steps),
+        rows=rows,
+    )
+    result.table = _markdown(result)
+    write_json(config.out_dir / "results.json", result.to_json())
+    write_text(config.out_dir / "results.md", result.table + "\n")
     panels = [
         {
-            "title": ", ".join(f"{k}={v:.2f}" for k, v in r["task"].items()),
-            "curves": {"fine-tune from prediction": r["fine_tune_curve"]},
-            "lines": {"default-task expert": r["default_expert"], "oracle": r["oracle"]},
+            "title": ", ".join(f"{k}={v:.2f}" for k, v in r.task.items()),
+            "curves": {"fine-tune from prediction": r.fine_tune_curve},
+            "lines": {"default-task expert": r.default_expert, "oracle": r.oracle},
         }
         for r in rows
     ]
     adaptation_plot(
         panels, config.out_dir / "adaptation.png", title=f"{mapping.family_name}: held-out tasks"
     )
-    result["report"] = str(config.out_dir / "results.md")
+    result.report = str(config.out_dir / "results.md")
     return result
 
 
@@ -595,53 +597,39 @@ def _evaluate_context(
         env.close()
 
 
-def _stat(values: Sequence[float | None]) -> dict[str, Any]:
-    """Mean and 95% CI of the defined scores (tasks whose oracle beat random)."""
-    defined = [v for v in values if v is not None]
-    if not defined:
-        return {"mean": None, "ci95": None, "tasks": 0}
-    return {"mean": float(np.mean(defined)), "ci95": _ci95(defined), "tasks": len(defined)}
+def _stat(values: Sequence[float | None]) -> Interval:
+    """Mean and 95% bootstrap interval of the defined scores (tasks whose oracle beat
+    random), over one run's tasks."""
+    return bootstrap_ci([list(values)])
 
 
-def _summarise(rows: list[dict[str, Any]], steps: Sequence[int]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "default_expert": _stat([r["default_expert_score"] for r in rows]),
-        "fine_tune": {
-            str(s): _stat([r["fine_tune_scores"][i][1] for r in rows]) for i, s in enumerate(steps)
-        },
-    }
-    out["default_fine_tune"] = {
-        str(s): _stat([r["default_fine_tune_scores"][i][1] for r in rows])
-        for i, s in enumerate(steps)
-    }
-    out["zero_shot"] = out["fine_tune"][str(steps[0])] if steps[0] == 0 else None
-    if rows and "context_score" in rows[0]:
-        out["context"] = _stat([r["context_score"] for r in rows])
-    if rows and "maml_after_score" in rows[0]:
-        out["maml_before"] = _stat([r["maml_before_score"] for r in rows])
-        out["maml_after"] = _stat([r["maml_after_score"] for r in rows])
-    out["steps_to_0.9"] = {
-        method: [r["steps_to_0.9"][method] for r in rows]
-        for method in ("mapping_fine_tune", "default_fine_tune", "ppo_scratch")
-    }
-    return out
+def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
+    def curve(name: str) -> dict[str, Interval]:
+        return {str(s): _stat([getattr(r, name)[i][1] for r in rows]) for i, s in enumerate(steps)}
+
+    has = rows[0] if rows else None
+    context = has is not None and has.context_score is not None
+    maml = has is not None and has.maml_after_score is not None
+    return ScoreSummary(
+        default_expert=_stat([r.default_expert_score for r in rows]),
+        fine_tune=curve("fine_tune_scores"),
+        default_fine_tune=curve("default_fine_tune_scores"),
+        steps_to_09={m: [r.steps_to_09[m] for r in rows] for m in STEPS_METHODS},
+        context=_stat([r.context_score for r in rows]) if context else None,
+        maml_before=_stat([r.maml_before_score for r in rows]) if maml else None,
+        maml_after=_stat([r.maml_after_score for r in rows]) if maml else None,
+    )
 
 
-def _fmt(stat: dict[str, Any]) -> str:
-    if stat["mean"] is None:
-        return "undefined (no oracle beat random)"
-    return f"{stat['mean']:.3f} ± {stat['ci95']:.3f}"
-
-
-def oracle_note(result: dict[str, Any]) -> str:
+def oracle_note(budget: str, oracle_budget: str | None, sac_budget: str | None = None) -> str:
     """`` (oracle at budget X)`` where the oracle did not train at its full budget (a smoke
     run's small oracle goes without saying), and `` (oracle's SAC at budget Y)`` where its
     SAC run had a budget of its own or was left out."""
-    oracle = result.get("oracle_budget", "full")
+    oracle = oracle_budget or "full"
     note = ""
-    if oracle != "full" and not (oracle == "small" and result["budget"] == "small"):
+    if oracle != "full" and not (oracle == "small" and budget == "small"):
         note = f" (oracle at budget {oracle})"
-    sac = result.get("sac_budget")
+    sac = sac_budget
     if sac is not None and sac_scale(sac) == 0:
         note += " (oracle: PPO alone, SAC left out)"
     elif sac is not None and sac != oracle:
@@ -649,40 +637,46 @@ def oracle_note(result: dict[str, Any]) -> str:
     return note
 
 
-def _markdown(result: dict[str, Any]) -> str:
-    s = result["summary"]
+def _fmt(stat: Interval) -> str:
+    return stat.format(undefined="undefined (no oracle beat random)")
+
+
+def _markdown(result: ScoreResult) -> str:
+    s = result.summary
+    note = oracle_note(result.budget, result.oracle_budget, result.sac_budget)
     lines = [
-        f"Family {result['family']}, objective `{result['objective']}`, "
-        f"{len(result['rows'])} held-out tasks, {result['episodes']} episodes each, "
-        f"budget {result['budget']}{oracle_note(result)}. Normalised score (mean ± 95% CI): "
-        "0 random, 1 oracle.",
+        f"Family {result.family}, objective `{result.objective}`, "
+        f"{len(result.rows)} held-out tasks, {result.episodes} episodes each, "
+        f"budget {result.budget}{note}. Normalised score, mean [95% "
+        "bootstrap interval over tasks]: 0 random, 1 oracle.",
         "",
         "| method | normalised score |",
         "|---|---|",
-        f"| default-task expert, no adaptation | {_fmt(s['default_expert'])} |",
+        f"| default-task expert, no adaptation | {_fmt(s.default_expert)} |",
     ]
-    for steps, v in s["fine_tune"].items():
+    for steps, v in s.fine_tune.items():
         name = "mapping, zero-shot" if steps == "0" else f"mapping + {steps} fine-tune steps"
         lines.append(f"| {name} | {_fmt(v)} |")
-    last = list(s["default_fine_tune"])[-1]
+    last = list(s.default_fine_tune)[-1]
     lines.append(
-        f"| default-task expert + {last} fine-tune steps | {_fmt(s['default_fine_tune'][last])} |"
+        f"| default-task expert + {last} fine-tune steps | {_fmt(s.default_fine_tune[last])} |"
     )
-    if "context" in s:
-        steps = result["rows"][0].get("context_steps")
-        lines.append(f"| context-conditioned PPO ({steps} env steps) | {_fmt(s['context'])} |")
-    if "maml_after" in s:
-        row = result["rows"][0]
+    first = result.rows[0]
+    if s.context is not None:
         lines.append(
-            f"| MAML ({row['maml_meta_steps']} meta-training env steps), before adaptation | "
-            f"{_fmt(s['maml_before'])} |"
+            f"| context-conditioned PPO ({first.context_steps} env steps) | {_fmt(s.context)} |"
+        )
+    if s.maml_after is not None and s.maml_before is not None:
+        lines.append(
+            f"| MAML ({first.maml_meta_steps} meta-training env steps), before adaptation | "
+            f"{_fmt(s.maml_before)} |"
         )
         lines.append(
-            f"| MAML + one inner step (~{row['maml_adapt_steps']} env steps) | "
-            f"{_fmt(s['maml_after'])} |"
+            f"| MAML + one inner step (~{first.maml_adapt_steps} env steps) | "
+            f"{_fmt(s.maml_after)} |"
         )
     lines += ["", "Env steps to reach 0.9 of the oracle, per task (`-`: not within the curve):", ""]
-    for method, values in s["steps_to_0.9"].items():
+    for method, values in s.steps_to_09.items():
         shown = ", ".join("-" if v is None else str(v) for v in values)
         lines.append(f"- {method.replace('_', ' ')}: {shown}")
     lines += [
@@ -690,10 +684,10 @@ def _markdown(result: dict[str, Any]) -> str:
         "| task | random | oracle | default expert | zero-shot |",
         "|---|---|---|---|---|",
     ]
-    for r in result["rows"]:
-        task = ", ".join(f"{k}={v:.3g}" for k, v in r["task"].items())
+    for r in result.rows:
+        task = ", ".join(f"{k}={v:.3g}" for k, v in r.task.items())
         lines.append(
-            f"| {task} | {r['random']:.1f} | {r['oracle']:.1f} | {r['default_expert']:.1f} | "
-            f"{r['fine_tune_curve'][0][1]:.1f} |"
+            f"| {task} | {r.random:.1f} | {r.oracle:.1f} | {r.default_expert:.1f} | "
+            f"{r.fine_tune_curve[0][1]:.1f} |"
         )
     return "\n".join(lines)

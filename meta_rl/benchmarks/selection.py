@@ -23,7 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from meta_rl.benchmarks.benchmark import bootstrap_ci, mapping_for, run_train_config
+from meta_rl.benchmarks.benchmark import mapping_for, run_train_config
+from meta_rl.benchmarks.results import (
+    ObjectiveSummary,
+    SelectionResult,
+    SelectionRun,
+    bootstrap_ci,
+)
 from meta_rl.benchmarks.score import budget_scale
 from meta_rl.envs import get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
@@ -118,7 +124,7 @@ def _score_job(checkpoint: str, tasks: list[dict[str, float]], episodes: int) ->
     }
 
 
-def run_selection(config: SelectionConfig) -> dict[str, Any]:
+def run_selection(config: SelectionConfig) -> SelectionResult:
     """Train (or reuse) every candidate, score all on the validation tasks, pick one."""
     family = get_family(config.family)
     recipe = config.train_config(config.objectives[0], 0).recipe()
@@ -136,96 +142,90 @@ def run_selection(config: SelectionConfig) -> dict[str, Any]:
     if any(t in early for t in tasks):
         raise RuntimeError("selection tasks overlap the early-stopping tasks")
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    runs: list[dict[str, Any]] = []
+    runs: list[SelectionRun] = []
     for objective in config.objectives:
         for seed in range(config.seeds):
             run_dir = config.out_dir / f"{objective.replace('+', '-')}-seed{seed}"
             path, trained_now = mapping_for(config.train_config(objective, seed), run_dir)
             info = TrainedMapping.load(path).info
             runs.append(
-                {
-                    "objective": objective,
-                    "seed": seed,
-                    "checkpoint": str(path),
-                    "env_steps": info["env_steps"],
-                    "train_seconds": info["seconds"] if trained_now else None,
-                }
+                SelectionRun(
+                    objective=objective,
+                    seed=seed,
+                    checkpoint=str(path),
+                    env_steps=info["env_steps"],
+                    train_seconds=info["seconds"] if trained_now else None,
+                )
             )
     scores = run_jobs(
         _score_job,
-        [(run["checkpoint"], tasks, config.episodes) for run in runs],
+        [(run.checkpoint, tasks, config.episodes) for run in runs],
         workers=config.workers,
         backend=config.backend,
     )
     for run, score in zip(runs, scores, strict=True):
-        run.update(val_returns=score["mapping"], default_expert_returns=score["default_expert"])
+        run.val_returns, run.default_expert_returns = score["mapping"], score["default_expert"]
 
     def by_seed(objective: str, key: str = "val_returns") -> list[list[float]]:
-        return [r[key] for r in runs if r["objective"] == objective]
+        return [getattr(r, key) for r in runs if r.objective == objective]
 
     reference = config.objectives[0]
-    summary: dict[str, Any] = {}
+    summary: dict[str, ObjectiveSummary] = {}
     for objective in config.objectives:
-        steps = [r["env_steps"] for r in runs if r["objective"] == objective]
+        steps = [r.env_steps for r in runs if r.objective == objective]
         paired = [
             list(np.subtract(mine, ref))
             for mine, ref in zip(by_seed(objective), by_seed(reference), strict=True)
         ]
-        summary[objective] = {
-            "val_return": bootstrap_ci(by_seed(objective)),
-            f"minus_{reference}": bootstrap_ci(paired),
-            "default_expert": bootstrap_ci(by_seed(objective, "default_expert_returns")),
-            "env_steps": float(np.mean(steps)),
-        }
-    chosen = max(config.objectives, key=lambda o: summary[o]["val_return"]["mean"])
-    result: dict[str, Any] = {
-        "family": family.name,
-        "split": config.split,
-        "split_seed": config.split_seed,
-        "seeds": config.seeds,
-        "val_tasks": tasks,
-        "episodes": config.episodes,
-        "budget": config.budget,
-        "summary": summary,
-        "chosen": chosen,
-        "runs": runs,
-    }
-    table = _markdown(result)
-    result["table"] = table
-    write_json(config.out_dir / "results.json", result)
-    write_text(config.out_dir / "results.md", table + "\n")
-    result["report"] = str(config.out_dir / "results.md")
+        summary[objective] = ObjectiveSummary(
+            val_return=bootstrap_ci(by_seed(objective)),
+            minus_reference=bootstrap_ci(paired),
+            default_expert=bootstrap_ci(by_seed(objective, "default_expert_returns")),
+            env_steps=float(np.mean(steps)),
+        )
+    chosen = max(config.objectives, key=lambda o: summary[o].val_return.mean or -math.inf)
+    result = SelectionResult(
+        family=family.name,
+        split=config.split,
+        split_seed=config.split_seed,
+        seeds=config.seeds,
+        val_tasks=tasks,
+        episodes=config.episodes,
+        budget=config.budget,
+        summary=summary,
+        chosen=chosen,
+        runs=runs,
+    )
+    result.table = _markdown(result)
+    write_json(config.out_dir / "results.json", result.to_json())
+    write_text(config.out_dir / "results.md", result.table + "\n")
+    result.report = str(config.out_dir / "results.md")
     return result
 
 
-def _fmt(stat: dict[str, Any], sign: bool = False) -> str:
-    if stat["mean"] is None or not math.isfinite(stat["mean"]):
-        return "-"
-    spec = "+.1f" if sign else ".1f"
-    return f"{stat['mean']:{spec}} [{stat['low']:{spec}}, {stat['high']:{spec}}]"
-
-
-def _markdown(result: dict[str, Any]) -> str:
-    reference = next(iter(result["summary"]))
+def _markdown(result: SelectionResult) -> str:
+    reference = result.reference
     lines = [
-        f"Family {result['family']}, {result['split']} split (split seed "
-        f"{result['split_seed']}), {result['seeds']} seed(s) per objective, "
-        f"{len(result['val_tasks'])} validation tasks x {result['episodes']} deterministic "
+        f"Family {result.family}, {result.split} split (split seed "
+        f"{result.split_seed}), {result.seeds} seed(s) per objective, "
+        f"{len(result.val_tasks)} validation tasks x {result.episodes} deterministic "
         "episodes; zero-shot return, mean [95% two-level bootstrap interval]. Test tasks "
         "are not used.",
         "",
         f"| objective | env steps (mean) | validation return | minus `{reference}`, paired |",
         "|---|---|---|---|",
     ]
-    for objective, s in result["summary"].items():
+    for objective, s in result.summary.items():
         lines.append(
-            f"| `{objective}` | {s['env_steps'] / 1e6:.2f}M | {_fmt(s['val_return'])} | "
-            f"{_fmt(s[f'minus_{reference}'], sign=True)} |"
+            f"| `{objective}` | {s.env_steps / 1e6:.2f}M | "
+            f"{s.val_return.format(digits=1, undefined='-')} | "
+            f"{s.minus_reference.format(digits=1, sign=True, undefined='-')} |"
         )
-    expert = next(iter(result["summary"].values()))["default_expert"]
+    expert = result.summary[reference].default_expert
     lines += [
         "",
-        f"Default-task expert on the same tasks (seeds' bases): {_fmt(expert)}.",
-        f"Chosen: `{result['chosen']}` (highest mean validation return).",
+        f"Default-task expert on the same tasks (seeds' bases): "
+        f"{expert.format(digits=1, undefined='-')}.",
+        f"Chosen: `{result.chosen}` (highest mean validation return).",
     ]
     return "\n".join(lines)

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from meta_rl.benchmarks.benchmark import bootstrap_ci
+from meta_rl.benchmarks.results import bootstrap_ci
 from meta_rl.evaluation import evaluate_params
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.objectives.on_policy import RLConfig, train_rl
@@ -124,7 +124,11 @@ def main() -> None:
         [(np.array(s["returns"]) - np.array(s["td3_returns"])).tolist() for s in seeds]
     )
     overall = bootstrap_ci([s["returns"] for s in seeds])
-    report = {"settings": json.loads(args.settings), "td3_plus_rl": overall, "minus_td3": paired}
+    report = {
+        "settings": json.loads(args.settings),
+        "td3_plus_rl": overall.to_json(),
+        "minus_td3": paired.to_json(),
+    }
     report["seeds"] = seeds
     (HERE / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
@@ -140,8 +144,8 @@ def main() -> None:
             for s in seeds
         ),
         "",
-        f"`td3+rl`: {overall['mean']:.1f} [{overall['low']:.1f}, {overall['high']:.1f}]; "
-        f"minus `td3`, paired: {paired['mean']:+.1f} [{paired['low']:+.1f}, {paired['high']:+.1f}]",
+        f"`td3+rl`: {overall.format(digits=1)}; "
+        f"minus `td3`, paired: {paired.format(digits=1, sign=True)}",
     ]
     (HERE / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from meta_rl.benchmarks.benchmark import bootstrap_ci
+from meta_rl.benchmarks.results import bootstrap_ci
 from meta_rl.benchmarks.selection import SelectionConfig, run_selection
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.objectives.td3 import TD3Config
@@ -55,14 +55,14 @@ def main() -> None:
             train={"td3": TD3Config(**settings)},
         )
     )
-    if result["val_tasks"] != reference["val_tasks"]:
+    if result.val_tasks != reference["val_tasks"]:
         raise SystemExit("the validation tasks differ from the published comparison's")
     published_runs = {r["seed"]: r for r in reference["runs"] if r["objective"] == "td3"}
-    for run in result["runs"]:
-        seed = run["seed"]
+    for run in result.runs:
+        seed = run.seed
         name = Path(published_runs[seed]["checkpoint"]).name
         theirs = PUBLISHED.parent / f"td3-seed{seed}" / name
-        mine_base, their_base = base_score(Path(run["checkpoint"])), base_score(theirs)
+        mine_base, their_base = base_score(Path(run.checkpoint)), base_score(theirs)
         if mine_base != their_base:
             raise SystemExit(
                 f"seed {seed}'s base is not the published one (its validation return "
@@ -73,23 +73,23 @@ def main() -> None:
     published = {seed: r["val_returns"] for seed, r in published_runs.items()}
     seeds = [
         {
-            "seed": run["seed"],
-            "variant": float(np.mean(run["val_returns"])),
-            "published": float(np.mean(published[run["seed"]])),
-            "variant_returns": run["val_returns"],
+            "seed": run.seed,
+            "variant": float(np.mean(run.val_returns)),
+            "published": float(np.mean(published[run.seed])),
+            "variant_returns": run.val_returns,
         }
-        for run in result["runs"]
+        for run in result.runs
     ]
     paired = bootstrap_ci(
         [
-            (np.array(run["val_returns"]) - np.array(published[run["seed"]])).tolist()
-            for run in result["runs"]
+            (np.array(run.val_returns) - np.array(published[run.seed])).tolist()
+            for run in result.runs
         ]
     )
     report = {
         "settings": settings,
-        "variant": result["summary"]["td3"]["val_return"],
-        "variant_minus_published": paired,
+        "variant": result.summary["td3"].val_return.to_json(),
+        "variant_minus_published": paired.to_json(),
         "seeds": seeds,
     }
     (HERE / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -100,8 +100,7 @@ def main() -> None:
         "|---|---|---|",
         *(f"| {s['seed']} | {s['variant']:.1f} | {s['published']:.1f} |" for s in seeds),
         "",
-        f"Variant minus published, paired: {paired['mean']:+.1f} "
-        f"[{paired['low']:+.1f}, {paired['high']:+.1f}]",
+        f"Variant minus published, paired: {paired.format(digits=1, sign=True)}",
     ]
     (HERE / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from meta_rl.benchmarks.benchmark import bootstrap_ci
+from meta_rl.benchmarks.results import bootstrap_ci
 
 HERE = Path(__file__).parent
 
@@ -34,10 +34,7 @@ def main() -> None:
         diffs.append((np.array(a["variant_returns"]) - np.array(b["variant_returns"])).tolist())
         print(f"seed {a['seed']}: {a['variant']:.1f} against {b['variant']:.1f}")
     paired = bootstrap_ci(diffs)
-    print(
-        f"{args.first} minus {args.second}, paired: {paired['mean']:+.1f} "
-        f"[{paired['low']:+.1f}, {paired['high']:+.1f}]"
-    )
+    print(f"{args.first} minus {args.second}, paired: {paired.format(digits=1, sign=True)}")
 
 
 if __name__ == "__main__":
