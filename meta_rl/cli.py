@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -87,17 +86,15 @@ def _load(args: argparse.Namespace):
     return TrainedMapping.load(args.checkpoint)
 
 
-def _writable(path: str | Path) -> Path:
-    """``path`` if its folder exists or can be made and is writable, else ``UsageError``."""
-    path = Path(path)
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"cannot write {path}: {err.strerror}") from None
-    if path.is_dir() or not os.access(folder, os.W_OK):
-        raise UsageError(f"cannot write {path}: not a writable file location")
-    return path
+def _writable(path: str | Path | None, default: str | Path | None = None) -> Path:
+    """The output ``path`` (``default`` when the option was not given), checked before any
+    work (:func:`meta_rl.infra.files.output_path`): an empty path, a directory, a special
+    file or an unwritable folder is a ``PathError``; a symbolic link is followed."""
+    from meta_rl.infra.files import output_path
+
+    given = default if path is None else path
+    output_path(given)  # raises PathError
+    return Path(given)
 
 
 def _fmt_task(task: dict[str, float]) -> str:
@@ -192,13 +189,18 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from meta_rl.infra.files import output_path, remove_leftovers, run_lock
     from meta_rl.training.trainer import train
 
     config = train_config(args)
     family_name = get_family(args.family).name.lower()
-    out = _writable(args.out or config.workdir / f"{family_name}.safetensors")
-    trained, _ = train(config)
-    trained.save(out)
+    out = _writable(args.out, config.workdir / f"{family_name}.safetensors")
+    target = output_path(out)
+    # Two runs must not write one checkpoint: the second fails now, not after hours.
+    with run_lock(target.parent / f".{target.name}.lock", f"the checkpoint {out}"):
+        remove_leftovers(target.parent, target.name)
+        trained, _ = train(config)
+        trained.save(out)
     result = {
         "checkpoint": str(out),
         "log": str(config.workdir / trained.family_name.lower() / "train_log.json"),
@@ -246,7 +248,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     mapping = _load(args)
     task = parse_task(args.task, mapping.task_space, extrapolate=args.extrapolate)
-    out = _writable(args.out or f"{mapping.family_name.lower()}-adapted.zip")
+    out = _writable(args.out, f"{mapping.family_name.lower()}-adapted.zip")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = adapt(mapping, task=task, seed=args.seed, extrapolate=args.extrapolate)
@@ -295,12 +297,12 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         task,
         episodes=args.episodes,
         seed=args.seed,
-        gif=_writable(args.gif) if args.gif else None,
+        gif=None if args.gif is None else _writable(args.gif),
         extrapolate=args.extrapolate,
     )
     lines = [f"{mapping.family_name} {_fmt_task(task)}:"]
     lines += [f"  episode {i}: return {r:.1f}" for i, r in enumerate(result["returns"])]
-    if args.gif:
+    if args.gif is not None:
         lines.append(f"  GIF of episode 0 written to {args.gif}")
     _emit(args, result, "\n".join(lines))
     return 0

@@ -31,16 +31,27 @@ class CheckpointError(MetaRLError):
     """A checkpoint that is missing, unreadable, malformed or for something else."""
 
 
+class PathError(MetaRLError):
+    """An output path that cannot be written: empty, a directory or special file, or in a
+    folder that cannot be made or written in. Checked before any work."""
+
+
+class BusyError(MetaRLError):
+    """A work folder or output that another meta-rl run is using right now."""
+
+
 class DependencyError(MetaRLError):
     """An optional dependency that a feature needs is not installed (the message names the
     extra to install)."""
 
 
 __all__ = [
+    "BusyError",
     "CheckpointError",
     "ConfigError",
     "DependencyError",
     "FamilyError",
     "MetaRLError",
+    "PathError",
     "TaskError",
 ]

@@ -18,12 +18,14 @@ from .conftest import TINY_TRAIN
 
 class _Poison(BaseCallback):
     """An update that goes wrong: a NaN in the policy after the optimizer's fifth step (in
-    the middle of an update). Its hook runs before the guard's, which must catch it before
+    the middle of an update), or (``collapse``) a finite log standard deviation so low that
+    the Gaussian is a point. Its hook runs before the guard's, which must catch it before
     the next minibatch."""
 
-    def __init__(self) -> None:
+    def __init__(self, collapse: bool = False) -> None:
         super().__init__()
         self.steps = 0
+        self.collapse = collapse
         self.before: torch.Tensor | None = None
 
     def _on_training_start(self) -> None:
@@ -36,21 +38,25 @@ class _Poison(BaseCallback):
         self.steps += 1
         if self.steps == 5:
             with torch.no_grad():
-                next(self.model.policy.parameters()).view(-1)[0] = float("nan")
+                if self.collapse:  # finite, but exp(-1000) is 0: SB3's Normal would refuse it
+                    self.model.policy.log_std.fill_(-1000.0)
+                else:
+                    next(self.model.policy.parameters()).view(-1)[0] = float("nan")
 
     def _on_step(self) -> bool:
         return True
 
 
-def test_guard_puts_back_the_last_finite_policy_and_stops():
+@pytest.mark.parametrize("collapse", [False, True])
+def test_guard_puts_back_the_last_usable_policy_and_stops(collapse):
     # 4 minibatches per update: the fifth optimizer step is inside the second update.
     model = PPO("MlpPolicy", "Pendulum-v1", n_steps=256, batch_size=64, n_epochs=1, seed=0)
-    poison, guard = _Poison(), DivergenceGuard()
-    with pytest.warns(DivergenceWarning, match="last finite policy"):
+    poison, guard = _Poison(collapse), DivergenceGuard()
+    with pytest.warns(DivergenceWarning, match="last usable policy"):
         model.learn(256 * 6, callback=[poison, guard])
     assert guard.diverged and model.num_timesteps < 256 * 6
     restored = parameters_to_vector(model.policy.parameters()).detach()
-    assert torch.isfinite(restored).all()
+    assert torch.isfinite(restored).all() and model.policy.log_std.min() > -20
     # The policy put back is the one the second rollout started with.
     assert poison.before is not None and torch.equal(restored, poison.before)
 
@@ -71,4 +77,21 @@ def test_a_diverging_mapping_training_keeps_the_best_mapping(tmp_path, monkeypat
     history = log["mapping_history"]
     assert "diverged" in history[-1] and "round 2" in history[-1]["diverged"]
     assert trained.info["selected_round"] in (0, 1)
+    assert all(torch.isfinite(v).all() for v in trained.network.state_dict().values())
+
+
+def test_an_exploding_standard_deviation_in_rl_keeps_the_best_mapping(tmp_path):
+    # A learning rate of 1 drives rl's log standard deviation past exp's range in its
+    # first iteration: the phase stops, the best mapping so far is kept and saved.
+    from meta_rl.objectives.on_policy import RLConfig
+
+    config = TrainConfig(
+        objective="rl",
+        workdir=tmp_path,
+        **{**TINY_TRAIN, "rl": RLConfig(iterations=3, lr=1.0, n_steps=64, minibatches=2)},
+    )
+    trained, log = train(config)
+    history = log["mapping_history"]
+    assert "degenerate" in history[-1]["diverged"] or "became" in history[-1]["diverged"]
+    assert trained.info["selected_round"] == 0
     assert all(torch.isfinite(v).all() for v in trained.network.state_dict().values())

@@ -225,11 +225,17 @@ def targets(s: SplitSummary, ppo_budgets: Sequence[int]) -> dict[str, Any]:
     return out
 
 
-def _one_run(config: BenchmarkConfig, split: str, seed: int) -> tuple[RunRecord, ScoreResult]:
-    """One (split, seed) run: its mapping (trained or reused) scored by ``score_mapping``."""
+def _run_dir(config: BenchmarkConfig, split: str, seed: int) -> Path:
     run_dir = config.out_dir / f"{split}-seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint, trained_now = mapping_for(config.train_config(split, seed), run_dir)
+    return run_dir
+
+
+def _one_run(
+    config: BenchmarkConfig, split: str, seed: int, checkpoint: Path, trained_now: bool
+) -> tuple[RunRecord, ScoreResult]:
+    """One (split, seed) run: its mapping, trained before, scored by ``score_mapping``."""
+    run_dir = _run_dir(config, split, seed)
     info = TrainedMapping.load(checkpoint).info
     result = score_mapping(
         ScoreConfig(
@@ -268,17 +274,23 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
     family = get_family(config.family)
     config.out_dir.mkdir(parents=True, exist_ok=True)
     pairs = [(split, seed) for split in config.splits for seed in range(config.seeds)]
-    # Locally the runs go one after the other (each spreads its own jobs over the
-    # workers); on Ray each run is a task of its own, and its jobs are tasks too. The seeds
-    # of a split share its oracle cache, so seed 0's runs go first and fill it; the other
-    # seeds then find every oracle run there and never write the file at the same time.
+    # The mappings train here, one after the other: they share the work folder (its base
+    # and experts), which one run holds at a time; each spreads its experts over the
+    # workers or Ray. Then, locally, the runs are scored one after the other (each spreads
+    # its own jobs over the workers); on Ray each run is a task of its own, and its jobs are
+    # tasks too. The seeds of a split share its oracle cache, so seed 0's runs go first and
+    # fill it; the other seeds then find every oracle run there and never write the file at
+    # the same time.
+    mappings = {
+        pair: mapping_for(config.train_config(*pair), _run_dir(config, *pair)) for pair in pairs
+    }
     first = [pair for pair in pairs if pair[1] == 0]
     rest = [pair for pair in pairs if pair[1] != 0]
     done_by_pair: dict[tuple[str, int], tuple[RunRecord, ScoreResult]] = {}
     for group in (first, rest):
         results = run_jobs(
             _one_run,
-            [(config, split, seed) for split, seed in group],
+            [(config, split, seed, *mappings[split, seed]) for split, seed in group],
             workers=0,
             backend=config.backend,
         )

@@ -1,9 +1,9 @@
-"""NaN and infinities: detected, reported, and never kept.
+"""NaN, infinities and degenerate distributions: detected, reported, and never kept.
 
-:class:`Divergence` is raised by the mapping's own training (``distill``, ``params``,
-``rl``), which then keeps the best mapping so far. :class:`DivergenceGuard` watches an SB3
-fine-tune: when an update leaves a non-finite parameter, it puts the last finite policy
-back at once, warns, and stops the run.
+:class:`Divergence` is raised by the mapping's own training (every phase), which then keeps
+the best mapping so far. :class:`DivergenceGuard` watches an SB3 fine-tune: when an update
+leaves a non-finite parameter or a collapsed or exploding standard deviation, it puts the
+last usable policy back at once, warns, and stops the run.
 """
 
 from __future__ import annotations
@@ -17,6 +17,40 @@ from stable_baselines3.common.callbacks import BaseCallback
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 logger = logging.getLogger(__name__)
+
+
+LOG_STD_RANGE = (-20.0, 20.0)
+"""Log standard deviations of a Gaussian policy outside this range count as divergence: the
+distribution has collapsed to a point (below) or spread past any action range (above)."""
+
+
+def degenerate_output(mean: torch.Tensor, log_std: torch.Tensor | None) -> str | None:
+    """Why a policy's action means (or logits) and log standard deviations are unusable,
+    or ``None`` when they are fine."""
+    if not torch.isfinite(mean).all():
+        return "a non-finite action mean or logit"
+    if log_std is not None:
+        if not torch.isfinite(log_std).all():
+            return "a non-finite log standard deviation"
+        low, high = LOG_STD_RANGE
+        if (log_std < low).any() or (log_std > high).any():
+            return (
+                f"a log standard deviation outside [{low:g}, {high:g}] "
+                f"(from {float(log_std.min()):.3g} to {float(log_std.max()):.3g})"
+            )
+    return None
+
+
+def degenerate_policy(policy: torch.nn.Module) -> str | None:
+    """Why an SB3 policy's parameters are unusable (non-finite, or a Gaussian's log standard
+    deviation outside :data:`LOG_STD_RANGE`), or ``None``."""
+    vector = parameters_to_vector(policy.parameters())
+    if not torch.isfinite(vector).all():
+        return "a non-finite policy parameter"
+    log_std = getattr(policy, "log_std", None)
+    if isinstance(log_std, torch.Tensor):
+        return degenerate_output(log_std.new_zeros(1), log_std.detach())
+    return None
 
 
 class Divergence(FloatingPointError):
@@ -33,8 +67,9 @@ class DivergenceWarning(RuntimeWarning):
 
 class DivergenceGuard(BaseCallback):
     """An SB3 callback: a policy that an optimizer step leaves with a NaN or infinite
-    parameter is replaced at once by the last finite one (the policy at the start of the
-    rollout), with a :class:`DivergenceWarning`, and training stops after that update.
+    parameter, or with a Gaussian's log standard deviation outside :data:`LOG_STD_RANGE`,
+    is replaced at once by the last usable one (the policy at the start of the rollout),
+    with a :class:`DivergenceWarning`, and training stops after that update.
 
     It checks after every optimizer step (a hook on the policy's optimizer), so the next
     minibatch never sees the bad parameters. ``diverged`` tells afterwards whether it
@@ -54,12 +89,12 @@ class DivergenceGuard(BaseCallback):
         return parameters_to_vector(self.model.policy.parameters()).detach().clone()
 
     def _keep_if_finite(self) -> None:
-        current = self._vector()
-        if torch.isfinite(current).all():
-            self._good = current
+        if degenerate_policy(self.model.policy) is None:
+            self._good = self._vector()
 
     def _after_optimizer_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
-        if torch.isfinite(self._vector()).all():
+        problem = degenerate_policy(self.model.policy)
+        if problem is None:
             return
         if self._good is not None:
             with torch.no_grad():
@@ -68,9 +103,8 @@ class DivergenceGuard(BaseCallback):
         if not self.diverged:
             self.diverged = True
             warnings.warn(
-                f"the fine-tune diverged (a non-finite policy parameter after "
-                f"{self.model.num_timesteps} env steps); the last finite policy was put back "
-                "and training stopped",
+                f"the fine-tune diverged ({problem} after {self.model.num_timesteps} env "
+                "steps); the last usable policy was put back and training stopped",
                 DivergenceWarning,
                 stacklevel=2,
             )

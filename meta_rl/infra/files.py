@@ -5,6 +5,7 @@ Nothing here unpickles: weights are safetensors, metadata is JSON.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
@@ -18,9 +19,42 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from meta_rl.errors import CheckpointError
+from meta_rl.errors import BusyError, CheckpointError, PathError
 
 META_KEY = "meta_rl"
+
+
+TMP_SUFFIX = ".tmp"
+
+
+def output_path(path: str | os.PathLike) -> Path:
+    """The file that writing ``path`` replaces, checked before any work is done.
+
+    A symbolic link is followed: its target is written (atomically) and the link stays. The
+    folder is made if missing, and a file is created and removed there to prove that it
+    can be written.
+
+    Raises:
+        PathError: an empty path, a directory or special file (device, FIFO, socket) at the
+            destination, or a folder that cannot be made or written in.
+    """
+    if not str(path).strip():
+        raise PathError("an output path must not be empty; give a file name")
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        kind = "a directory" if target.is_dir() else "a special file (device, FIFO or socket)"
+        shown = f"{path} (-> {target})" if Path(path).is_symlink() else str(path)
+        raise PathError(f"{shown} is {kind}; give the path of a regular file to write")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent
+        )
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise PathError(f"cannot write {path}: {err.strerror or err}") from None
+    return target
 
 
 @contextmanager
@@ -28,10 +62,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and rename it over ``path`` on success.
 
     A crash or an exception leaves the old file (or none) in place, never a partial one.
+    The destination is checked first (:func:`output_path`): a directory or a special file
+    there is refused, never replaced; a symbolic link is followed.
+
+    Raises:
+        PathError: see :func:`output_path`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = output_path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TMP_SUFFIX, dir=target.parent)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
@@ -40,10 +78,61 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_leftovers(folder: Path, name: str = "") -> list[Path]:
+    """Delete the temporary files that killed writes left in ``folder`` (of the file
+    ``name`` only, if given); call it only while holding :func:`run_lock` on what writes
+    there. Returns the files removed."""
+    pattern = f".{name}.*{TMP_SUFFIX}" if name else f".*{TMP_SUFFIX}"
+    removed = []
+    for leftover in folder.glob(pattern):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
+
+@contextmanager
+def run_lock(lock_file: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` for one run, or fail at once.
+
+    The lock is the operating system's (``flock``): a killed run releases it. The file
+    records the holder's process id and is removed when the run ends.
+
+    Raises:
+        BusyError: another process holds it; the message names ``what`` is busy and its pid.
+    """
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise BusyError(
+                f"{what} is in use by another meta-rl run (pid {holder}); wait for it to "
+                "finish, or give this run another one"
+            ) from None
+        try:  # the file may have been removed by the holder that just released it
+            same = os.fstat(fd).st_ino == os.stat(lock_file).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        lock_file.unlink(missing_ok=True)
+        os.close(fd)  # releases the lock
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

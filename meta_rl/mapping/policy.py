@@ -24,6 +24,7 @@ from torch import nn
 from torch.func import functional_call
 
 from meta_rl.errors import CheckpointError, ConfigError, FamilyError
+from meta_rl.infra.divergence import Divergence, degenerate_output
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
@@ -406,7 +407,17 @@ def _first_linear(spec: PolicySpec, head: str) -> str:
 
 # ----------------------------------------------- the predicted policies' actions
 def action_distribution(spec: PolicySpec, out: PolicyOutput) -> torch.distributions.Distribution:
-    """The policy's action distribution: categorical over logits, or a diagonal Gaussian."""
+    """The policy's action distribution: categorical over logits, or a diagonal Gaussian.
+
+    Raises:
+        Divergence: non-finite logits or means, or a standard deviation outside
+            :data:`~meta_rl.infra.divergence.LOG_STD_RANGE` (a collapsed or exploding
+            Gaussian): training that produced them has diverged.
+    """
+    with torch.no_grad():
+        problem = degenerate_output(out.mean, out.log_std)
+    if problem is not None:
+        raise Divergence(f"the predicted policy became degenerate: {problem}")
     if spec.arch.action_kind == "discrete":
         return torch.distributions.Categorical(logits=out.mean)
     assert out.log_std is not None

@@ -30,7 +30,13 @@ from tqdm.auto import tqdm
 from meta_rl.envs import Family, Task, TaskSplit, get_family
 from meta_rl.evaluation import evaluate_params
 from meta_rl.infra.divergence import Divergence
-from meta_rl.infra.files import load_tensors, save_tensors, write_json
+from meta_rl.infra.files import (
+    load_tensors,
+    remove_leftovers,
+    run_lock,
+    save_tensors,
+    write_json,
+)
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.mapping.network import MappingNetwork
 from meta_rl.mapping.policy import PolicyArch, PolicySpec
@@ -40,6 +46,9 @@ from meta_rl.training.config import TrainConfig, settings_key
 from meta_rl.training.experts import Expert, expert_table, train_base, train_experts
 
 logger = logging.getLogger(__name__)
+
+LOCK_NAME = ".meta-rl.lock"
+"""The lock file a run holds in its work folder."""
 
 OnSaved = Callable[[int], None]
 """Called after a unit's state is saved (not after a phase's last unit) with the round
@@ -160,7 +169,22 @@ class Trainer:
 
     def run(self) -> tuple[TrainedMapping, dict[str, Any]]:
         """Run the pipeline; the trained mapping (the best network on validation) and the
-        training log, which is also written to ``workdir/<family>/train_log.json``."""
+        training log, which is also written to ``workdir/<family>/train_log.json``.
+
+        The run holds a lock on ``workdir/<family>`` throughout: a second run there fails at
+        once with :class:`~meta_rl.errors.BusyError` instead of mixing its log and resume
+        state with this one's. Temporary files that killed runs left there are removed.
+
+        Raises:
+            BusyError: another run is using the work folder.
+        """
+        with run_lock(self.cache / LOCK_NAME, f"the work folder {self.cache}"):
+            removed = remove_leftovers(self.cache)
+            if removed:
+                logger.info("removed %d temporary files of interrupted writes", len(removed))
+            return self._run()
+
+    def _run(self) -> tuple[TrainedMapping, dict[str, Any]]:
         config, family = self.config, self.family
         torch.manual_seed(config.seed)
         started = time.time()
