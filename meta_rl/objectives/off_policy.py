@@ -29,7 +29,7 @@ from meta_rl.infra.divergence import Divergence
 from meta_rl.infra.files import load_optimizer, optimizer_tensors
 from meta_rl.mapping.network import MappingNetwork
 from meta_rl.mapping.policy import PolicySpec
-from meta_rl.objectives.phase import AfterUnit, Phase, PhaseContext
+from meta_rl.objectives.phase import IterativePhase, OnIteration, PhaseContext
 from meta_rl.objectives.task_envs import TaskEnvs
 
 if TYPE_CHECKING:
@@ -487,7 +487,7 @@ def off_policy_tasks(config: TrainConfig, phase: str) -> list[Task]:
     return space.split(n_train, 0, kind=config.split, seed=config.task_split_seed).train
 
 
-class OffPolicyPhase(Phase):
+class OffPolicyPhase(IterativePhase):
     """An off-policy objective as a phase: its learner (:attr:`learner_class`) on the
     tasks it draws (:func:`off_policy_tasks`)."""
 
@@ -511,30 +511,11 @@ class OffPolicyPhase(Phase):
         )
 
     @property
-    def total(self) -> int:
-        return self.settings.iterations
-
-    @property
-    def eval_every(self) -> int:
-        return self.settings.eval_every
-
-    @property
     def drawn_tasks(self) -> list[Task]:
         return self.tasks
 
-    def run(self, start: int, after_unit: AfterUnit) -> None:
-        key = f"{self.info.name}_env_steps"
-
-        def on_iteration(iteration: int, steps: int, stats: dict[str, Any]) -> None:
-            self.env_steps = steps
-            total = self.env_steps_before + steps
-            after_unit(iteration, {**stats, "iteration": iteration, key: total})
-
-        try:
-            self.learner.train(start_iteration=start, on_iteration=on_iteration)
-        except Divergence as err:
-            self.env_steps = err.env_steps
-            raise
+    def iterate(self, start: int, on_iteration: OnIteration) -> None:
+        self.learner.train(start_iteration=start, on_iteration=on_iteration)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return self.learner.state_tensors()

@@ -34,7 +34,7 @@ from meta_rl.mapping.policy import (
     sample_actions,
 )
 from meta_rl.objectives.advantages import gae
-from meta_rl.objectives.phase import AfterUnit, Phase, PhaseContext, PhaseInfo
+from meta_rl.objectives.phase import IterativePhase, OnIteration, PhaseContext, PhaseInfo
 from meta_rl.objectives.task_envs import TaskEnvs
 
 
@@ -331,7 +331,7 @@ def train_rl(
     return env_steps
 
 
-class RLPhase(Phase):
+class RLPhase(IterativePhase):
     """``rl``: PPO through the mapping on the split's training tasks, no experts."""
 
     info = PhaseInfo(
@@ -350,42 +350,24 @@ class RLPhase(Phase):
         self.optimizer = torch.optim.Adam(context.network.parameters(), lr=self.settings.lr)
         self.generator = torch.Generator().manual_seed(config.seed + 3)
 
-    @property
-    def total(self) -> int:
-        return self.settings.iterations
-
-    @property
-    def eval_every(self) -> int:
-        return self.settings.eval_every
-
-    def run(self, start: int, after_unit: AfterUnit) -> None:
+    def iterate(self, start: int, on_iteration: OnIteration) -> None:
         context = self.context
         ppo = context.recipe.ppo
-
-        def on_iteration(iteration: int, steps: int, stats: dict[str, Any]) -> None:
-            self.env_steps = steps
-            total = self.env_steps_before + steps
-            after_unit(iteration, {**stats, "iteration": iteration, "rl_env_steps": total})
-
-        try:
-            train_rl(
-                context.spec,
-                context.network,
-                context.family,
-                context.tasks,
-                context.descriptors,
-                self.settings,
-                gamma=float(ppo.get("gamma", 0.99)),
-                gae_lambda=float(ppo.get("gae_lambda", 0.95)),
-                seed=context.config.seed + 3,
-                optimizer=self.optimizer,
-                generator=self.generator,
-                start_iteration=start,
-                on_iteration=on_iteration,
-            )
-        except Divergence as err:
-            self.env_steps = err.env_steps
-            raise
+        train_rl(
+            context.spec,
+            context.network,
+            context.family,
+            context.tasks,
+            context.descriptors,
+            self.settings,
+            gamma=float(ppo.get("gamma", 0.99)),
+            gae_lambda=float(ppo.get("gae_lambda", 0.95)),
+            seed=context.config.seed + 3,
+            optimizer=self.optimizer,
+            generator=self.generator,
+            start_iteration=start,
+            on_iteration=on_iteration,
+        )
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {

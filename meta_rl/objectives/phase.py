@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from meta_rl.envs import Family, Task
+from meta_rl.infra.divergence import Divergence
 from meta_rl.mapping.network import MappingNetwork
 from meta_rl.mapping.policy import PolicySpec
 
@@ -124,3 +125,43 @@ class Phase(ABC):
     @abstractmethod
     def restore(self, tensors: dict[str, torch.Tensor]) -> None:
         """Take back what :meth:`state_tensors` saved (the mapping is restored beside it)."""
+
+
+OnIteration = Callable[[int, int, dict[str, Any]], None]
+"""Called by an iterative learner after each iteration with (iteration, env steps of this
+call so far, statistics)."""
+
+
+class IterativePhase(Phase):
+    """A phase of rollout-and-update iterations (``rl``, ``td3``, ``sacd``): its settings
+    (:attr:`settings`) hold ``iterations`` and ``eval_every``, and its history records the
+    iteration and the phase's env steps (``<name>_env_steps``) at each validation."""
+
+    settings: Any
+
+    @property
+    def total(self) -> int:
+        return self.settings.iterations
+
+    @property
+    def eval_every(self) -> int:
+        return self.settings.eval_every
+
+    @abstractmethod
+    def iterate(self, start: int, on_iteration: OnIteration) -> None:
+        """Run the learner's iterations ``start + 1`` on, calling ``on_iteration`` after
+        each (the learner raises ``Divergence`` with the env steps it took)."""
+
+    def run(self, start: int, after_unit: AfterUnit) -> None:
+        key = f"{self.info.name}_env_steps"
+
+        def on_iteration(iteration: int, steps: int, stats: dict[str, Any]) -> None:
+            self.env_steps = steps
+            total = self.env_steps_before + steps
+            after_unit(iteration, {**stats, "iteration": iteration, key: total})
+
+        try:
+            self.iterate(start, on_iteration)
+        except Divergence as err:
+            self.env_steps = err.env_steps
+            raise
