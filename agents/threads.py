@@ -3,7 +3,8 @@
 PyTorch runs on as many threads as the machine has cores. For the small policies of this
 project (two hidden layers of 64, minibatches of 64) the threads cost more than they save:
 on a two-core machine with other work on it, ``adapt("pendulum", env).learn(5000)`` took
-6 s on torch's default of two threads and 2-3 s on one (README, "In your own project").
+20-52 s on torch's default of two threads and 3.3-4.2 s on one (README, "In your own
+project"); on an idle machine one thread was no slower.
 And a float sum depends on the thread count, so one count is also what makes a seeded run
 give the same numbers in any process.
 
