@@ -1,18 +1,30 @@
-"""Everything that builds Stable-Baselines3 agents (installed as ``meta_rl.agents``)."""
+"""Everything that builds Stable-Baselines3 agents (installed as ``meta_rl.agents``).
+
+``adapt`` (the prediction for a task, to fine-tune), ``base_policy`` (the default-task
+expert, the baseline), ``evaluate`` (seeded returns of either, or of any SB3 model of the
+mapping's architecture) and ``torch_threads`` (the thread count their ``learn`` runs on,
+for a block of your own).
+"""
 
 from __future__ import annotations
 
 from meta_rl.infra.divergence import DivergenceGuard, DivergenceWarning
 
-from .adapt import ExtrapolationWarning, adapt, load_mapping, resolve_task
+from .adapt import ExtrapolationWarning, adapt, base_policy, load_mapping, resolve_task
+from .scores import Evaluation, evaluate
+from .threads import torch_threads
 from .vec_env import FamilyVecEnv
 
 __all__ = [
     "DivergenceGuard",
     "DivergenceWarning",
+    "Evaluation",
     "ExtrapolationWarning",
     "FamilyVecEnv",
     "adapt",
+    "base_policy",
+    "evaluate",
     "load_mapping",
     "resolve_task",
+    "torch_threads",
 ]

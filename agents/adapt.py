@@ -7,14 +7,17 @@
     model = adapt("pendulum", task={"m": 1.6, "l": 1.3})  # zero-shot policy, warm critic
     model.learn(5_000)                                      # the fine-tune
     model.save("pendulum-m1.6.zip")
+
+:func:`base_policy` gives the baseline to compare with: the same model carrying the
+default-task expert (the mapping's base policy) instead of the prediction.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Union
 
 import gymnasium as gym
 import torch
@@ -23,9 +26,18 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv
 
 from meta_rl.envs import Task, TaskSpace, family_of
-from meta_rl.errors import ConfigError, FamilyError, TaskError
+from meta_rl.errors import CheckpointError, ConfigError, FamilyError, TaskError
 from meta_rl.infra.sb3 import make_agent
 from meta_rl.mapping.checkpoint import TrainedMapping
+
+from .threads import DEFAULT_THREADS, check_threads, scope_learn, torch_threads
+
+if TYPE_CHECKING:
+    from meta_rl.training.trainer import TrainResult
+
+MappingLike = Union[TrainedMapping, "TrainResult", str, os.PathLike]
+"""What every function here takes as a mapping: a :class:`TrainedMapping`, what
+:func:`meta_rl.training.trainer.train` returns, a checkpoint path or a shipped name."""
 
 
 class ExtrapolationWarning(UserWarning):
@@ -33,11 +45,29 @@ class ExtrapolationWarning(UserWarning):
     region: the mapping was never trained there."""
 
 
-def load_mapping(mapping: TrainedMapping | str | os.PathLike) -> TrainedMapping:
-    """A :class:`TrainedMapping` from itself, a checkpoint path or a shipped name."""
+def load_mapping(mapping: MappingLike) -> TrainedMapping:
+    """A :class:`TrainedMapping` from itself, a training's result (``train(config)``), a
+    checkpoint path or a shipped name.
+
+    Raises:
+        CheckpointError: no such file or shipped name, a bad checkpoint, or an object of
+            another type.
+    """
+    from meta_rl.training.trainer import TrainResult  # the trainer is heavy to import
+
     if isinstance(mapping, TrainedMapping):
         return mapping
-    return TrainedMapping.load(mapping)
+    if isinstance(mapping, TrainResult):
+        return mapping.mapping
+    if isinstance(mapping, (str, os.PathLike)):
+        return TrainedMapping.load(mapping)
+    hint = ""
+    if isinstance(mapping, tuple) and mapping and isinstance(mapping[0], TrainedMapping):
+        hint = " (this tuple holds one: pass its first item)"
+    raise CheckpointError(
+        "a mapping is a TrainedMapping, the result of train(...), a checkpoint path or a "
+        f"shipped mapping's name, not a {type(mapping).__name__}{hint}"
+    )
 
 
 def resolve_task(
@@ -49,6 +79,14 @@ def resolve_task(
     Raises:
         ValueError: a bad task, or one outside the bounds without ``extrapolate``.
     """
+    return _resolve_task(space, task, extrapolate, stacklevel=4)
+
+
+def _resolve_task(
+    space: TaskSpace, task: Mapping[str, float] | None, extrapolate: bool, *, stacklevel: int
+) -> Task:
+    """:func:`resolve_task`, whose warning names the frame ``stacklevel`` up (3: the caller
+    of this function's caller)."""
     full = space.validate(task, extrapolate=True)  # every error but "out of bounds"
     if space.contains(full):
         return full
@@ -64,12 +102,12 @@ def resolve_task(
         f"task {full} is outside the bounds the mapping was trained on "
         f"({space.describe_bounds()}): this is extrapolation (extrapolate=True)",
         ExtrapolationWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
     return full
 
 
-def _warn_if_clamped(trained: TrainedMapping, task: Task) -> None:
+def _warn_if_clamped(trained: TrainedMapping, task: Task, *, stacklevel: int = 3) -> None:
     """Say so where ``trained`` predicts for another task than ``task``: a clamping (``td3``)
     mapping and a task beyond its training region."""
     if not trained.clamps:
@@ -82,12 +120,12 @@ def _warn_if_clamped(trained: TrainedMapping, task: Task) -> None:
             "on; it predicts the policy of the nearest task inside that region "
             "(TrainedMapping.predict(..., clamp=False) gives its own extrapolation)",
             ExtrapolationWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
 def adapt(
-    mapping: TrainedMapping | str | os.PathLike,
+    mapping: MappingLike,
     env: gym.Env | VecEnv | None = None,
     *,
     task: Mapping[str, float] | None = None,
@@ -95,6 +133,7 @@ def adapt(
     n_envs: int | None = None,
     seed: int = 0,
     extrapolate: bool = False,
+    threads: int | None = DEFAULT_THREADS,
     **overrides: Any,
 ) -> BaseAlgorithm:
     """An SB3 PPO or A2C model whose policy carries the mapping's prediction for the task.
@@ -102,9 +141,11 @@ def adapt(
     The critic is predicted too, so a fine-tune (``model.learn(steps)``) starts warm; the
     optimizer is fresh, and the algorithm settings are the family recipe's ``finetune``
     ones (smaller learning rate and clip range than from scratch), overridable by keyword.
+    Before any ``learn`` the model is the zero-shot prediction.
 
     Args:
-        mapping: A trained mapping, a checkpoint path, or a shipped name (``"pendulum"``).
+        mapping: A trained mapping, the result of ``train(...)``, a checkpoint path, or a
+            shipped name (``"pendulum"``).
         env: An env of the mapping's family (any wrappers; its current task is used), or a
             VecEnv of such envs all on one task. If omitted, ``n_envs`` envs of ``task``.
         task: The task, when no ``env`` is given (missing features take defaults).
@@ -112,42 +153,109 @@ def adapt(
         n_envs: Parallel envs when built from ``task`` (default: the recipe's).
         seed: Seed of the model and envs.
         extrapolate: Accept a task outside the family's bounds (warns).
+        threads: Torch threads while the model is built and while its ``learn`` runs; the
+            process's own count is set again afterwards (:mod:`meta_rl.agents.threads`).
+            ``None`` leaves torch's setting alone.
         **overrides: Algorithm settings replacing the recipe's (``learning_rate=...``).
 
     Raises:
         ValueError: an env of another family or with other spaces, a bad task, or a task
-            out of bounds without ``extrapolate``.
+            out of bounds without ``extrapolate`` (each a :mod:`meta_rl.errors` type).
     """
+    return _model(
+        mapping,
+        env,
+        lambda trained, full: trained.predict(full, extrapolate=True),
+        task=task,
+        algo=algo,
+        n_envs=n_envs,
+        seed=seed,
+        extrapolate=extrapolate,
+        threads=threads,
+        overrides=overrides,
+    )
+
+
+def base_policy(
+    mapping: MappingLike,
+    env: gym.Env | VecEnv | None = None,
+    *,
+    task: Mapping[str, float] | None = None,
+    algo: str = "ppo",
+    n_envs: int | None = None,
+    seed: int = 0,
+    extrapolate: bool = False,
+    threads: int | None = DEFAULT_THREADS,
+    **overrides: Any,
+) -> BaseAlgorithm:
+    """The baseline of :func:`adapt`: the same SB3 model, carrying the mapping's base policy
+    (the default-task expert, actor and critic) instead of the prediction for the task.
+
+    Evaluated as it is, it is what a policy trained on the default task does on this one;
+    after ``learn(steps)``, it is the fine-tune that starts from that expert, with the
+    settings :func:`adapt`'s fine-tune has. The arguments are :func:`adapt`'s.
+    """
+    return _model(
+        mapping,
+        env,
+        lambda trained, full: trained.base_params,
+        task=task,
+        algo=algo,
+        n_envs=n_envs,
+        seed=seed,
+        extrapolate=extrapolate,
+        threads=threads,
+        overrides=overrides,
+    )
+
+
+def _model(
+    mapping: MappingLike,
+    env: gym.Env | VecEnv | None,
+    params_of: Callable[[TrainedMapping, Task], torch.Tensor],
+    *,
+    task: Mapping[str, float] | None,
+    algo: str,
+    n_envs: int | None,
+    seed: int,
+    extrapolate: bool,
+    threads: int | None,
+    overrides: Mapping[str, Any],
+) -> BaseAlgorithm:
+    """An SB3 model of the mapping's architecture and fine-tune settings, on ``env`` or on
+    envs of ``task``, carrying ``params_of(mapping, task)``."""
+    check_threads(threads)
     trained = load_mapping(mapping)
     family = trained.family
     if env is not None:
         if task is not None:
             raise ConfigError("give either env or task, not both")
-        full = resolve_task(trained.task_space, _task_of(env, trained), extrapolate=extrapolate)
+        full = _resolve_task(trained.task_space, _task_of(env, trained), extrapolate, stacklevel=4)
         trained.arch.check_env(env)  # type: ignore[arg-type]
     else:
-        full = resolve_task(trained.task_space, task, extrapolate=extrapolate)
+        full = _resolve_task(trained.task_space, task, extrapolate, stacklevel=4)
         env = make_vec_env(
             family.id,
             n_envs=n_envs or trained.recipe.finetune_n_envs,
             seed=seed,
             env_kwargs={"task": full, "extrapolate": extrapolate},
         )
-    _warn_if_clamped(trained, full)
-    params = trained.predict(full, extrapolate=True)
+    _warn_if_clamped(trained, full, stacklevel=4)
     settings = {**trained.recipe.finetune, **overrides}
-    return make_agent(
-        family,
-        full,
-        trained.arch,
-        settings,
-        n_envs=0,
-        seed=seed,
-        params=params,
-        algo=algo,
-        spec=trained.spec,
-        env=env,
-    )
+    with torch_threads(threads):
+        model = make_agent(
+            family,
+            full,
+            trained.arch,
+            settings,
+            n_envs=0,
+            seed=seed,
+            params=params_of(trained, full),
+            algo=algo,
+            spec=trained.spec,
+            env=env,
+        )
+    return scope_learn(model, threads)
 
 
 def _task_of(env: gym.Env | VecEnv, trained: TrainedMapping) -> Task:

@@ -1,5 +1,9 @@
 """Baselines that are SB3 agents: the context-conditioned multi-task policy.
 
+(The two a user compares against first, the default-task expert and the zero-shot
+prediction, are :func:`meta_rl.agents.base_policy` and :func:`meta_rl.agents.adapt` before
+any ``learn``; :func:`meta_rl.agents.evaluate` scores them on seeded episodes.)
+
 The strongest alternative a user has: one PPO policy that sees the task descriptor in its
 observation and meets a new training task at every reset. Given the same env steps as the
 mapping pipeline, it is what the mapping has to beat.
@@ -22,6 +26,8 @@ from meta_rl.evaluation import run_episodes
 from meta_rl.infra.sb3 import make_agent
 from meta_rl.mapping.policy import PolicyArch
 from meta_rl.training.recipes import Recipe
+
+from .threads import DEFAULT_THREADS, scope_learn, torch_threads
 
 
 class StepProgress(BaseCallback):
@@ -57,6 +63,7 @@ def train_context_policy(
     steps: int,
     seed: int,
     progress_bar: bool = False,
+    threads: int | None = DEFAULT_THREADS,
 ) -> PPO:
     """PPO on ``n_envs`` envs that resample their task from ``tasks`` at every reset.
 
@@ -67,6 +74,8 @@ def train_context_policy(
         steps: Env steps, usually those the mapping pipeline spent in total.
         seed: Seed of PPO and of the envs' task draws.
         progress_bar: Show a progress bar.
+        threads: Torch threads while it builds and learns, here and in later ``learn``
+            calls (see :mod:`meta_rl.agents.threads`); ``None``: torch's setting.
     """
     if not tasks:
         raise ConfigError("the context-conditioned policy needs at least one training task")
@@ -79,7 +88,11 @@ def train_context_policy(
         vf=recipe.vf,
         log_std_init=recipe.log_std_init,
     )
-    model = make_agent(family, None, arch, recipe.scratch, n_envs=recipe.n_envs, seed=seed, env=env)
+    with torch_threads(threads):
+        model = make_agent(
+            family, None, arch, recipe.scratch, n_envs=recipe.n_envs, seed=seed, env=env
+        )
+    model = scope_learn(model, threads)
     model.learn(steps, callback=StepProgress(steps, "context policy") if progress_bar else None)
     return model
 

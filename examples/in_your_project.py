@@ -8,19 +8,37 @@ from __future__ import annotations
 import argparse
 
 import gymnasium as gym
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 import meta_rl  # noqa: F401  (registers meta_rl/<Family>-v0)
-from meta_rl.agents import adapt
+from meta_rl.agents import adapt, base_policy, evaluate, load_mapping
 
 
 def main(checkpoint: str = "pendulum", steps: int = 5000) -> None:
-    env = Monitor(gym.make("meta_rl/Pendulum-v0", task={"m": 0.7, "l": 1.4, "g": 6.0}))
-    model = adapt(checkpoint, env)  # SB3 PPO carrying the predicted actor and critic
-    print("zero-shot:", evaluate_policy(model, env, n_eval_episodes=5))
-    model.learn(steps)  # the fine-tune: plain SB3 from here on
-    print("fine-tuned:", evaluate_policy(model, env, n_eval_episodes=5))
+    task = {"m": 0.7, "l": 1.4, "g": 6.0}
+    env = Monitor(gym.make("meta_rl/Pendulum-v0", task=task))
+    mapping = load_mapping(checkpoint)  # a path, a shipped name, or train(...)'s result
+    model = adapt(mapping, env)  # SB3 PPO carrying the predicted actor and critic
+    expert = base_policy(mapping, env)  # the baseline: the default-task expert
+
+    # Seeded evaluation: an env of its own, reseeded before every call, so that each model
+    # meets the same episodes (unseeded, the mean changes from run to run).
+    eval_env = make_vec_env("meta_rl/Pendulum-v0", n_envs=1, env_kwargs={"task": task})
+
+    def seeded(m) -> str:
+        eval_env.seed(0)
+        mean, std = evaluate_policy(m, eval_env, n_eval_episodes=5)
+        return f"{mean:.1f} +- {std:.1f}"
+
+    print("default-task expert:", seeded(expert))
+    print("zero-shot:", seeded(model))
+    model.learn(steps)  # the fine-tune: plain SB3 from here on (on one torch thread)
+    print("fine-tuned:", seeded(model))
+    # meta-rl's helper resets episode i with seed + i, as `meta-rl evaluate` does: other
+    # episodes than evaluate_policy's above, so other numbers, as repeatable.
+    print("fine-tuned, evaluate():", evaluate(mapping, task, policy=model, episodes=5, seed=0))
     model.save("pendulum-adapted.zip")
 
 

@@ -18,7 +18,7 @@ from meta_rl.evaluation import ParamsPolicy, evaluate_params, run_episodes
 from meta_rl.infra.files import load_tensors, save_tensors
 from meta_rl.mapping.checkpoint import TrainedMapping, resolve_checkpoint
 from meta_rl.training.config import TrainConfig
-from meta_rl.training.trainer import train
+from meta_rl.training.trainer import TrainResult, train
 
 
 def test_a_td3_mapping_predicts_for_descriptors_clamped_to_its_training_region(tiny_mapping):
@@ -76,7 +76,9 @@ def test_second_run_reuses_cached_experts(tiny_mapping, monkeypatch):
         raise AssertionError("an expert was retrained instead of read from the cache")
 
     monkeypatch.setattr(experts, "_expert_job", refuse)
-    again, _ = train(config)
+    result = train(config)
+    again, log = result  # a TrainResult unpacks as the (mapping, log) it replaced
+    assert isinstance(result, TrainResult) and result.mapping is again and result.log is log
     assert torch.equal(again.base_params, trained.base_params)
 
 

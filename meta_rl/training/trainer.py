@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -370,16 +370,25 @@ class Trainer:
         save_tensors(self.resume_path, tensors, meta)
 
 
-def train(
-    config: TrainConfig, *, on_saved: OnSaved | None = None
-) -> tuple[TrainedMapping, dict[str, Any]]:
+class TrainResult(NamedTuple):
+    """What :func:`train` returns: ``result.mapping`` and ``result.log``, or unpacked,
+    ``mapping, log = train(config)``. The functions of :mod:`meta_rl.agents` take it where
+    they take a mapping (``adapt(train(config), env)``)."""
+
+    mapping: TrainedMapping
+    """The trained mapping (the best network on the validation tasks)."""
+    log: dict[str, Any]
+    """The training log, also written to ``workdir/<family>/train_log.json``."""
+
+
+def train(config: TrainConfig, *, on_saved: OnSaved | None = None) -> TrainResult:
     """Train a mapping: ``Trainer(config, on_saved=on_saved).run()``.
 
     Returns:
         The trained mapping and the training log (also written to
-        ``workdir/<family>/train_log.json`` as training goes).
+        ``workdir/<family>/train_log.json`` as training goes), as a :class:`TrainResult`.
     """
-    return Trainer(config, on_saved=on_saved).run()
+    return TrainResult(*Trainer(config, on_saved=on_saved).run())
 
 
-__all__ = ["Trainer", "TrainingLog", "train", "validation_score"]
+__all__ = ["TrainResult", "Trainer", "TrainingLog", "train", "validation_score"]
