@@ -13,6 +13,11 @@ the new episode's first, and ``infos["final_obs"]`` holds the last one (what SB3
 a float32 array with a row per sub-environment, NaN where it did not end, and the mask
 ``infos["_final_obs"]``. Unlike Gymnasium's own same-step vector envs there is no
 ``final_info`` (these envs have no per-step info).
+
+Inputs follow Gymnasium's ``VectorEnv`` contract, as ``SyncVectorEnv`` enforces it:
+``step`` takes one action per sub-environment, an element of ``action_space`` (shape
+``(num_envs, *single_action_space.shape)``; whole numbers in range for discrete actions),
+and refuses to run before ``reset``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.error import ResetNeeded
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from meta_rl.errors import FamilyError, TaskError
@@ -167,6 +173,7 @@ class FamilyVectorEnv(VectorEnv):
         self.state = self.dynamics.reset(self._np_random, num_envs, self.task_arrays)
         self.elapsed = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
+        self._started = np.zeros(num_envs, dtype=bool)  # reset at least once
 
     # ------------------------------------------------------------------ tasks
     def set_tasks(self, tasks: Sequence[Task] | Task | None) -> None:
@@ -217,20 +224,25 @@ class FamilyVectorEnv(VectorEnv):
             self.state[mask] = self.dynamics.reset(self._np_random, int(mask.sum()), tasks)
             self.elapsed[mask] = 0
             self._needs_reset[mask] = False
+            self._started[mask] = True
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        actions = np.asarray(actions)
-        if actions.shape[:1] != (self.num_envs,):
-            raise ValueError(
-                f"expected one action per sub-env ({self.num_envs}), got shape {actions.shape}"
+        """One step of every sub-environment (see the module's autoreset rules).
+
+        Raises:
+            ResetNeeded: a sub-environment was never reset (Gymnasium's error for it).
+            ValueError: ``actions`` is not an element of ``action_space`` (see
+                :meth:`_check_actions`).
+        """
+        if not self._started.all():
+            never = np.flatnonzero(~self._started)
+            raise ResetNeeded(
+                "call reset() before step()"
+                + (f" (sub-envs {never.tolist()} were never reset)" if self._started.any() else "")
             )
-        if (
-            isinstance(self.single_action_space, gym.spaces.Discrete)
-            and not np.isin(actions, np.arange(self.single_action_space.n)).all()
-        ):
-            raise ValueError(f"actions must be in {self.single_action_space}, got {actions}")
+        actions = self._check_actions(actions)
         resetting = self._needs_reset.copy()
         state, reward, terminated = self.dynamics.step(self.state, actions, self.task_arrays)
         self.state = state
@@ -255,6 +267,35 @@ class FamilyVectorEnv(VectorEnv):
             self._reset_where(done)
             obs = self.dynamics.obs(self.state)
         return obs, reward, terminated, truncated, infos
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        """``actions`` as an array, if it is an element of ``action_space``: one action per
+        sub-env, of the single action space's shape; numbers (or bools) for Box spaces, whole
+        numbers in range for discrete ones. Box values beyond the bounds are clipped by the
+        dynamics, as the single envs clip them."""
+        space = self.single_action_space
+        if actions is None:
+            raise ValueError(f"actions must be one action per sub-env in {space}, got None")
+        array = np.asarray(actions)
+        shape = (self.num_envs, *space.shape)
+        if array.shape != shape:
+            raise ValueError(
+                f"actions must have shape {shape} (one action in {space} per sub-env), "
+                f"got shape {array.shape}"
+            )
+        if isinstance(space, gym.spaces.Discrete):
+            if (
+                not np.issubdtype(array.dtype, np.integer)
+                or not ((array >= space.start) & (array < space.start + space.n)).all()
+            ):
+                raise ValueError(
+                    f"actions must be in {space} (whole numbers), got {array!r} ({array.dtype})"
+                )
+        elif not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) or (
+            np.issubdtype(array.dtype, np.complexfloating)
+        ):
+            raise ValueError(f"actions must be real numbers, got {array.dtype} actions")
+        return array
 
     def close_extras(self, **kwargs: Any) -> None:
         pass
