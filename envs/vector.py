@@ -13,6 +13,17 @@ the new episode's first, and ``infos["final_obs"]`` holds the last one (what SB3
 a float32 array with a row per sub-environment, NaN where it did not end, and the mask
 ``infos["_final_obs"]``. Unlike Gymnasium's own same-step vector envs there is no
 ``final_info`` (these envs have no per-step info).
+
+Inputs follow Gymnasium's ``VectorEnv`` contract, as ``SyncVectorEnv`` enforces it:
+``step`` takes one action per sub-environment, an element of ``action_space`` (shape
+``(num_envs, *single_action_space.shape)``; whole numbers in range for discrete actions),
+and refuses to run before ``reset``; ``reset(options={"reset_mask": mask})`` takes a
+boolean NumPy array of shape ``(num_envs,)`` with at least one ``True``. Seeds: ``None``
+continues the random streams; a list of ``num_envs`` seeds (``None`` entries allowed) gives
+sub-environment ``i`` its own stream, seeded with ``seed[i]`` as Gymnasium seeds a single
+env, so it starts where ``SyncVectorEnv`` seeded with that list starts; a whole number seeds
+one stream that all sub-environments draw from (not Gymnasium's ``seed + i`` per sub-env:
+seeded training runs depend on these start states, and consecutive seeds do not share any).
 """
 
 from __future__ import annotations
@@ -24,6 +35,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.error import ResetNeeded
+from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from meta_rl.errors import FamilyError, TaskError
@@ -162,11 +175,14 @@ class FamilyVectorEnv(VectorEnv):
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self.metadata = {"autoreset_mode": self.autoreset_mode, "render_modes": []}
         self.render_mode = None
-        self._np_random = np.random.default_rng()
+        # One stream for all sub-envs (an int seed), or one per sub-env (a list of seeds).
+        self._np_random, self._np_random_seed = seeding.np_random()
+        self._env_rngs: list[np.random.Generator] | None = None
         self.set_tasks(tasks)
         self.state = self.dynamics.reset(self._np_random, num_envs, self.task_arrays)
         self.elapsed = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
+        self._started = np.zeros(num_envs, dtype=bool)  # reset at least once
 
     # ------------------------------------------------------------------ tasks
     def set_tasks(self, tasks: Sequence[Task] | Task | None) -> None:
@@ -198,39 +214,139 @@ class FamilyVectorEnv(VectorEnv):
 
     # ---------------------------------------------------------------- running
     def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset every sub-environment (``options={"reset_mask": mask}``: only those)."""
-        if seed is not None:
-            self._np_random = np.random.default_rng(seed)
-        mask = np.ones(self.num_envs, dtype=bool)
-        if options and "reset_mask" in options:
-            mask = np.asarray(options["reset_mask"], dtype=bool)
-            if mask.shape != (self.num_envs,):
-                raise ValueError(f"reset_mask must have shape ({self.num_envs},)")
+        """Reset every sub-environment (``options={"reset_mask": mask}``: only those).
+
+        Args:
+            seed: ``None`` (continue the random streams), a whole number ``>= 0`` (one stream
+                for all sub-environments, seeded with it), or a list of ``num_envs`` of them
+                (``None`` entries allowed: a stream each, ``seed[i]`` seeding sub-env ``i``
+                as ``SyncVectorEnv`` does; a ``None`` entry continues that sub-env's stream).
+                Python ints only, as Gymnasium's seeding (``int(s)`` for NumPy integers).
+            options: Only ``{"reset_mask": mask}``, a boolean array of shape ``(num_envs,)``
+                with at least one ``True``. The single envs' start-range options (``low``,
+                ``high``...) are refused: the batched start states do not honour them.
+
+        Raises:
+            TypeError: a seed or mask of the wrong type (a float, a NumPy integer, a list
+                mask, a mask that is not boolean).
+            ValueError: a negative seed, a list of seeds or a mask of the wrong length, a
+                mask without a ``True``.
+            FamilyError: an option other than ``reset_mask``.
+        """
+        mask = self._reset_mask(options)
+        seeds = self._check_seed(seed)
+        if isinstance(seeds, int):
+            self._np_random, self._np_random_seed = seeding.np_random(seeds)
+            self._env_rngs = None
+        elif seeds is not None:
+            if self._env_rngs is None:
+                # Sub-envs without a seed of their own continue from the common stream.
+                children = self._np_random.integers(0, 2**63, size=self.num_envs)
+                self._env_rngs = [seeding.np_random(int(c))[0] for c in children]
+            for i in np.flatnonzero(mask):
+                if seeds[i] is not None:
+                    self._env_rngs[i] = seeding.np_random(seeds[i])[0]
+            self._np_random_seed = -1  # no one seed: a stream per sub-env
         self._reset_where(mask)
         return self.dynamics.obs(self.state), {}
 
+    def _check_seed(self, seed: Any) -> int | list[int | None] | None:
+        """``seed`` checked as Gymnasium's vector and single envs check it (all of it, before
+        anything is reset); an all-``None`` list is ``None``."""
+
+        def whole(s: Any, what: str) -> int:
+            # A bool is an int to Gymnasium too.
+            if not isinstance(s, int):
+                hint = " (pass int(seed))" if isinstance(s, np.integer) else ""
+                raise TypeError(
+                    f"{what} must be a Python int >= 0 or None, got {s!r} "
+                    f"({type(s).__name__}){hint}"
+                )
+            if s < 0:
+                raise ValueError(f"{what} must be >= 0, got {s}")
+            return s
+
+        if seed is None:
+            return None
+        if isinstance(seed, int | np.integer):
+            return whole(seed, "seed")
+        if isinstance(seed, str | bytes) or not isinstance(seed, Sequence | np.ndarray):
+            raise TypeError(
+                f"seed must be None, a Python int >= 0 or a list of {self.num_envs} of them "
+                f"(one per sub-env), got {seed!r}"
+            )
+        seeds = list(seed)
+        if len(seeds) != self.num_envs:
+            raise ValueError(
+                f"a list of seeds must have one per sub-env ({self.num_envs}), got {len(seeds)}"
+            )
+        checked = [None if s is None else whole(s, f"seed[{i}]") for i, s in enumerate(seeds)]
+        return None if all(s is None for s in checked) else checked
+
+    def _reset_mask(self, options: Any) -> np.ndarray:
+        """The sub-envs to reset: ``options["reset_mask"]``, checked as ``SyncVectorEnv``
+        checks it, or all of them."""
+        if options is None:
+            return np.ones(self.num_envs, dtype=bool)
+        if not isinstance(options, Mapping):
+            raise TypeError(f"options must be a dict, got {options!r}")
+        other = sorted(map(str, set(options) - {"reset_mask"}))
+        if other:
+            raise FamilyError(
+                f"the batched {self.family.name} env takes no reset option but 'reset_mask' "
+                f"(got {', '.join(map(repr, other))}): its start states do not follow the "
+                "single env's options; for those vectorise the single env with "
+                "gymnasium.vector.SyncVectorEnv"
+            )
+        if "reset_mask" not in options:
+            return np.ones(self.num_envs, dtype=bool)
+        mask = options["reset_mask"]
+        if not isinstance(mask, np.ndarray):
+            raise TypeError(f"reset_mask must be a NumPy array, got {type(mask).__name__}")
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"reset_mask must have shape ({self.num_envs},), got {mask.shape}")
+        if mask.dtype != np.bool_:
+            raise TypeError(f"reset_mask must have dtype bool, got {mask.dtype}")
+        if not mask.any():
+            raise ValueError("reset_mask must have at least one True (a sub-env to reset)")
+        return mask.copy()
+
     def _reset_where(self, mask: np.ndarray) -> None:
         if mask.any():
-            tasks = {k: v[mask] for k, v in self.task_arrays.items()}
-            self.state[mask] = self.dynamics.reset(self._np_random, int(mask.sum()), tasks)
+            if self._env_rngs is None:
+                tasks = {k: v[mask] for k, v in self.task_arrays.items()}
+                self.state[mask] = self.dynamics.reset(self._np_random, int(mask.sum()), tasks)
+            else:
+                # A stream per sub-env: each draws its start as its single env would.
+                for i in np.flatnonzero(mask):
+                    tasks = {k: v[i : i + 1] for k, v in self.task_arrays.items()}
+                    self.state[i] = self.dynamics.reset(self._env_rngs[i], 1, tasks)[0]
             self.elapsed[mask] = 0
             self._needs_reset[mask] = False
+            self._started[mask] = True
 
     def step(
         self, actions: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        actions = np.asarray(actions)
-        if actions.shape[:1] != (self.num_envs,):
-            raise ValueError(
-                f"expected one action per sub-env ({self.num_envs}), got shape {actions.shape}"
+        """One step of every sub-environment (see the module's autoreset rules).
+
+        Raises:
+            ResetNeeded: a sub-environment was never reset (Gymnasium's error for it).
+            ValueError: ``actions`` is not an element of ``action_space`` (see
+                :meth:`_check_actions`).
+        """
+        if not self._started.all():
+            never = np.flatnonzero(~self._started)
+            raise ResetNeeded(
+                "call reset() before step()"
+                + (f" (sub-envs {never.tolist()} were never reset)" if self._started.any() else "")
             )
-        if (
-            isinstance(self.single_action_space, gym.spaces.Discrete)
-            and not np.isin(actions, np.arange(self.single_action_space.n)).all()
-        ):
-            raise ValueError(f"actions must be in {self.single_action_space}, got {actions}")
+        actions = self._check_actions(actions)
         resetting = self._needs_reset.copy()
         state, reward, terminated = self.dynamics.step(self.state, actions, self.task_arrays)
         self.state = state
@@ -255,6 +371,35 @@ class FamilyVectorEnv(VectorEnv):
             self._reset_where(done)
             obs = self.dynamics.obs(self.state)
         return obs, reward, terminated, truncated, infos
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        """``actions`` as an array, if it is an element of ``action_space``: one action per
+        sub-env, of the single action space's shape; numbers (or bools) for Box spaces, whole
+        numbers in range for discrete ones. Box values beyond the bounds are clipped by the
+        dynamics, as the single envs clip them."""
+        space = self.single_action_space
+        if actions is None:
+            raise ValueError(f"actions must be one action per sub-env in {space}, got None")
+        array = np.asarray(actions)
+        shape = (self.num_envs, *space.shape)
+        if array.shape != shape:
+            raise ValueError(
+                f"actions must have shape {shape} (one action in {space} per sub-env), "
+                f"got shape {array.shape}"
+            )
+        if isinstance(space, gym.spaces.Discrete):
+            if (
+                not np.issubdtype(array.dtype, np.integer)
+                or not ((array >= space.start) & (array < space.start + space.n)).all()
+            ):
+                raise ValueError(
+                    f"actions must be in {space} (whole numbers), got {array!r} ({array.dtype})"
+                )
+        elif not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_) or (
+            np.issubdtype(array.dtype, np.complexfloating)
+        ):
+            raise ValueError(f"actions must be real numbers, got {array.dtype} actions")
+        return array
 
     def close_extras(self, **kwargs: Any) -> None:
         pass
