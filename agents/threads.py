@@ -1,67 +1,33 @@
-"""Torch's thread count for the library's small policies, set for a scope and given back.
+"""SB3 models whose ``learn`` runs on a chosen torch thread count, then gives it back.
 
-PyTorch runs on as many threads as the machine has cores. For the small policies of this
-project (two hidden layers of 64, minibatches of 64) the threads cost more than they save:
-on a two-core machine with other work on it, ``adapt("pendulum", env).learn(5000)`` took
-20-52 s on torch's default of two threads and 3.3-4.2 s on one (README, "In your own
-project"); on an idle machine one thread was no slower.
-And a float sum depends on the thread count, so one count is also what makes a seeded run
-give the same numbers in any process.
-
-So the models :func:`~meta_rl.agents.adapt` and :func:`~meta_rl.agents.base_policy` return
-run ``learn`` on one thread (their ``threads=`` argument; ``None`` leaves torch's setting
-alone) and give the process its own count back when ``learn`` returns or raises. Nothing
-else about them changes: their class is SB3's PPO or A2C with only ``learn`` wrapped
-(``isinstance(model, stable_baselines3.PPO)`` holds, and ``PPO.load`` reads what
-``model.save`` writes). The count is process-wide while ``learn`` runs, as torch's
-setting always is. For your own SB3 models: ``with torch_threads(1): model.learn(...)``.
+The models :func:`~meta_rl.agents.adapt` and :func:`~meta_rl.agents.base_policy` return run
+``learn`` on one thread (their ``threads=`` argument; ``None`` leaves torch's setting
+alone; why one: :mod:`meta_rl.infra.threads`, the timings: the README's "In your own
+project") and give the process its own count back when ``learn`` returns or raises.
+Nothing else about them changes: their class is SB3's PPO or A2C with only ``learn``
+wrapped (``isinstance(model, stable_baselines3.PPO)`` holds, and ``PPO.load`` reads what
+``model.save`` writes). The count is process-wide while ``learn`` runs, as torch's setting
+always is. For your own SB3 models: ``with torch_threads(1): model.learn(...)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import torch
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 
 from meta_rl.errors import ConfigError
+from meta_rl.infra.threads import DEFAULT_THREADS, check_threads, torch_threads
 
-DEFAULT_THREADS = 1
-"""Torch threads for the library's models while they build and learn."""
-
-
-def check_threads(threads: int | None) -> int | None:
-    """``threads`` if it is a positive int or ``None``.
-
-    Raises:
-        ConfigError: anything else.
-    """
-    if threads is not None and (
-        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-    ):
-        raise ConfigError(f"threads must be a positive int or None, got {threads!r}")
-    return threads
-
-
-@contextmanager
-def torch_threads(threads: int | None = DEFAULT_THREADS) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(threads)``; the previous count is set
-    again afterwards, also when the block raises. ``None`` changes nothing."""
-    check_threads(threads)
-    if threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    if previous != threads:
-        torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
+__all__ = [
+    "DEFAULT_THREADS",
+    "ScopedA2C",
+    "ScopedPPO",
+    "check_threads",
+    "scope_learn",
+    "torch_threads",
+]
 
 
 class ScopedPPO(PPO):

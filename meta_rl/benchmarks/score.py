@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from meta_rl.benchmarks.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
@@ -44,6 +43,7 @@ from meta_rl.infra.files import load_tensors, save_tensors, write_json, write_te
 from meta_rl.infra.keys import cache_key
 from meta_rl.infra.parallel import check_backend, run_jobs
 from meta_rl.infra.sb3 import make_agent, silence
+from meta_rl.infra.threads import torch_threads
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.mapping.policy import PolicyArch, PolicySpec, plain_params
 from meta_rl.training.recipes import Recipe, recipe_for
@@ -198,6 +198,7 @@ def _job_key(family: str, task: Task, candidate: dict[str, Any], seed: int, epis
     return f"{candidate['algo']}-" + cache_key(settings)
 
 
+@torch_threads(1)  # one thread per job; the caller's count is given back
 def _oracle_job(
     family_name: str,
     task: Task,
@@ -210,7 +211,6 @@ def _oracle_job(
 
     PPO's run is evaluated along the way, which gives PPO-from-scratch's learning curve.
     """
-    torch.set_num_threads(1)
     family = get_family(family_name)
     steps = int(candidate["steps"])
     if candidate["algo"] == "ppo":
@@ -301,6 +301,7 @@ def oracles(
     return out
 
 
+@torch_threads(1)  # one thread per job; the caller's count is given back
 def _task_row(
     config: ScoreConfig,
     task: Task,
@@ -312,7 +313,6 @@ def _task_row(
     """Worker: every method on one held-out task (its curves, scores and steps to 0.9)."""
     from meta_rl.agents import adapt
 
-    torch.set_num_threads(1)
     mapping = TrainedMapping.load(config.checkpoint)
     family, spec = mapping.family, mapping.spec
     rand = float(
@@ -502,9 +502,9 @@ def _baseline_budget(
     return steps, config.out_dir / f"{name}-{key}.safetensors"
 
 
+@torch_threads(1)  # one thread per job; the caller's count is given back
 def _baseline_job(name: str, config: ScoreConfig) -> dict[str, Any]:
     """Worker: one trained baseline (``"context"`` or ``"maml"``), from its cache if there."""
-    torch.set_num_threads(1)
     mapping = TrainedMapping.load(config.checkpoint)
     return (_context_policy if name == "context" else _maml_init)(mapping, config)
 

@@ -37,6 +37,7 @@ from meta_rl.errors import ConfigError
 from meta_rl.evaluation import evaluate_params
 from meta_rl.infra.files import write_json, write_text
 from meta_rl.infra.parallel import check_backend, run_jobs
+from meta_rl.infra.threads import torch_threads
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.objectives.registry import parse_objective
 from meta_rl.training.config import TrainConfig
@@ -103,11 +104,9 @@ class SelectionConfig:
         return run_train_config(self, seed=seed, objective=objective, split=self.split)
 
 
+@torch_threads(1)  # one thread per job; the caller's count is given back
 def _score_job(checkpoint: str, tasks: list[dict[str, float]], episodes: int) -> dict[str, Any]:
     """Worker: the mapping's zero-shot return and the default expert's on every task."""
-    import torch
-
-    torch.set_num_threads(1)
     mapping = TrainedMapping.load(checkpoint)
     family, spec = mapping.family, mapping.spec
 

@@ -27,6 +27,7 @@ from meta_rl.infra.files import load_tensors, save_tensors
 from meta_rl.infra.keys import cache_key
 from meta_rl.infra.parallel import run_jobs
 from meta_rl.infra.sb3 import make_agent
+from meta_rl.infra.threads import torch_threads
 from meta_rl.mapping.policy import PolicyArch, PolicySpec, plain_params
 from meta_rl.training.recipes import Recipe
 
@@ -139,6 +140,7 @@ class _ExpertJob:
     eval_episodes: int
 
 
+@torch_threads(1)  # one thread per job; the caller's count is given back
 def _expert_job(job: _ExpertJob) -> tuple[torch.Tensor, dict[str, Any]]:
     """Worker: fine-tune the base on one task in chunks; the best policy seen and its record.
 
@@ -150,7 +152,6 @@ def _expert_job(job: _ExpertJob) -> tuple[torch.Tensor, dict[str, Any]]:
     chunks that reach ``expert_steps``. The base counts as a candidate, so an expert is
     never worse on its task than the base.
     """
-    torch.set_num_threads(1)
     family = get_family(job.family)
     arch = PolicyArch.from_json(job.arch)
     spec = PolicySpec(arch)

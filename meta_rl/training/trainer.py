@@ -37,6 +37,7 @@ from meta_rl.infra.files import (
     save_tensors,
     write_json,
 )
+from meta_rl.infra.threads import DEFAULT_THREADS, torch_threads
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.mapping.network import MappingNetwork
 from meta_rl.mapping.policy import PolicyArch, PolicySpec
@@ -171,14 +172,19 @@ class Trainer:
         """Run the pipeline; the trained mapping (the best network on validation) and the
         training log, which is also written to ``workdir/<family>/train_log.json``.
 
-        The run holds a lock on ``workdir/<family>`` throughout: a second run there fails at
-        once with :class:`~meta_rl.errors.BusyError` instead of mixing its log and resume
-        state with this one's. Temporary files that killed runs left there are removed.
+        It runs on one torch thread, as the command line does (float sums depend on the
+        thread count), and gives the process its own count back. The run holds a lock on
+        ``workdir/<family>`` throughout: a second run there fails at once with
+        :class:`~meta_rl.errors.BusyError` instead of mixing its log and resume state with
+        this one's. Temporary files that killed runs left there are removed.
 
         Raises:
             BusyError: another run is using the work folder.
         """
-        with run_lock(self.cache / LOCK_NAME, f"the work folder {self.cache}"):
+        with (
+            torch_threads(DEFAULT_THREADS),
+            run_lock(self.cache / LOCK_NAME, f"the work folder {self.cache}"),
+        ):
             removed = remove_leftovers(self.cache)
             if removed:
                 logger.info("removed %d temporary files of interrupted writes", len(removed))
