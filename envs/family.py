@@ -281,9 +281,26 @@ class Family:
         """
         from .vector import FamilyVectorEnv, batched_families
 
+        if tasks is None or isinstance(tasks, Mapping):
+            tasks = [tasks] * num_envs if isinstance(num_envs, int) else [tasks]
+        try:
+            tasks = list(tasks)
+        except TypeError:
+            raise TaskError(
+                f"tasks must be a list of tasks (dicts of feature values, or None for the "
+                f"default task), got {type(tasks).__name__}"
+            ) from None
+        for i, task in enumerate(tasks):
+            if task is not None and not isinstance(task, Mapping):
+                raise TaskError(
+                    f"task {i} must be a dict of feature values (or None for the default "
+                    f"task), got {type(task).__name__}"
+                )
         if self.name.lower() in batched_families():
-            return FamilyVectorEnv(self, num_envs, tasks, **kwargs)
-        tasks = list(tasks) if tasks is not None else [None] * num_envs
+            # None is the default task, as everywhere else.
+            return FamilyVectorEnv(
+                self, num_envs, [{} if t is None else t for t in tasks], **kwargs
+            )
         if len(tasks) != num_envs:
             raise TaskError(f"expected {num_envs} tasks (one per sub-env), got {len(tasks)}")
         return gym.vector.SyncVectorEnv(
