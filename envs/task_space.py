@@ -450,7 +450,34 @@ class TaskSpace:
 
     @classmethod
     def from_json(cls, data: Sequence[Mapping[str, object]]) -> TaskSpace:
+        """The task space :meth:`to_json` wrote.
+
+        Raises:
+            CheckpointError: anything but a non-empty list of feature objects, each with
+                the fields of :class:`Feature` (name, default, low and high required) and
+                values it accepts.
+        """
+        if not isinstance(data, list) or not data:
+            raise CheckpointError("malformed task space in metadata: not a list of features")
+        fields = set(Feature.__dataclass_fields__)
+        features = []
+        for i, item in enumerate(data):
+            if not isinstance(item, Mapping) or not all(isinstance(k, str) for k in item):
+                raise CheckpointError(
+                    f"malformed task space in metadata: feature {i} is not an object"
+                )
+            unknown = sorted(set(item) - fields)
+            missing = [k for k in ("name", "default", "low", "high") if k not in item]
+            if unknown or missing:
+                raise CheckpointError(
+                    f"malformed task space in metadata: feature {i} has unknown fields "
+                    f"{unknown} or lacks {missing}"
+                )
+            try:
+                features.append(Feature(**item))  # type: ignore[arg-type]
+            except (TypeError, FamilyError) as err:
+                raise CheckpointError(f"malformed task space in metadata: {err}") from None
         try:
-            return cls([Feature(**dict(item)) for item in data])  # type: ignore[arg-type]
-        except TypeError as err:
-            raise CheckpointError(f"malformed task space in metadata: {err}") from err
+            return cls(features)
+        except FamilyError as err:
+            raise CheckpointError(f"malformed task space in metadata: {err}") from None
