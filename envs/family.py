@@ -143,14 +143,14 @@ class TaskEnv:
                 env then keeps its previous task.
         """
         full = self.task_space.validate(task, extrapolate=extrapolate)
-        previous = getattr(self, "_task", None) or None
+        previous = self._task
         try:
             self._apply_checked(full)
         except TaskError:
-            if previous is not None:
+            self._task = previous
+            if previous:  # empty while the env is being built
                 self._apply_task(previous)
             raise
-        self._task = full
         # Computed once per task: wrappers read it at every step.
         self._descriptor = self.task_space.to_descriptor(full, extrapolate=True)
 
@@ -164,6 +164,7 @@ class TaskEnv:
         space = self.task_space
         outside = [f for f in space.features if not f.low <= task[f.name] <= f.high]
         if not outside:
+            self._task = task
             self._apply_task(task)
             return
         why = self._try_apply(task)
@@ -189,6 +190,7 @@ class TaskEnv:
         """Apply ``task``; ``None`` if the env is then valid, else what went wrong."""
         env: gym.Env = self  # type: ignore[assignment]
         name = type(self).__name__
+        self._task = task  # what the env holds while it applies it, as in set_task
         try:
             with np.errstate(all="ignore"):
                 self._apply_task(task)
@@ -233,9 +235,9 @@ def _space_error(err: BaseException) -> str:
     """Why applying a task failed, in words a task's author can act on (Gymnasium's
     complaints about a space's bounds, most often)."""
     text = str(err)
-    if "nan" in text.lower():
+    if "can be equal to `np.nan`" in text:
         return "would get an undefined (NaN) bound on its observation or action space"
-    if "less than or equal to high" in text:
+    if "low values must be less than or equal to high" in text:
         return "would get an empty observation or action space (a low bound above its high)"
     return f"fails to apply it ({type(err).__name__}: {text})"
 
