@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save as st_save
 
+from meta_rl.cli import main
 from meta_rl.envs import TaskSpace
 from meta_rl.errors import CheckpointError
 from meta_rl.infra import files
@@ -333,6 +334,15 @@ def test_weights_of_the_wrong_names_or_shapes_are_refused(tmp_path, base, change
     path = write(tmp_path / "crafted.safetensors", tensors, meta)
     error = assert_refused_or_usable(path)
     assert error is not None and ("do not match" in str(error) or "parameters" in str(error))
+
+
+def test_the_command_line_refuses_a_crafted_checkpoint_in_one_line(tmp_path, base, capsys):
+    tensors, meta = base
+    meta["mapping"]["hidden"] = [10**7, 10**7]
+    path = write(tmp_path / "crafted.safetensors", tensors, meta)
+    assert main(["evaluate", str(path), "--episodes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("meta-rl: error:") and err.count("\n") == 1 and "do not match" in err
 
 
 # ------------------------------------------------------------------ hypothesis mutations
