@@ -13,6 +13,7 @@ Every family env inherits :class:`TaskEnv`, which gives it the public contract::
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -136,12 +137,70 @@ class TaskEnv:
                 the env may then behave in ways its docstring does not promise).
 
         Raises:
-            ValueError: an unknown feature or a bad value (the message names the bounds).
+            TaskError: an unknown feature or a bad value (the message names the bounds);
+                with ``extrapolate``, a value outside the bounds that the env cannot take
+                (a negative torque limit that would make its action space empty, say). The
+                env then keeps its previous task.
         """
-        self._task = self.task_space.validate(task, extrapolate=extrapolate)
+        full = self.task_space.validate(task, extrapolate=extrapolate)
+        previous = self._task
+        try:
+            self._apply_checked(full)
+        except TaskError:
+            self._task = previous
+            if previous:  # empty while the env is being built
+                self._apply_task(previous)
+            raise
         # Computed once per task: wrappers read it at every step.
-        self._descriptor = self.task_space.to_descriptor(self._task, extrapolate=True)
-        self._apply_task(self._task)
+        self._descriptor = self.task_space.to_descriptor(full, extrapolate=True)
+
+    def _apply_checked(self, task: Task) -> None:
+        """Apply ``task``; where values outside the bounds leave the env unusable (applying
+        them fails, or the spaces they make are invalid), raise ``TaskError`` naming them.
+
+        Inside the bounds the family promises a working env, so any error there is a bug
+        and propagates as it is.
+        """
+        space = self.task_space
+        outside = [f for f in space.features if not f.low <= task[f.name] <= f.high]
+        if not outside:
+            self._task = task
+            self._apply_task(task)
+            return
+        why = self._try_apply(task)
+        if why is None:
+            return
+        # Name the values that break the env on their own (the others inside the bounds);
+        # all of them where only their combination does.
+        inside = {f.name: min(max(task[f.name], f.low), f.high) for f in space.features}
+        culprits = [f for f in outside if self._try_apply({**inside, f.name: task[f.name]})]
+        named = culprits or outside
+        if culprits:
+            why = self._try_apply({**inside, culprits[0].name: task[culprits[0].name]}) or why
+        values = " and ".join(f"{f.name!r}={task[f.name]:g}" for f in named)
+        bounds = ", ".join(f"{f.name} in {f.bounds_text}" for f in named)
+        one = len(named) == 1
+        raise TaskError(
+            f"task feature{'' if one else 's'} {values} {'is' if one else 'are'} outside the "
+            f"bounds ({bounds}), where the env cannot be extrapolated to: {why}; choose "
+            f"{'a value' if one else 'values'} nearer the bounds"
+        )
+
+    def _try_apply(self, task: Task) -> str | None:
+        """Apply ``task``; ``None`` if the env is then valid, else what went wrong."""
+        env: gym.Env = self  # type: ignore[assignment]
+        name = type(self).__name__
+        self._task = task  # what the env holds while it applies it, as in set_task
+        try:
+            with np.errstate(all="ignore"):
+                self._apply_task(task)
+        except (ValueError, TypeError, ArithmeticError, AssertionError) as err:
+            return f"{name} {_space_error(err)}"
+        for kind, sp in (("observation", env.observation_space), ("action", env.action_space)):
+            problem = _box_problem(sp)
+            if problem:
+                return f"{name}'s {kind} space would {problem}"
+        return None
 
     def _apply_task(self, task: Task) -> None:
         raise NotImplementedError
@@ -154,6 +213,33 @@ class TaskEnv:
         """
         env: gym.Env = self  # type: ignore[assignment]
         return env.observation_space, env.action_space
+
+
+def _box_problem(space: gym.Space) -> str | None:
+    """What makes a Box space invalid (NaN bounds, a low above its high), or ``None``."""
+    if not isinstance(space, gym.spaces.Box):
+        return None
+    low, high = np.asarray(space.low, np.float64), np.asarray(space.high, np.float64)
+    if np.isnan(low).any() or np.isnan(high).any():
+        return "have an undefined (NaN) bound"
+    if (low > high).any():
+        return f"be empty (its low {low.tolist()} above its high {high.tolist()})"
+    try:  # a copy: the env's own random stream stays as it was
+        copy.deepcopy(space).sample()
+    except (ValueError, ArithmeticError) as err:  # a zero-width bound from 0.0 to -0.0, say
+        return f"be unusable: sampling from it fails ({err})"
+    return None
+
+
+def _space_error(err: BaseException) -> str:
+    """Why applying a task failed, in words a task's author can act on (Gymnasium's
+    complaints about a space's bounds, most often)."""
+    text = str(err)
+    if "can be equal to `np.nan`" in text:
+        return "would get an undefined (NaN) bound on its observation or action space"
+    if "low values must be less than or equal to high" in text:
+        return "would get an empty observation or action space (a low bound above its high)"
+    return f"fails to apply it ({type(err).__name__}: {text})"
 
 
 @dataclass(frozen=True)
@@ -197,9 +283,26 @@ class Family:
         """
         from .vector import FamilyVectorEnv, batched_families
 
+        if tasks is None or isinstance(tasks, Mapping):
+            tasks = [tasks] * num_envs if isinstance(num_envs, int) else [tasks]
+        try:
+            tasks = list(tasks)
+        except TypeError:
+            raise TaskError(
+                f"tasks must be a list of tasks (dicts of feature values, or None for the "
+                f"default task), got {type(tasks).__name__}"
+            ) from None
+        for i, task in enumerate(tasks):
+            if task is not None and not isinstance(task, Mapping):
+                raise TaskError(
+                    f"task {i} must be a dict of feature values (or None for the default "
+                    f"task), got {type(task).__name__}"
+                )
         if self.name.lower() in batched_families():
-            return FamilyVectorEnv(self, num_envs, tasks, **kwargs)
-        tasks = list(tasks) if tasks is not None else [None] * num_envs
+            # None is the default task, as everywhere else.
+            return FamilyVectorEnv(
+                self, num_envs, [{} if t is None else t for t in tasks], **kwargs
+            )
         if len(tasks) != num_envs:
             raise TaskError(f"expected {num_envs} tasks (one per sub-env), got {len(tasks)}")
         return gym.vector.SyncVectorEnv(

@@ -56,13 +56,20 @@ class Feature:
     doc: str = ""
 
     def __post_init__(self) -> None:
-        if not self.name.isidentifier():
-            raise FamilyError(f"feature name {self.name!r} must be a Python identifier")
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise FamilyError(f"feature name {_short(self.name)} must be a Python identifier")
+        for attr in ("unit", "doc"):
+            if not isinstance(getattr(self, attr), str):
+                raise FamilyError(f"feature {self.name!r}: {attr} must be a string")
         for attr in ("default", "low", "high"):
             value = getattr(self, attr)
-            if not _is_real(value) or not math.isfinite(value):
+            try:
+                value = float(value) if _is_real(value) else math.nan
+            except (OverflowError, ValueError):  # an int beyond float's range
+                value = math.nan
+            if not math.isfinite(value):
                 raise FamilyError(f"feature {self.name!r}: {attr} must be a finite number")
-            object.__setattr__(self, attr, float(value))
+            object.__setattr__(self, attr, value)
         if not self.low < self.high:
             raise FamilyError(f"feature {self.name!r}: low ({self.low}) must be below high")
         if not self.low <= self.default <= self.high:
@@ -91,9 +98,15 @@ class Feature:
         if not _is_real(value):
             raise TaskError(
                 f"task feature {self.name!r} must be a number in {self.bounds_text}, "
-                f"got {value!r} ({type(value).__name__})"
+                f"got {_short(value)} ({type(value).__name__})"
             )
-        value = float(value)  # type: ignore[arg-type]
+        try:
+            value = float(value)  # type: ignore[arg-type]
+        except (OverflowError, ValueError):  # an int (or Fraction) beyond float's range
+            raise TaskError(
+                f"task feature {self.name!r} must be a finite number in {self.bounds_text}, "
+                f"got {_short(value)}, too large for a float"
+            ) from None
         if not math.isfinite(value):
             raise TaskError(
                 f"task feature {self.name!r} must be a finite number in {self.bounds_text}, "
@@ -131,6 +144,23 @@ class Feature:
 
 def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters.
+
+    An int of more than 4,300 digits has no ``repr`` (Python refuses to convert it), and a
+    long one would swamp the message; both are described by their size instead.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+        digits = int(int(value).bit_length() * math.log10(2)) + 1
+        if digits > limit:
+            return f"an integer of about {digits} digits"
+    try:
+        text = repr(value)
+    except ValueError:  # a Fraction of huge ints, say
+        return f"a {type(value).__name__} too large to show"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -257,7 +287,10 @@ class TaskSpace:
 
     def from_descriptor(self, descriptor: Sequence[float] | np.ndarray) -> Task:
         """Physical task of a descriptor (values clipped into the bounds)."""
-        d = np.asarray(descriptor, dtype=np.float64).reshape(-1)
+        try:
+            d = np.asarray(descriptor, dtype=np.float64).reshape(-1)
+        except (OverflowError, TypeError, ValueError) as err:
+            raise TaskError(f"descriptor must be {self.dim} finite numbers ({err})") from None
         if d.shape != (self.dim,):
             raise TaskError(f"descriptor must have {self.dim} values, got {d.shape[0]}")
         if not np.all(np.isfinite(d)):
@@ -417,7 +450,34 @@ class TaskSpace:
 
     @classmethod
     def from_json(cls, data: Sequence[Mapping[str, object]]) -> TaskSpace:
+        """The task space :meth:`to_json` wrote.
+
+        Raises:
+            CheckpointError: anything but a non-empty list of feature objects, each with
+                the fields of :class:`Feature` (name, default, low and high required) and
+                values it accepts.
+        """
+        if not isinstance(data, list) or not data:
+            raise CheckpointError("malformed task space in metadata: not a list of features")
+        fields = set(Feature.__dataclass_fields__)
+        features = []
+        for i, item in enumerate(data):
+            if not isinstance(item, Mapping) or not all(isinstance(k, str) for k in item):
+                raise CheckpointError(
+                    f"malformed task space in metadata: feature {i} is not an object"
+                )
+            unknown = sorted(set(item) - fields)
+            missing = [k for k in ("name", "default", "low", "high") if k not in item]
+            if unknown or missing:
+                raise CheckpointError(
+                    f"malformed task space in metadata: feature {i} has unknown fields "
+                    f"{unknown} or lacks {missing}"
+                )
+            try:
+                features.append(Feature(**item))  # type: ignore[arg-type]
+            except (TypeError, FamilyError) as err:
+                raise CheckpointError(f"malformed task space in metadata: {err}") from None
         try:
-            return cls([Feature(**dict(item)) for item in data])  # type: ignore[arg-type]
-        except TypeError as err:
-            raise CheckpointError(f"malformed task space in metadata: {err}") from err
+            return cls(features)
+        except FamilyError as err:
+            raise CheckpointError(f"malformed task space in metadata: {err}") from None

@@ -6,8 +6,10 @@ Nothing here unpickles: weights are safetensors, metadata is JSON.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,6 +24,14 @@ from safetensors.torch import save as st_save
 from meta_rl.errors import BusyError, CheckpointError, PathError
 
 META_KEY = "meta_rl"
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays and objects that :func:`load_tensors` parses in metadata (meta-rl's
+own files nest 5 deep); deeper is refused before parsing, so no file can exhaust the stack."""
+
+# A JSON string (escapes included); anything but a bracket: what depth counting skips.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 TMP_SUFFIX = ".tmp"
@@ -160,7 +170,9 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     """Read a file written by :func:`save_tensors`.
 
     Raises:
-        ValueError: the file is missing, truncated, corrupted, a pickle, or has no metadata.
+        CheckpointError: the file is missing, truncated, corrupted, a pickle, has no
+            metadata, or metadata that is not a JSON object of bounded depth
+            (:func:`parse_metadata`).
     """
     path = Path(path)
     if not path.is_file():
@@ -175,14 +187,39 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
             f"{path} is not a readable meta-rl file (truncated, corrupted, or another "
             f"format such as a pickle, which is never loaded): {err}"
         ) from None
-    raw = header.get("__metadata__", {}).get(META_KEY)
+    raw = (header.get("__metadata__") or {}).get(META_KEY)
     if raw is None:
         raise CheckpointError(f"{path} is a safetensors file without meta-rl metadata")
+    return tensors, parse_metadata(raw, path)
+
+
+def json_depth(text: str) -> int:
+    """How deeply arrays and objects nest in the JSON ``text`` (brackets inside strings do not
+    count), without parsing it; a scan in linear time and constant stack."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+
+
+def parse_metadata(raw: str, path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON object of a file's metadata.
+
+    Raises:
+        CheckpointError: not valid JSON, nested deeper than :data:`MAX_JSON_DEPTH`, a number
+            Python cannot read (an integer of more than 4,300 digits), or not an object.
+    """
+    depth = json_depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        raise CheckpointError(
+            f"{path} has malformed metadata: arrays and objects nest {depth} deep (at most "
+            f"{MAX_JSON_DEPTH} are read)"
+        )
     try:
         meta = json.loads(raw)
-    except json.JSONDecodeError as err:
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, int digit limit
         raise CheckpointError(f"{path} has corrupted metadata: {err}") from None
-    return tensors, meta
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: metadata is not a JSON object")
+    return meta
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:

@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from meta_rl.envs import Family, TaskSpace, get_family
-from meta_rl.errors import CheckpointError, TaskError
+from meta_rl.errors import CheckpointError, MetaRLError, TaskError
 from meta_rl.infra.files import load_tensors, save_tensors
-from meta_rl.mapping.network import MappingConfig, MappingNetwork, check_mapping_fits
+from meta_rl.mapping.network import MappingNetwork, check_mapping_fits
 from meta_rl.mapping.policy import PolicyArch, PolicySpec
+from meta_rl.mapping.schema import FORMAT_VERSION, parse_checkpoint
 from meta_rl.objectives.registry import phase_infos
-from meta_rl.training.recipes import Recipe, recipe_from_json
+from meta_rl.training.recipes import Recipe
 
-FORMAT_VERSION = 1
 PRETRAINED_DIR = "pretrained"
 
 
@@ -90,7 +90,7 @@ class TrainedMapping:
         phases = phase_infos(self.objective)
         lists = [self.info.get(f"{phase.name}_tasks") or [] for phase in phases]
         if any(not phase.draws_tasks for phase in phases) or not any(lists):
-            lists.insert(0, self.info["split"]["train"])
+            lists.insert(0, (self.info.get("split") or {}).get("train") or [])
         tasks: list[dict[str, float]] = []
         for task in (t for listed in lists for t in listed):
             if task not in tasks:
@@ -173,64 +173,53 @@ class TrainedMapping:
             family: If given, the family the checkpoint must be for.
 
         Raises:
-            ValueError: missing, corrupted or foreign file; another format version, family,
-                task space or policy architecture than expected. Nothing is ever unpickled.
+            CheckpointError: missing, corrupted or foreign file; another format version,
+                family, task space or policy architecture than expected; metadata or
+                weights that break the schema (:mod:`meta_rl.mapping.schema`: every field's
+                type and range, the weights' shapes, dtype and finiteness, all checked
+                before anything is built). Nothing is ever unpickled.
+            FamilyError: the checkpoint's family needs an extra that is not installed.
         """
         path = resolve_checkpoint(path_or_name)
         tensors, meta = load_tensors(path)
-        if not isinstance(meta, dict):
-            raise CheckpointError(f"{path}: checkpoint metadata is not a JSON object")
-        version = meta.get("format_version")
-        if version != FORMAT_VERSION:
-            raise CheckpointError(
-                f"{path}: checkpoint format version {version!r} is not supported "
-                f"(this meta-rl reads version {FORMAT_VERSION}); retrain with `meta-rl train`"
-            )
         try:
-            family_name = meta["family"]
-            space = TaskSpace.from_json(meta["task_space"])
-            arch = PolicyArch.from_json(meta["policy"]["arch"])
-            config = MappingConfig(
-                hidden=tuple(meta["mapping"]["hidden"]), rank=meta["mapping"]["rank"]
-            )
-            recipe = recipe_from_json(meta["recipe"])
-            objective = meta["objective"]
-        except (KeyError, TypeError, AttributeError, ValueError) as err:
-            raise CheckpointError(
-                f"{path}: incomplete or malformed checkpoint metadata ({err})"
-            ) from None
-        if not isinstance(family_name, str) or not isinstance(objective, str):
-            raise CheckpointError(f"{path}: malformed checkpoint metadata (family, objective)")
-        if family is not None and family_name.lower() != family.lower():
-            raise CheckpointError(f"{path} is a mapping for family {family_name}, not {family}")
-        registered = get_family(family_name)
-        if registered.task_space != space:
-            raise CheckpointError(
-                f"{path}: the checkpoint's task space for {family_name} "
-                f"({space.describe_bounds()}) differs from the installed family's "
-                f"({registered.task_space.describe_bounds()})"
-            )
-        if "base" not in tensors:
-            raise CheckpointError(f"{path}: the checkpoint has no base parameters")
-        network = MappingNetwork(space.dim, torch.zeros_like(tensors["base"]), config)
+            # Every field and tensor is checked before anything is built from them.
+            checked = parse_checkpoint(meta, tensors, family=family)
+        except MetaRLError as err:
+            raise type(err)(f"{path}: {err}") from None
+        network = MappingNetwork(
+            checked.task_space.dim, torch.zeros_like(tensors["base"]), checked.config
+        )
         try:
             network.load_state_dict(tensors, strict=True)
-        except RuntimeError as err:
+        except RuntimeError as err:  # parse_checkpoint has checked every name and shape
             first = str(err).splitlines()[0:2]
             raise CheckpointError(
                 f"{path}: weights do not match the mapping's shape: {' '.join(first)}"
             ) from None
-        mapping = cls(
-            family_name=family_name,
-            task_space=space,
-            arch=arch,
-            network=network,
-            objective=objective,
-            recipe=recipe,
-            info=meta.get("info", {}),
+        # Finite weights can still overflow: the prediction inside the bounds must be finite,
+        # or every task would later be blamed for it.
+        space = checked.task_space
+        corners = torch.stack(
+            [torch.zeros(space.dim), -torch.ones(space.dim), torch.ones(space.dim)]
         )
-        layout = [(n, list(s)) for n, s in meta["policy"].get("layout", [])]
-        if layout and layout != mapping.spec.layout():
+        with torch.no_grad():
+            inside = network(torch.cat([torch.as_tensor(space.to_descriptor({}))[None], corners]))
+        if not bool(torch.isfinite(inside).all()):
+            raise CheckpointError(
+                f"{path}: the weights overflow: the mapping's prediction inside the task "
+                "bounds is not finite (weights from a diverged training?); retrain the mapping"
+            )
+        mapping = cls(
+            family_name=checked.family.name,
+            task_space=checked.task_space,
+            arch=checked.arch,
+            network=network,
+            objective=checked.objective,
+            recipe=checked.recipe,
+            info=checked.info,
+        )
+        if checked.layout and checked.layout != mapping.spec.layout():
             raise CheckpointError(
                 f"{path}: the policy layout does not match this version's MlpPolicy"
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+import reprlib
 from dataclasses import dataclass
 
 import torch
@@ -27,11 +29,36 @@ class MappingConfig:
     rank: int | None = 32
 
     def __post_init__(self) -> None:
-        if not self.hidden or any(int(h) < 1 for h in self.hidden):
-            raise ConfigError(f"hidden must be positive layer sizes, got {self.hidden}")
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if self.rank is not None and int(self.rank) < 1:
-            raise ConfigError(f"rank must be positive or None, got {self.rank}")
+        hidden = self.hidden
+        if (
+            not isinstance(hidden, list | tuple)
+            or not hidden
+            or not all(_is_whole(h) and h >= 1 for h in hidden)
+        ):
+            raise ConfigError(f"hidden must be positive layer sizes, got {reprlib.repr(hidden)}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in hidden))
+        if self.rank is not None and not (_is_whole(self.rank) and self.rank >= 1):
+            raise ConfigError(f"rank must be a positive whole number or None, got {self.rank!r}")
+        if self.rank is not None:
+            object.__setattr__(self, "rank", int(self.rank))
+
+    def parameter_shapes(self, descriptor_dim: int, numel: int) -> dict[str, tuple[int, ...]]:
+        """Name and shape of every tensor of a :class:`MappingNetwork` of this shape (its
+        ``state_dict``), by arithmetic alone: what a checkpoint's weights must be."""
+        shapes: dict[str, tuple[int, ...]] = {"base": (numel,)}
+        width = descriptor_dim
+        sizes = [*self.hidden, *([self.rank] if self.rank is not None else [])]
+        for i, size in enumerate(sizes):
+            shapes[f"trunk.{2 * i}.weight"] = (size, width)
+            shapes[f"trunk.{2 * i}.bias"] = (size,)
+            width = size
+        shapes["head.weight"] = (numel, width)
+        shapes["head.bias"] = (numel,)
+        return shapes
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 class MappingNetwork(nn.Module):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
+import reprlib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,12 +54,34 @@ class PolicyArch:
     log_std_init: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.action_kind not in ("box", "discrete"):
+        if not isinstance(self.action_kind, str) or self.action_kind not in ("box", "discrete"):
             raise ConfigError(f"action_kind must be 'box' or 'discrete', got {self.action_kind!r}")
-        if self.activation not in ACTIVATIONS:
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}")
-        object.__setattr__(self, "pi", tuple(int(x) for x in self.pi))
-        object.__setattr__(self, "vf", tuple(int(x) for x in self.vf))
+        for name in ("obs_dim", "action_dim"):
+            value = getattr(self, name)
+            if not _is_whole(value) or value < 1:
+                raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        for name in ("pi", "vf"):
+            sizes = getattr(self, name)
+            if not isinstance(sizes, list | tuple) or not all(
+                _is_whole(x) and x >= 1 for x in sizes
+            ):
+                raise ConfigError(
+                    f"{name} must be a list of positive layer sizes, got {reprlib.repr(sizes)}"
+                )
+            object.__setattr__(self, name, tuple(int(x) for x in sizes))
+        log_std = self.log_std_init
+        if not isinstance(log_std, numbers.Real) or isinstance(log_std, bool):
+            raise ConfigError(f"log_std_init must be a number, got {log_std!r}")
+        try:
+            log_std = float(log_std)
+        except OverflowError:
+            log_std = math.inf
+        if not math.isfinite(log_std):
+            raise ConfigError("log_std_init must be finite")
+        object.__setattr__(self, "log_std_init", log_std)
 
     @classmethod
     def for_env(
@@ -110,10 +134,18 @@ class PolicyArch:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PolicyArch:
+        """The architecture :meth:`to_json` wrote.
+
+        Raises:
+            CheckpointError: not an object of :meth:`to_json`'s fields, or values
+                ``PolicyArch`` refuses.
+        """
+        if not isinstance(data, Mapping) or not all(isinstance(k, str) for k in data):
+            raise CheckpointError("malformed policy architecture in metadata: not an object")
         try:
-            return cls(**dict(data))
-        except TypeError as err:
-            raise CheckpointError(f"malformed policy architecture in metadata: {err}") from err
+            return cls(**data)
+        except (TypeError, ConfigError) as err:
+            raise CheckpointError(f"malformed policy architecture in metadata: {err}") from None
 
     def check_env(self, env: gym.Env) -> None:
         """Raise ``ValueError`` if ``env``'s spaces do not fit this architecture."""
@@ -128,6 +160,29 @@ class PolicyArch:
                 f"{other.action_dim}) do not match the policy (obs {self.obs_dim}, "
                 f"{self.action_kind} action {self.action_dim})"
             )
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def policy_numel(arch: PolicyArch) -> int:
+    """How many parameters the ``MlpPolicy`` of ``arch`` has, by arithmetic alone (no policy
+    is built): the actor's and the critic's hidden layers, the action and value heads, and
+    a Box action's ``log_std``. Checkpoint loading compares it with the weights' sizes
+    before building anything of a size the metadata claims."""
+
+    def mlp(sizes: tuple[int, ...]) -> tuple[int, int]:
+        total, width = 0, arch.obs_dim
+        for size in sizes:
+            total, width = total + width * size + size, size
+        return total, width
+
+    actor, actor_out = mlp(arch.pi)
+    critic, critic_out = mlp(arch.vf)
+    heads = actor_out * arch.action_dim + arch.action_dim + critic_out + 1
+    log_std = arch.action_dim if arch.action_kind == "box" else 0
+    return actor + critic + heads + log_std
 
 
 class _Heads(nn.Module):

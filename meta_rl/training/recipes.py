@@ -9,6 +9,9 @@ env steps.
 
 from __future__ import annotations
 
+import math
+import reprlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -331,14 +334,204 @@ def recipe_for(family_name: str) -> Recipe:
     return RECIPES.get(family_name.lower(), DEFAULT_RECIPE)
 
 
-def recipe_from_json(data: dict[str, Any]) -> Recipe:
-    """A recipe from checkpoint metadata (unknown keys, from other versions, are ignored)."""
-    known = {f for f in Recipe.__dataclass_fields__}
-    values = {k: v for k, v in data.items() if k in known}
-    for key in ("pi", "vf"):
-        if key in values:
-            values[key] = tuple(values[key])
+# ------------------------------------------------------------ recipes from files
+# A recipe read from a checkpoint is untrusted: each setting is checked for its type and
+# range before an algorithm is built from it (``finetune`` builds the PPO of ``adapt``).
+# Sizes are capped where they set an allocation (a rollout or replay buffer).
+_MAX_STEPS = 10**12  # env-step budgets
+_MAX_ENVS = 1024
+_MAX_BUFFER = 10**7  # transitions in a rollout (n_steps per env) or replay buffer
+_MAX_LAYERS = 64
+_MAX_WIDTH = 1 << 16  # hidden units of one layer
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
     try:
-        return Recipe(**values)
-    except TypeError as err:
-        raise CheckpointError(f"malformed recipe in metadata: {err}") from None
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float's range
+        return False
+
+
+def _count(low: int, high: int) -> Callable[[Any], bool]:
+    return lambda v: _is_int(v) and low <= v <= high
+
+
+def _real(low: float = -math.inf, high: float = math.inf, *, open_low: bool = False):
+    return lambda v: _is_real(v) and (low < v if open_low else low <= v) and v <= high
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+def _sizes(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) <= _MAX_LAYERS
+        and all(_count(1, _MAX_WIDTH)(v) for v in value)
+    )
+
+
+def _net_arch(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _sizes(v) for k, v in value.items())
+    return _sizes(value)
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _ent_coef(value: Any) -> bool:  # a number, or SAC's "auto" / "auto_<initial value>"
+    return _real(0.0)(value) or (isinstance(value, str) and value.startswith("auto"))
+
+
+_POLICY_KWARGS: dict[str, Callable[[Any], bool]] = {
+    "log_std_init": _real(-20.0, 20.0),
+    "ortho_init": _is_bool,
+    "net_arch": _net_arch,
+    "use_expln": _is_bool,
+    "squash_output": _is_bool,
+    "full_std": _is_bool,
+    "share_features_extractor": _is_bool,
+    "n_critics": _count(1, 16),
+}
+
+
+def _policy_kwargs(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        k in _POLICY_KWARGS and _POLICY_KWARGS[k](v) for k, v in value.items()
+    )
+
+
+_COMMON: dict[str, Callable[[Any], bool]] = {
+    "learning_rate": _real(0.0, 10.0, open_low=True),
+    "batch_size": _count(1, _MAX_BUFFER),
+    "gamma": _real(0.0, 1.0),
+    "use_sde": _is_bool,
+    "sde_sample_freq": _count(-1, _MAX_BUFFER),
+    "policy_kwargs": _policy_kwargs,
+    "verbose": _count(0, 2),
+    "stats_window_size": _count(1, _MAX_BUFFER),
+}
+
+PPO_SETTINGS: dict[str, Callable[[Any], bool]] = {
+    **_COMMON,
+    "n_steps": _count(1, _MAX_BUFFER),
+    "n_epochs": _count(1, 10_000),
+    "gae_lambda": _real(0.0, 1.0),
+    "clip_range": _real(0.0, 10.0, open_low=True),
+    "clip_range_vf": _optional(_real(0.0, 10.0, open_low=True)),
+    "normalize_advantage": _is_bool,
+    "ent_coef": _real(0.0, 10.0),
+    "vf_coef": _real(0.0, 10.0),
+    "max_grad_norm": _real(0.0, 1e6, open_low=True),
+    "target_kl": _optional(_real(0.0, 1e6, open_low=True)),
+    "normalize": _is_bool,
+}
+"""Every PPO setting a recipe may hold (``ppo``, ``finetune``, ``scratch_ppo``), with what
+it accepts; ``normalize`` is meta-rl's own (``VecNormalize``, see ``make_agent``)."""
+
+SAC_SETTINGS: dict[str, Callable[[Any], bool]] = {
+    **_COMMON,
+    "buffer_size": _count(1, _MAX_BUFFER),
+    "learning_starts": _count(0, _MAX_STEPS),
+    "tau": _real(0.0, 1.0, open_low=True),
+    "train_freq": _count(1, _MAX_BUFFER),
+    "gradient_steps": _count(-1, _MAX_BUFFER),
+    "ent_coef": _ent_coef,
+    "target_update_interval": _count(1, _MAX_BUFFER),
+    "target_entropy": lambda v: _real()(v) or v == "auto",
+    "use_sde_at_warmup": _is_bool,
+    "optimize_memory_usage": _is_bool,
+}
+"""Every SAC setting a recipe's ``sac`` may hold, with what it accepts."""
+
+
+def _settings(name: str, value: Any, allowed: dict[str, Callable[[Any], bool]]) -> dict:
+    if not isinstance(value, dict):
+        raise CheckpointError(f"malformed recipe in metadata: {name} is not an object")
+    for key, setting in value.items():
+        if key not in allowed:
+            raise CheckpointError(
+                f"malformed recipe in metadata: {name} has the unknown setting {str(key)[:40]!r} "
+                f"(known: {', '.join(sorted(allowed))})"
+            )
+        if not allowed[key](setting):
+            raise CheckpointError(
+                f"malformed recipe in metadata: {name}.{key} = {reprlib.repr(setting)} is out "
+                "of range or of the wrong type"
+            )
+    return dict(value)
+
+
+def _objective(value: Any) -> bool:
+    from meta_rl.objectives.registry import parse_objective  # imports this module
+
+    try:
+        parse_objective(value)
+    except ValueError:
+        return False
+    return True
+
+
+_RECIPE_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "n_envs": _count(1, _MAX_ENVS),
+    "base_steps": _count(0, _MAX_STEPS),
+    "expert_steps": _count(0, _MAX_STEPS),
+    "oracle_steps": _count(0, _MAX_STEPS),
+    "finetune_n_envs": _count(1, _MAX_ENVS),
+    "n_train": _count(0, 1_000_000),
+    "n_val": _count(0, 1_000_000),
+    "n_test": _count(0, 1_000_000),
+    "pi": _sizes,
+    "vf": _sizes,
+    "log_std_init": _real(-20.0, 20.0),
+    "eval_episodes": _count(1, 1_000_000),
+    "expert_eval_episodes": _optional(_count(1, 1_000_000)),
+    "sac_steps": _count(0, _MAX_STEPS),
+    "objective": lambda v: isinstance(v, str) and len(v) <= 200 and _objective(v),
+}
+_RECIPE_SETTINGS = {
+    "ppo": PPO_SETTINGS,
+    "finetune": PPO_SETTINGS,
+    "scratch_ppo": PPO_SETTINGS,
+    "sac": SAC_SETTINGS,
+}
+_REQUIRED = ("ppo", "n_envs", "base_steps", "expert_steps", "oracle_steps", "finetune")
+
+
+def recipe_from_json(data: dict[str, Any]) -> Recipe:
+    """A recipe from checkpoint metadata (unknown keys, from other versions, are ignored).
+
+    Raises:
+        CheckpointError: not an object, a required field missing, or a field (or an
+            algorithm setting, see :data:`PPO_SETTINGS` and :data:`SAC_SETTINGS`) of the
+            wrong type or out of range.
+    """
+    if not isinstance(data, dict):
+        raise CheckpointError("malformed recipe in metadata: not an object")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise CheckpointError(f"malformed recipe in metadata: missing {', '.join(missing)}")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _RECIPE_SETTINGS:
+            if value is None and key in ("sac", "scratch_ppo"):
+                values[key] = None
+            else:
+                values[key] = _settings(key, value, _RECIPE_SETTINGS[key])
+        elif key in _RECIPE_FIELDS:
+            if not _RECIPE_FIELDS[key](value):
+                raise CheckpointError(
+                    f"malformed recipe in metadata: {key} = {reprlib.repr(value)} is out of "
+                    "range or of the wrong type"
+                )
+            values[key] = tuple(value) if key in ("pi", "vf") else value
+    return Recipe(**values)
