@@ -186,7 +186,8 @@ class FamilyVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------ tasks
     def set_tasks(self, tasks: Sequence[Task] | Task | None) -> None:
-        """Give every sub-environment a task (one task, or one per sub-environment).
+        """Give every sub-environment a task (one task, or one per sub-environment; ``None``
+        is the default task).
 
         A change takes effect at the next step, as in the single environments.
         """
@@ -196,7 +197,10 @@ class FamilyVectorEnv(VectorEnv):
         tasks = list(tasks)
         if len(tasks) != self.num_envs:
             raise TaskError(f"expected {self.num_envs} tasks (one per sub-env), got {len(tasks)}")
-        full = [space.validate({**space.default_task(), **t}, complete=True) for t in tasks]
+        for t in tasks:
+            if t is not None and not isinstance(t, Mapping):
+                raise TaskError(f"each task must be a dict of feature values or None, got {t!r}")
+        full = [space.validate({**space.default_task(), **(t or {})}, complete=True) for t in tasks]
         self.tasks: list[Task] = full
         self.task_arrays = {
             f.name: np.array([t[f.name] for t in full], dtype=np.float64) for f in space.features

@@ -222,3 +222,12 @@ def test_make_vec_takes_none_for_the_default_task(make):
 def test_make_vec_refuses_tasks_that_are_not_dicts(tasks):
     with pytest.raises(TaskError, match=r"dict of feature values|list of tasks"):
         get_family("Pendulum").make_vec(2, tasks=tasks)
+
+
+def test_the_batched_env_takes_none_for_the_default_task_when_made_directly():
+    family = get_family("Pendulum")
+    env = FamilyVectorEnv(family, 2, [None, {"m": 1.5}])
+    assert env.tasks == [family.task_space.default_task(), {**env.tasks[0], "m": 1.5}]
+    with pytest.raises(TaskError, match="dict of feature values"):
+        env.set_tasks([None, 5])
+    env.close()
