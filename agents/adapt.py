@@ -27,10 +27,17 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from meta_rl.envs import Task, TaskSpace, family_of
 from meta_rl.errors import CheckpointError, ConfigError, FamilyError, TaskError
-from meta_rl.infra.sb3 import make_agent
+from meta_rl.infra.sb3 import (
+    ALGOS,
+    OFF_POLICY_ALGOS,
+    OFF_POLICY_HIDDEN,
+    make_agent,
+    make_off_policy_agent,
+)
 from meta_rl.mapping.checkpoint import TrainedMapping
 
 from .threads import DEFAULT_THREADS, check_threads, scope_learn, torch_threads
+from .warm import WarmStart, warm_start
 
 if TYPE_CHECKING:
     from meta_rl.training.trainer import TrainResult
@@ -129,19 +136,26 @@ def adapt(
     env: gym.Env | VecEnv | None = None,
     *,
     task: Mapping[str, float] | None = None,
-    algo: str = "ppo",
+    algo: str | None = None,
     n_envs: int | None = None,
     seed: int = 0,
     extrapolate: bool = False,
     threads: int | None = DEFAULT_THREADS,
     **overrides: Any,
 ) -> BaseAlgorithm:
-    """An SB3 PPO or A2C model whose policy carries the mapping's prediction for the task.
+    """An SB3 model (PPO, A2C, SAC or TD3) whose policy carries the mapping's prediction
+    for the task, with a warm critic, ready for a fine-tune (``model.learn(steps)``).
 
-    The critic is predicted too, so a fine-tune (``model.learn(steps)``) starts warm; the
-    optimizer is fresh, and the algorithm settings are the family recipe's ``finetune``
-    ones (smaller learning rate and clip range than from scratch), overridable by keyword.
-    Before any ``learn`` the model is the zero-shot prediction.
+    * PPO and A2C carry the predicted ``MlpPolicy`` exactly, critic included, with the
+      recipe's ``finetune`` settings (smaller learning rate and clip range than from
+      scratch). Before any ``learn`` the model is the zero-shot prediction.
+    * SAC and TD3 (Box actions) carry a conversion of it, fitted on ``warm_steps`` env
+      steps of the prediction that this call takes (``model.warm_steps``; count them in
+      the fine-tune's budget), and the mapping's own critic where a ``td3`` mapping kept
+      one, else a critic warmed up on those steps (:mod:`meta_rl.agents.warm`). Settings:
+      the recipe's ``finetune_sac`` / ``finetune_td3``.
+
+    The optimizers are fresh; any setting can be overridden by keyword.
 
     Args:
         mapping: A trained mapping, the result of ``train(...)``, a checkpoint path, or a
@@ -149,8 +163,10 @@ def adapt(
         env: An env of the mapping's family (any wrappers; its current task is used), or a
             VecEnv of such envs all on one task. If omitted, ``n_envs`` envs of ``task``.
         task: The task, when no ``env`` is given (missing features take defaults).
-        algo: ``"ppo"`` or ``"a2c"``.
-        n_envs: Parallel envs when built from ``task`` (default: the recipe's).
+        algo: ``"ppo"``, ``"a2c"``, or for Box actions ``"sac"`` or ``"td3"``; default:
+            the recipe's ``finetune_algo``, the family's choice on validation tasks.
+        n_envs: Parallel envs when built from ``task`` (default: the recipe's for PPO and
+            A2C, one for SAC and TD3).
         seed: Seed of the model and envs.
         extrapolate: Accept a task outside the family's bounds (warns).
         threads: Torch threads while the model is built and while its ``learn`` runs; the
@@ -160,7 +176,8 @@ def adapt(
 
     Raises:
         ValueError: an env of another family or with other spaces, a bad task, or a task
-            out of bounds without ``extrapolate`` (each a :mod:`meta_rl.errors` type).
+            out of bounds without ``extrapolate``, an algorithm that does not fit the
+            action space (each a :mod:`meta_rl.errors` type).
     """
     return _model(
         mapping,
@@ -181,7 +198,7 @@ def base_policy(
     env: gym.Env | VecEnv | None = None,
     *,
     task: Mapping[str, float] | None = None,
-    algo: str = "ppo",
+    algo: str | None = None,
     n_envs: int | None = None,
     seed: int = 0,
     extrapolate: bool = False,
@@ -227,6 +244,7 @@ def _model(
     check_threads(threads)
     trained = load_mapping(mapping)
     family = trained.family
+    algo = check_algo(trained, algo)
     if env is not None:
         if task is not None:
             raise ConfigError("give either env or task, not both")
@@ -236,26 +254,99 @@ def _model(
         full = _resolve_task(trained.task_space, task, extrapolate, stacklevel=4)
         env = make_vec_env(
             family.id,
-            n_envs=n_envs or trained.recipe.finetune_n_envs,
+            n_envs=n_envs or (1 if algo in OFF_POLICY_ALGOS else trained.recipe.finetune_n_envs),
             seed=seed,
             env_kwargs={"task": full, "extrapolate": extrapolate},
         )
     _warn_if_clamped(trained, full, stacklevel=4)
-    settings = {**trained.recipe.finetune, **overrides}
+    params = params_of(trained, full)
     with torch_threads(threads):
-        model = make_agent(
-            family,
-            full,
-            trained.arch,
-            settings,
-            n_envs=0,
-            seed=seed,
-            params=params_of(trained, full),
-            algo=algo,
-            spec=trained.spec,
-            env=env,
-        )
+        if algo in OFF_POLICY_ALGOS:
+            model = _off_policy_model(trained, full, env, params, algo, seed, overrides)
+        else:
+            model = make_agent(
+                family,
+                full,
+                trained.arch,
+                {**trained.recipe.finetune, **overrides},
+                n_envs=0,
+                seed=seed,
+                params=params,
+                algo=algo,
+                spec=trained.spec,
+                env=env,
+            )
     return scope_learn(model, threads)
+
+
+def _off_policy_model(
+    trained: TrainedMapping,
+    task: Task,
+    env: VecEnv,
+    params: torch.Tensor,
+    algo: str,
+    seed: int,
+    overrides: Mapping[str, Any],
+) -> BaseAlgorithm:
+    """SB3's SAC or TD3 on ``env`` carrying ``params`` and a warm critic
+    (:mod:`meta_rl.agents.warm`)."""
+    warm, settings = WarmStart.split({**trained.recipe.off_policy_finetune(algo), **overrides})
+    critic = (
+        trained.critic if trained.critic is not None and trained.critic.objective == "td3" else None
+    )
+    settings.setdefault("gamma", critic.gamma if critic is not None else 0.99)
+    if critic is not None and settings["gamma"] != critic.gamma:
+        critic = None  # a critic of another discount would only mislead: warm up instead
+    model = make_off_policy_agent(
+        env,
+        algo,
+        trained.arch,
+        settings,
+        seed=seed,
+        qf=critic.hidden if critic is not None else OFF_POLICY_HIDDEN,
+    )
+    descriptor = trained.input_descriptor(
+        torch.as_tensor(trained.descriptor(task, extrapolate=True))
+    )
+    model.warm_steps = warm_start(  # type: ignore[attr-defined]
+        model,
+        trained.spec,
+        params,
+        warm,
+        critic=critic,
+        descriptor=descriptor.numpy(),
+        seed=seed,
+    )
+    return model
+
+
+def algos_for(action_kind: str) -> list[str]:
+    """The fine-tune algorithms for a policy of ``action_kind`` (``"box"``, ``"discrete"``).
+
+    SB3's DQN is not among them: its policy is the argmax of its Q-network, and the
+    prediction is a policy, not a Q-function. A ``sacd`` mapping's critic could be folded
+    into DQN's network as ``td3``'s is into SAC's, but its greedy policy is not the
+    predicted one, so the fine-tune would not start from the prediction."""
+    return sorted(ALGOS) + (sorted(OFF_POLICY_ALGOS) if action_kind == "box" else [])
+
+
+def check_algo(trained: TrainedMapping, algo: str | None) -> str:
+    """``algo``, or the recipe's default fine-tune where ``None``.
+
+    Raises:
+        ConfigError: an algorithm that does not fit the mapping's action space (the
+            message names those that do).
+    """
+    algo = trained.recipe.finetune_algo if algo is None else algo
+    offered = algos_for(trained.arch.action_kind)
+    if algo not in offered:
+        kind = "continuous (Box)" if trained.arch.action_kind == "box" else "discrete"
+        why = " (SAC and TD3 need Box actions)" if algo in OFF_POLICY_ALGOS else ""
+        raise ConfigError(
+            f"cannot fine-tune with {algo!r}: {trained.family_name}'s actions are {kind}"
+            f"{why}; use one of {', '.join(offered)}"
+        )
+    return algo
 
 
 def _task_of(env: gym.Env | VecEnv, trained: TrainedMapping) -> Task:

@@ -22,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from meta_rl.errors import ConfigError
 from meta_rl.evaluation import ParamsPolicy, run_episodes, summarise
@@ -69,7 +71,8 @@ def evaluate(
         policy: ``"zero-shot"``, the mapping's prediction for ``task`` (what
             ``meta-rl evaluate`` scores); ``"base"``, the default-task expert; or an SB3
             model of the mapping's policy architecture, such as :func:`adapt` and
-            :func:`base_policy` return, before or after ``learn``.
+            :func:`base_policy` return, before or after ``learn`` (an SAC or TD3 model acts
+            with its own deterministic actor).
         episodes: Number of episodes.
         seed: Reset seed of the first episode; episode ``i`` is reset with ``seed + i``.
         extrapolate: Accept a task outside the family's bounds (warns).
@@ -82,7 +85,10 @@ def evaluate(
     full = _resolve_task(trained.task_space, task, extrapolate, stacklevel=3)
     # One thread, as the command line runs: the same float sums, the same returns.
     with torch_threads(1):
-        if isinstance(policy, BaseAlgorithm):
+        params: torch.Tensor | None = None
+        if isinstance(policy, OffPolicyAlgorithm):
+            model = policy  # SAC or TD3: its own actor, deterministic
+        elif isinstance(policy, BaseAlgorithm):
             params = plain_params(policy, trained.spec)
         elif policy == "zero-shot":
             _warn_if_clamped(trained, full, stacklevel=3)
@@ -96,7 +102,10 @@ def evaluate(
             )
         env = trained.family.make(task=full, extrapolate=extrapolate)
         try:
-            actor = ParamsPolicy(trained.spec, params, env.action_space)
+            if params is None:
+                actor = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
+            else:
+                actor = ParamsPolicy(trained.spec, params, env.action_space)
             returns = run_episodes(env, actor, episodes=episodes, seed=seed)
         finally:
             env.close()

@@ -242,30 +242,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_adapt(args: argparse.Namespace) -> int:
     from meta_rl.agents import adapt
-    from meta_rl.evaluation import ParamsPolicy, run_episodes
+    from meta_rl.evaluation import ParamsPolicy, model_policy, run_episodes
     from meta_rl.infra.divergence import DivergenceGuard
     from meta_rl.infra.files import atomic_open
+    from meta_rl.infra.sb3 import algo_name
 
     mapping = _load(args)
     task = parse_task(args.task, mapping.task_space, extrapolate=args.extrapolate)
     out = _writable(args.out, f"{mapping.family_name.lower()}-adapted.zip")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = adapt(mapping, task=task, seed=args.seed, extrapolate=args.extrapolate)
+        model = adapt(
+            mapping, task=task, algo=args.algo, seed=args.seed, extrapolate=args.extrapolate
+        )
     env = mapping.family.make(task=task, extrapolate=args.extrapolate)
 
-    def score() -> float:
-        params = mapping.spec.flatten(model.policy)
-        policy = ParamsPolicy(mapping.spec, params, env.action_space)
-        return (
-            sum(run_episodes(env, policy, episodes=args.episodes, seed=args.seed + 1))
-            / args.episodes
-        )
+    def score(policy: Any) -> float:
+        returns = run_episodes(env, policy, episodes=args.episodes, seed=args.seed + 1)
+        return sum(returns) / args.episodes
 
+    warm = int(getattr(model, "warm_steps", 0))  # an off-policy warm start's own env steps
     try:
-        zero_shot = score()
-        model.learn(args.steps, progress_bar=False, callback=DivergenceGuard())
-        tuned = score()
+        params = mapping.predict(task, extrapolate=True)
+        zero_shot = score(ParamsPolicy(mapping.spec, params, env.action_space))
+        learn = max(0, args.steps - warm)
+        if learn:
+            model.learn(learn, progress_bar=False, callback=DivergenceGuard())
+        tuned = score(model_policy(model, mapping.spec, env.action_space))
     finally:
         env.close()
     with atomic_open(out, "wb") as fh:
@@ -273,7 +276,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     result = {
         "family": mapping.family_name,
         "task": task,
-        "steps": args.steps,
+        "algo": algo_name(model),
+        "steps": warm + learn,
         "zero_shot_return": zero_shot,
         "fine_tuned_return": tuned,
         "model": str(out),
@@ -282,7 +286,8 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         args,
         result,
         f"{mapping.family_name} {_fmt_task(task)}: zero-shot {zero_shot:.1f}, after "
-        f"{args.steps} fine-tune steps {tuned:.1f}; SB3 model saved to {out}",
+        f"{warm + learn} fine-tune env steps of {result['algo']}: {tuned:.1f}; SB3 model saved "
+        f"to {out}",
     )
     return 0
 
@@ -548,7 +553,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("adapt", help="predict, fine-tune, and save an SB3 model")
     _checkpoint_args(p, episodes=5)
-    p.add_argument("--steps", type=_non_negative, default=5000, help="fine-tune env steps")
+    p.add_argument(
+        "--steps",
+        type=_non_negative,
+        default=5000,
+        help="fine-tune env steps (for sac and td3, the warm start's own steps included)",
+    )
+    p.add_argument(
+        "--algo",
+        choices=["ppo", "a2c", "sac", "td3"],
+        help="the fine-tune (default: the family's, chosen on validation tasks; sac and td3 "
+        "need continuous actions)",
+    )
     p.add_argument("--out", help="SB3 model zip (default: <family>-adapted.zip)")
     p.set_defaults(func=cmd_adapt)
 

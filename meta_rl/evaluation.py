@@ -184,6 +184,27 @@ def evaluate_params(
         env.close()
 
 
+class _ModelPolicy:
+    """An SB3 model's deterministic action, as a policy of :func:`run_episodes`."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.model.predict(obs, deterministic=True)[0]
+
+
+def model_policy(model: Any, spec: PolicySpec, action_space: gym.Space) -> Policy:
+    """An SB3 model's deterministic policy for :func:`run_episodes`: PPO and A2C through
+    ``spec``'s parameters (as every evaluation of the library acts), SAC and TD3 through
+    their own actor."""
+    from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+
+    if isinstance(model, OffPolicyAlgorithm):
+        return _ModelPolicy(model)
+    return ParamsPolicy(spec, plain_params(model, spec), action_space)
+
+
 def learning_curve(
     model: Any,
     spec: PolicySpec,
@@ -200,25 +221,34 @@ def learning_curve(
     The model learns between checkpoints (``model.learn`` in chunks, one continuous run);
     step 0 is the model as given. SB3 always finishes a rollout, so a point can come a little
     after its checkpoint: each point's x is the env steps the model had really taken. A
-    fine-tune that diverges keeps its last finite policy for the remaining points.
+    model that took steps before it was given (an off-policy warm start's
+    ``model.warm_steps``) counts them: its first point is at those steps, and it learns
+    only what each checkpoint leaves. A fine-tune that diverges keeps its last finite
+    policy for the remaining points. PPO and A2C models act through ``spec``'s parameters,
+    SAC and TD3 with their own deterministic actor.
     """
     if list(checkpoints) != sorted(set(checkpoints)) or min(checkpoints) < 0:
         raise ConfigError(f"checkpoints must be increasing and non-negative, got {checkpoints}")
+
     from meta_rl.infra.divergence import DivergenceGuard
 
     env = family.make(task=task, extrapolate=extrapolate)
+    before = int(getattr(model, "warm_steps", 0))
     curve, done = [], 0
     guard = DivergenceGuard()  # a diverged fine-tune keeps its last finite policy
     try:
         for step in checkpoints:
-            if step > done and not guard.diverged:
+            if step - before > done and not guard.diverged:
                 model.learn(
-                    step - done, reset_num_timesteps=done == 0, progress_bar=False, callback=guard
+                    step - before - done,
+                    reset_num_timesteps=done == 0,
+                    progress_bar=False,
+                    callback=guard,
                 )
                 done = int(model.num_timesteps)
-            policy = ParamsPolicy(spec, plain_params(model, spec), env.action_space)
+            policy = model_policy(model, spec, env.action_space)
             ret = float(np.mean(run_episodes(env, policy, episodes=episodes, seed=seed)))
-            curve.append((done, ret))
+            curve.append((before + done, ret))
     finally:
         env.close()
     return curve

@@ -135,14 +135,22 @@ def run_train_config(config: Any, *, seed: int, **settings: Any) -> TrainConfig:
     )
 
 
+def _lacks_critic(path: Path, config: TrainConfig) -> bool:
+    """Whether a cached mapping of an off-policy objective predates checkpoints keeping
+    the critic (an off-policy fine-tune starts from it, so it is retrained)."""
+    off_policy = {"td3", "sacd"} & set(config.objective.split("+"))
+    return bool(off_policy) and TrainedMapping.load(path).critic is None
+
+
 def mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
-    """The run's checkpoint, trained unless one from the same settings is already there.
+    """The run's checkpoint, trained unless one from the same settings is already there
+    (with its critic, for an off-policy objective).
 
     Returns:
         The path and whether it was trained now.
     """
     path = run_dir / f"mapping-{settings_key(config)[:12]}.safetensors"
-    if path.exists():
+    if path.exists() and not _lacks_critic(path, config):
         return path, False
     trained, _ = train(config)
     trained.save(path)

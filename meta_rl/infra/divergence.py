@@ -83,7 +83,7 @@ class DivergenceGuard(BaseCallback):
         super().__init__()
         self.diverged = False
         self._good: torch.Tensor | None = None
-        self._hook: Any = None
+        self._hooks: list[Any] = []
 
     def _vector(self) -> torch.Tensor:
         return parameters_to_vector(self.model.policy.parameters()).detach().clone()
@@ -109,9 +109,19 @@ class DivergenceGuard(BaseCallback):
                 stacklevel=2,
             )
 
+    def _optimizers(self) -> list[torch.optim.Optimizer]:
+        """PPO's and A2C's one optimizer, or SAC's and TD3's actor and critic ones."""
+        policy = self.model.policy
+        if hasattr(policy, "optimizer"):
+            return [policy.optimizer]
+        return [policy.actor.optimizer, policy.critic.optimizer]
+
     def _on_training_start(self) -> None:
         self._keep_if_finite()
-        self._hook = self.model.policy.optimizer.register_step_post_hook(self._after_optimizer_step)
+        self._hooks = [
+            optimizer.register_step_post_hook(self._after_optimizer_step)
+            for optimizer in self._optimizers()
+        ]
 
     def _on_rollout_start(self) -> None:
         if not self.diverged:
@@ -121,6 +131,6 @@ class DivergenceGuard(BaseCallback):
         return not self.diverged
 
     def _on_training_end(self) -> None:
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []

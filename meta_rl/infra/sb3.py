@@ -1,5 +1,6 @@
 """The one place that builds Stable-Baselines3 models: a PPO or A2C whose ``MlpPolicy`` has
-a given architecture, optionally carrying flat predicted parameters."""
+a given architecture, optionally carrying flat predicted parameters, and the SAC or TD3 of
+an off-policy fine-tune (:func:`make_off_policy_agent`)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,29 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
-from stable_baselines3 import A2C, PPO
+from stable_baselines3 import A2C, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.sac.policies import Actor as SACActor
+from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.td3.policies import Actor as TD3Actor
+from stable_baselines3.td3.policies import TD3Policy
+from torch import nn
 
 from meta_rl.envs import Family
 from meta_rl.errors import ConfigError
-from meta_rl.mapping.policy import PolicyArch, PolicySpec
+from meta_rl.mapping.policy import ACTIVATIONS, PolicyArch, PolicySpec
 
 ALGOS: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C}
+OFF_POLICY_ALGOS: dict[str, type[OffPolicyAlgorithm]] = {"sac": SAC, "td3": TD3}
+OFF_POLICY_HIDDEN = (256, 256)
+"""SB3's own default layers for SAC and TD3, used where no mapping critic sets them."""
 A2C_KEYS = {"n_steps", "gamma", "gae_lambda", "learning_rate", "ent_coef", "vf_coef"}
 
 
@@ -93,6 +105,14 @@ def make_agent(
     return model
 
 
+def algo_name(model: BaseAlgorithm) -> str:
+    """``"ppo"``, ``"a2c"``, ``"sac"`` or ``"td3"``: the algorithm of an SB3 model."""
+    for name, cls in {**ALGOS, **OFF_POLICY_ALGOS}.items():
+        if isinstance(model, cls):
+            return name
+    raise ConfigError(f"not a model of {', '.join({**ALGOS, **OFF_POLICY_ALGOS})}: {model!r}")
+
+
 def silence(model: BaseAlgorithm) -> BaseAlgorithm:
     """Give ``model`` a logger with no outputs. SB3's default logger, even at verbose 0,
     makes an empty ``SB3-<time>`` folder in the temp dir at every ``learn``: thousands of
@@ -108,3 +128,89 @@ def rebuild_optimizer(model: BaseAlgorithm) -> None:
     policy = model.policy
     lr = model.lr_schedule(1.0)
     policy.optimizer = policy.optimizer_class(policy.parameters(), lr=lr, **policy.optimizer_kwargs)
+
+
+class _OwnActorActivation:
+    """SB3's SAC and TD3 policies take one ``activation_fn`` for the actor and the critic;
+    these take the actor's own, ``actor_activation_fn``: the actor can then carry a
+    prediction's ``tanh`` layers while the critic keeps ReLU, the layers of the mapping's
+    critic. Everything else is SB3's (``SAC.load`` reads what ``save`` writes, where
+    meta-rl is installed)."""
+
+    actor_activation_fn: type[nn.Module]
+    actor_class: type[nn.Module]
+
+    def __init__(self, *args: Any, actor_activation_fn: type[nn.Module] = nn.Tanh, **kwargs: Any):
+        self.actor_activation_fn = actor_activation_fn  # read by make_actor, during __init__
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+
+    def make_actor(self, features_extractor: Any = None) -> nn.Module:
+        kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)  # type: ignore[attr-defined]
+        kwargs["activation_fn"] = self.actor_activation_fn
+        return self.actor_class(**kwargs).to(self.device)  # type: ignore[attr-defined]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        data["actor_activation_fn"] = self.actor_activation_fn
+        return data
+
+
+class OwnActorSACPolicy(_OwnActorActivation, SACPolicy):
+    """SB3's SAC ``MlpPolicy`` whose actor has its own activation."""
+
+    actor_class = SACActor
+
+
+class OwnActorTD3Policy(_OwnActorActivation, TD3Policy):
+    """SB3's TD3 ``MlpPolicy`` whose actor has its own activation."""
+
+    actor_class = TD3Actor
+
+
+_OWN_ACTOR_POLICIES = {"sac": OwnActorSACPolicy, "td3": OwnActorTD3Policy}
+
+
+def make_off_policy_agent(
+    env: gym.Env | Any,
+    algo: str,
+    arch: PolicyArch,
+    settings: Mapping[str, Any],
+    *,
+    seed: int,
+    qf: tuple[int, ...] = OFF_POLICY_HIDDEN,
+) -> OffPolicyAlgorithm:
+    """An SB3 SAC or TD3 on ``env`` whose actor has the prediction's layers (``arch``'s
+    ``pi`` and activation) and whose critic has ReLU layers ``qf`` (those of the mapping's
+    critic where it has one, to carry it exactly; else SB3's default 256 x 256).
+
+    ``settings`` are the algorithm's keyword arguments, plus ``action_noise`` for TD3: the
+    std of its Gaussian exploration noise, in SB3's ``[-1, 1]`` action units. Nothing
+    waits for random actions (``learning_starts`` 0): the caller fills the buffer first.
+    """
+    if algo not in OFF_POLICY_ALGOS:
+        raise ConfigError(f"algo must be one of {sorted(OFF_POLICY_ALGOS)}, got {algo!r}")
+    kwargs = dict(settings)
+    verbose = int(kwargs.pop("verbose", 0))
+    noise = kwargs.pop("action_noise", None)
+    if algo == "td3" and noise:
+        dim = int(np.prod(env.action_space.shape))
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(dim), float(noise) * np.ones(dim))
+    policy_kwargs = {
+        "net_arch": {"pi": list(arch.pi), "qf": list(qf)},
+        "activation_fn": nn.ReLU,
+        "actor_activation_fn": ACTIVATIONS[arch.activation],
+        **kwargs.pop("policy_kwargs", {}),
+    }
+    kwargs.setdefault("learning_starts", 0)
+    model = OFF_POLICY_ALGOS[algo](
+        _OWN_ACTOR_POLICIES[algo],
+        env,
+        policy_kwargs=policy_kwargs,
+        seed=seed,
+        device="cpu",
+        verbose=verbose,
+        **kwargs,
+    )
+    if not verbose and kwargs.get("tensorboard_log") is None:
+        silence(model)
+    return model

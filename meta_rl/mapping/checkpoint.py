@@ -16,6 +16,7 @@ import torch
 from meta_rl.envs import Family, TaskSpace, get_family
 from meta_rl.errors import CheckpointError, MetaRLError, TaskError
 from meta_rl.infra.files import load_tensors, save_tensors
+from meta_rl.mapping.critic import PREFIX, TaskCritic
 from meta_rl.mapping.network import MappingNetwork, check_mapping_fits
 from meta_rl.mapping.policy import PolicyArch, PolicySpec
 from meta_rl.mapping.schema import FORMAT_VERSION, parse_checkpoint
@@ -48,6 +49,10 @@ class TrainedMapping:
             :func:`meta_rl.objectives.registry.parse_objective`).
         recipe: The family's recipe (its ``finetune`` settings drive adaptation).
         info: Training summary (splits, returns, env steps), JSON-serialisable.
+        critic: The task-conditioned critic of an off-policy objective (``td3``,
+            ``sacd``), from the same validation round as the network; ``None`` for other
+            objectives and for checkpoints saved before critics were kept. An off-policy
+            fine-tune (``adapt(..., algo="sac")``) starts from it.
     """
 
     family_name: str
@@ -57,6 +62,7 @@ class TrainedMapping:
     objective: str
     recipe: Recipe
     info: dict[str, Any] = field(default_factory=dict)
+    critic: TaskCritic | None = None
 
     @cached_property
     def spec(self) -> PolicySpec:
@@ -109,6 +115,14 @@ class TrainedMapping:
         low, high = self.task_space.training_region(self.info.get("split_kind", "interpolation"))
         return torch.as_tensor(low), torch.as_tensor(high)
 
+    def input_descriptor(
+        self, descriptor: torch.Tensor, *, clamp: bool | None = None
+    ) -> torch.Tensor:
+        """The descriptor the network reads for ``descriptor``: clamped to
+        :meth:`training_region` where ``clamp`` (default :attr:`clamps`) says so."""
+        clamp = self.clamps if clamp is None else clamp
+        return torch.clamp(descriptor, *self.training_region()) if clamp else descriptor
+
     def predict(
         self, task: dict[str, float] | None, *, extrapolate: bool = False, clamp: bool | None = None
     ) -> torch.Tensor:
@@ -126,8 +140,7 @@ class TrainedMapping:
                 bounds that its descriptor (or, unclamped, the prediction) overflows.
         """
         d = torch.as_tensor(self.descriptor(task, extrapolate=extrapolate))
-        clamp = self.clamps if clamp is None else clamp
-        inside = torch.clamp(d, *self.training_region()) if clamp else d
+        inside = self.input_descriptor(d, clamp=clamp)
         with torch.no_grad():
             params = self.network(inside).detach()
         if not (torch.isfinite(d).all() and torch.isfinite(params).all()):
@@ -154,6 +167,7 @@ class TrainedMapping:
             "objective": self.objective,
             "recipe": asdict(self.recipe),
             "info": self.info,
+            **({"critic": self.critic.to_json()} if self.critic is not None else {}),
             "versions": _versions(),
         }
 
@@ -161,6 +175,8 @@ class TrainedMapping:
         """Write the checkpoint atomically; returns its path."""
         path = Path(path)
         tensors = {k: v for k, v in self.network.state_dict().items()}
+        if self.critic is not None:
+            tensors.update(self.critic.checkpoint_tensors())
         save_tensors(path, tensors, self.metadata())
         return path
 
@@ -191,7 +207,9 @@ class TrainedMapping:
             checked.task_space.dim, torch.zeros_like(tensors["base"]), checked.config
         )
         try:
-            network.load_state_dict(tensors, strict=True)
+            network.load_state_dict(
+                {k: v for k, v in tensors.items() if not k.startswith(PREFIX)}, strict=True
+            )
         except RuntimeError as err:  # parse_checkpoint has checked every name and shape
             first = str(err).splitlines()[0:2]
             raise CheckpointError(
@@ -218,6 +236,7 @@ class TrainedMapping:
             objective=checked.objective,
             recipe=checked.recipe,
             info=checked.info,
+            critic=checked.critic,
         )
         if checked.layout and checked.layout != mapping.spec.layout():
             raise CheckpointError(

@@ -27,6 +27,9 @@ The schema (``format_version`` 1)::
     info            object; where present: split.{train,val,test} and <phase>_tasks lists
                     of tasks of the task space, split_kind "interpolation" |
                     "extrapolation", env_steps a non-negative int
+    critic          optional: objective "td3" | "sacd" (a phase of the checkpoint's
+                    objective), hidden: non-empty list of positive ints, gamma in (0, 1]; its
+                    weights are named critic.q1.0.weight and so on
     versions        optional object of strings
 """
 
@@ -43,6 +46,7 @@ from meta_rl.envs import Family, TaskSpace, get_family
 from meta_rl.envs.registry import UNAVAILABLE
 from meta_rl.envs.task_space import SPLIT_KINDS
 from meta_rl.errors import CheckpointError, FamilyError
+from meta_rl.mapping.critic import CRITIC_OBJECTIVES, PREFIX, TaskCritic, critic_shapes
 from meta_rl.mapping.network import MappingConfig
 from meta_rl.mapping.policy import PolicyArch, policy_numel
 from meta_rl.objectives.registry import PHASES, phase_infos
@@ -72,6 +76,7 @@ class CheckedCheckpoint:
     recipe: Recipe
     info: dict[str, Any]
     layout: list[tuple[str, list[int]]] | None
+    critic: TaskCritic | None = None
 
 
 def _fail(field: str, must: str, value: Any) -> NoReturn:
@@ -184,10 +189,34 @@ def _check_config(meta: Mapping[str, Any]) -> MappingConfig:
     return MappingConfig(hidden=tuple(hidden), rank=rank)
 
 
+def _check_critic(
+    meta: Mapping[str, Any], objective: str, arch: PolicyArch, space: TaskSpace
+) -> tuple[dict[str, Any] | None, dict[str, tuple[int, ...]]]:
+    """The critic's metadata (or ``None``) and the shapes of the weights it makes."""
+    data = meta.get("critic")
+    if data is None:
+        return None, {}
+    data = _object(data, "critic")
+    name = _get(data, "objective", "critic.objective")
+    if name not in CRITIC_OBJECTIVES or name not in objective.split("+"):
+        _fail("critic.objective", "a phase of the objective, td3 or sacd", name)
+    hidden = _sizes(_get(data, "hidden", "critic.hidden"), "critic.hidden", empty=False)
+    gamma = _get(data, "gamma", "critic.gamma")
+    if not _is_real(gamma) or not 0 < gamma <= 1:
+        _fail("critic.gamma", "a number in (0, 1]", gamma)
+    shapes = critic_shapes(name, arch.obs_dim, arch.action_dim, space.dim, hidden)
+    return data, shapes
+
+
 def _check_weights(
-    tensors: Mapping[str, torch.Tensor], space: TaskSpace, arch: PolicyArch, config: MappingConfig
+    tensors: Mapping[str, torch.Tensor],
+    space: TaskSpace,
+    arch: PolicyArch,
+    config: MappingConfig,
+    critic: Mapping[str, tuple[int, ...]],
 ) -> None:
-    """The weights are exactly the tensors the metadata's sizes make, float32 and finite."""
+    """The weights are exactly the tensors the metadata's sizes make (the mapping's and the
+    critic's), float32 and finite."""
     if "base" not in tensors:
         raise CheckpointError("the checkpoint has no base parameters")
     numel = policy_numel(arch)
@@ -197,7 +226,7 @@ def _check_weights(
             f"the mapping predicts {list(base.shape)} parameters (its base), the policy of "
             f"policy.arch has {numel}: the weights do not match the metadata"
         )
-    expected = config.parameter_shapes(space.dim, numel)
+    expected = {**config.parameter_shapes(space.dim, numel), **critic}
     missing = [name for name in expected if name not in tensors]
     unexpected = [name for name in tensors if name not in expected]
     if missing or unexpected:
@@ -304,8 +333,9 @@ def parse_checkpoint(
     arch = _check_arch(policy)
     layout = _check_layout(policy)
     config = _check_config(meta)
-    _check_weights(tensors, space, arch, config)
     objective = _check_objective(meta, arch)
+    critic_meta, critic = _check_critic(meta, objective, arch, space)
+    _check_weights(tensors, space, arch, config, critic)
     recipe = recipe_from_json(_get(meta, "recipe", "recipe"))
     info = _check_info(meta, space)
     versions = meta.get("versions", {})
@@ -320,4 +350,12 @@ def parse_checkpoint(
         recipe=recipe,
         info=info,
         layout=layout,
+        critic=None
+        if critic_meta is None
+        else TaskCritic.from_state(
+            critic_meta["objective"],
+            critic_meta["hidden"],
+            critic_meta["gamma"],
+            {k[len(PREFIX) :]: tensors[k] for k in critic},
+        ),
     )

@@ -27,6 +27,7 @@ from meta_rl.errors import ConfigError, FamilyError
 from meta_rl.infra.checks import check_counts, check_reals
 from meta_rl.infra.divergence import Divergence
 from meta_rl.infra.files import load_optimizer, optimizer_tensors
+from meta_rl.mapping.critic import TaskCritic
 from meta_rl.mapping.network import MappingNetwork
 from meta_rl.mapping.policy import PolicySpec
 from meta_rl.objectives.phase import IterativePhase, OnIteration, PhaseContext
@@ -513,6 +514,15 @@ class OffPolicyPhase(IterativePhase):
     @property
     def drawn_tasks(self) -> list[Task]:
         return self.tasks
+
+    def critic(self) -> TaskCritic:
+        settings = self.settings
+        return TaskCritic.from_state(
+            self.info.name,
+            settings.critic_hidden,
+            settings.gamma,
+            self.learner.critic.state_dict(),
+        )
 
     def iterate(self, start: int, on_iteration: OnIteration) -> None:
         self.learner.train(start_iteration=start, on_iteration=on_iteration)

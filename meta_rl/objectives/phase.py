@@ -19,6 +19,7 @@ import torch
 
 from meta_rl.envs import Family, Task
 from meta_rl.infra.divergence import Divergence
+from meta_rl.mapping.critic import TaskCritic
 from meta_rl.mapping.network import MappingNetwork
 from meta_rl.mapping.policy import PolicySpec
 
@@ -107,6 +108,11 @@ class Phase(ABC):
     def drawn_tasks(self) -> list[Task] | None:
         """The training tasks the phase drew beyond the split's (recorded in the
         checkpoint), or ``None``."""
+        return None
+
+    def critic(self) -> TaskCritic | None:
+        """The task-conditioned critic the phase trains beside the mapping, as it is now
+        (the checkpoint keeps the one of the best validation round), or ``None``."""
         return None
 
     @abstractmethod

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import reprlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from meta_rl.errors import CheckpointError
@@ -33,6 +33,14 @@ class Recipe:
         oracle_steps: Env steps of a per-task oracle trained from scratch.
         finetune: PPO settings that suit a warm start (the adaptation of a prediction).
         finetune_n_envs: Parallel envs of the adaptation.
+        finetune_algo: The fine-tune ``adapt`` runs by default (``"ppo"``, ``"a2c"``,
+            ``"sac"``, ``"td3"``), chosen on validation tasks by ``meta-rl
+            select-finetune`` where it has been run.
+        finetune_sac: SB3 ``SAC`` settings of an off-policy fine-tune, with the warm
+            start's own (:class:`meta_rl.agents.warm.WarmStart`); missing keys take
+            :data:`OFF_POLICY_FINETUNE`'s.
+        finetune_td3: The same for SB3 ``TD3`` (``action_noise``: the std of its
+            exploration noise in ``[-1, 1]`` action units).
         n_train: Training tasks (one expert each).
         n_val: Validation tasks (model selection).
         n_test: Test tasks (reported, never used for a choice).
@@ -61,6 +69,9 @@ class Recipe:
     oracle_steps: int
     finetune: dict[str, Any]
     finetune_n_envs: int = 1
+    finetune_algo: str = "ppo"
+    finetune_sac: dict[str, Any] = field(default_factory=dict)
+    finetune_td3: dict[str, Any] = field(default_factory=dict)
     n_train: int = 24
     n_val: int = 6
     n_test: int = 6
@@ -80,6 +91,12 @@ class Recipe:
         policy): ``scratch_ppo`` where set, else ``ppo``."""
         return self.scratch_ppo or self.ppo
 
+    def off_policy_finetune(self, algo: str) -> dict[str, Any]:
+        """The settings of an off-policy fine-tune (``"sac"`` or ``"td3"``): the defaults
+        of :data:`OFF_POLICY_FINETUNE`, under the recipe's own."""
+        own = self.finetune_sac if algo == "sac" else self.finetune_td3
+        return {**OFF_POLICY_FINETUNE[algo], **own}
+
     @property
     def expert_episodes(self) -> int:
         """Episodes of each evaluation inside an expert's fine-tune."""
@@ -98,6 +115,24 @@ class Recipe:
             sac=self.sac if keep_sac else None,
             sac_steps=max(64, int(self.sac_steps * sac_factor)) if keep_sac else 0,
         )
+
+
+OFF_POLICY_FINETUNE: dict[str, dict[str, Any]] = {
+    "sac": {
+        "learning_rate": 1e-3,
+        "batch_size": 256,
+        "buffer_size": 100_000,
+        "ent_coef": "auto_0.01",
+    },
+    "td3": {
+        "learning_rate": 1e-3,
+        "batch_size": 256,
+        "buffer_size": 100_000,
+        "action_noise": 0.1,
+    },
+}
+"""Settings of an off-policy fine-tune that a recipe does not set. The discount is the
+mapping critic's where it has one (the critic was trained with it), else 0.99."""
 
 
 def warm_start(ppo: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -453,6 +488,28 @@ SAC_SETTINGS: dict[str, Callable[[Any], bool]] = {
 }
 """Every SAC setting a recipe's ``sac`` may hold, with what it accepts."""
 
+_WARM_SETTINGS: dict[str, Callable[[Any], bool]] = {
+    "warm_steps": _count(0, _MAX_BUFFER),
+    "warm_noise": _real(0.0, 1.0),
+    "fit_updates": _count(0, _MAX_BUFFER),
+    "critic_updates": _count(0, _MAX_BUFFER),
+    "log_std": _real(-10.0, 2.0),
+}
+FINETUNE_SAC_SETTINGS = {**SAC_SETTINGS, **_WARM_SETTINGS}
+"""Every setting of a recipe's ``finetune_sac``: SAC's and the warm start's."""
+FINETUNE_TD3_SETTINGS: dict[str, Callable[[Any], bool]] = {
+    **_COMMON,
+    **{k: SAC_SETTINGS[k] for k in ("buffer_size", "learning_starts", "tau", "train_freq")},
+    "gradient_steps": _count(-1, _MAX_BUFFER),
+    "policy_delay": _count(1, _MAX_BUFFER),
+    "target_policy_noise": _real(0.0, 10.0),
+    "target_noise_clip": _real(0.0, 10.0),
+    "action_noise": _real(0.0, 10.0),
+    **_WARM_SETTINGS,
+}
+"""Every setting of a recipe's ``finetune_td3``: TD3's and the warm start's."""
+FINETUNE_ALGOS = ("ppo", "a2c", "sac", "td3")
+
 
 def _settings(name: str, value: Any, allowed: dict[str, Callable[[Any], bool]]) -> dict:
     if not isinstance(value, dict):
@@ -497,12 +554,15 @@ _RECIPE_FIELDS: dict[str, Callable[[Any], bool]] = {
     "expert_eval_episodes": _optional(_count(1, 1_000_000)),
     "sac_steps": _count(0, _MAX_STEPS),
     "objective": lambda v: isinstance(v, str) and len(v) <= 200 and _objective(v),
+    "finetune_algo": lambda v: v in FINETUNE_ALGOS,
 }
 _RECIPE_SETTINGS = {
     "ppo": PPO_SETTINGS,
     "finetune": PPO_SETTINGS,
     "scratch_ppo": PPO_SETTINGS,
     "sac": SAC_SETTINGS,
+    "finetune_sac": FINETUNE_SAC_SETTINGS,
+    "finetune_td3": FINETUNE_TD3_SETTINGS,
 }
 _REQUIRED = ("ppo", "n_envs", "base_steps", "expert_steps", "oracle_steps", "finetune")
 

@@ -39,6 +39,8 @@ from meta_rl.infra.files import (
 )
 from meta_rl.infra.threads import DEFAULT_THREADS, torch_threads
 from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.mapping.critic import PREFIX as CRITIC_PREFIX
+from meta_rl.mapping.critic import TaskCritic
 from meta_rl.mapping.network import MappingNetwork
 from meta_rl.mapping.policy import PolicyArch, PolicySpec
 from meta_rl.objectives.phase import Phase, PhaseContext
@@ -75,6 +77,8 @@ class Best:
     score: float
     round: int
     state: dict[str, torch.Tensor]
+    critic: TaskCritic | None = None
+    """The off-policy phase's critic at that round (kept in the checkpoint), if any."""
 
 
 def validation_score(
@@ -266,6 +270,7 @@ class Trainer:
             objective=config.objective,
             recipe=self.recipe,
             info=info,
+            critic=self.best.critic,
         )
         self.log.update(
             result={k: v for k, v in info.items() if k != "split" and k not in self.drawn}
@@ -293,7 +298,20 @@ class Trainer:
             tensors, meta = load_tensors(self.resume_path)
             logger.info("resuming from %s", self.resume_path)
             self.network.load_state_dict(_prefixed(tensors, "network."))
-            self.best = Best(meta["best_score"], meta["best_round"], _prefixed(tensors, "best."))
+            critic = meta.get("best_critic")
+            self.best = Best(
+                meta["best_score"],
+                meta["best_round"],
+                _prefixed(tensors, "best."),
+                None
+                if critic is None
+                else TaskCritic.from_state(
+                    critic["objective"],
+                    critic["hidden"],
+                    critic["gamma"],
+                    _prefixed(tensors, f"best_{CRITIC_PREFIX}"),
+                ),
+            )
             self.history = meta["history"]
             self.env_steps = meta["env_steps"]
             self._resumed_meta = meta
@@ -340,21 +358,24 @@ class Trainer:
         self._count(phase)
         self._bar.update(1)
         if phase.validates(unit):
-            score = self._validate(phase.info.name, stats)
+            score = self._validate(phase, stats)
             self._bar.set_postfix(val_return=f"{score:.1f}")
         self._save(index, unit, phase)
         if unit < phase.total and self.on_saved is not None:
             self.on_saved(len(self.history) - 1)
 
-    def _validate(self, phase: str, stats: dict[str, Any]) -> float:
+    def _validate(self, phase: Phase, stats: dict[str, Any]) -> float:
         """Score the validation tasks; keep the network if it is the best so far. A tie goes
         to the later, more trained network: where returns are capped (CartPole's 500),
         validation stops telling rounds apart once every task reaches the cap."""
         score = self.validation_score()
         round_ = len(self.history)
-        self.history.append({"round": round_, "phase": phase, "val_return": score, **stats})
+        self.history.append(
+            {"round": round_, "phase": phase.info.name, "val_return": score, **stats}
+        )
         if score >= self.best.score:
-            self.best = Best(score, round_, copy.deepcopy(self.network.state_dict()))
+            state = copy.deepcopy(self.network.state_dict())
+            self.best = Best(score, round_, state, phase.critic())
         self.log.update(mapping_history=self.history)
         return score
 
@@ -363,6 +384,9 @@ class Trainer:
         the network, the best network, the history and the phase's own state."""
         tensors = {f"network.{k}": v for k, v in self.network.state_dict().items()}
         tensors.update({f"best.{k}": v for k, v in self.best.state.items()})
+        critic = self.best.critic
+        if critic is not None:
+            tensors.update({f"best_{k}": v for k, v in critic.checkpoint_tensors().items()})
         tensors.update(phase.state_tensors())
         meta = {
             "phase": index,
@@ -370,6 +394,7 @@ class Trainer:
             "history": self.history,
             "best_score": self.best.score,
             "best_round": self.best.round,
+            "best_critic": None if critic is None else critic.to_json(),
             "env_steps": self.env_steps,
             "phase_env_steps": phase.env_steps_before + phase.env_steps,
         }

@@ -1,0 +1,330 @@
+"""Off-policy fine-tunes of a prediction: SB3's SAC and TD3 carrying the predicted policy
+and a warm critic.
+
+The prediction is a PPO ``MlpPolicy`` (tanh layers, an action mean that SB3 clips to the
+bounds); SB3's SAC and TD3 actors are ReLU networks whose output passes through ``tanh``
+and is scaled to the bounds. No weights map one onto the other, so the actor is
+*converted*: :func:`warm_start` first runs the predicted policy in the env for
+``warm_steps`` steps (small Gaussian noise on its actions; every step goes into the
+model's replay buffer and counts in the fine-tune's env steps), then fits the new actor's
+pre-``tanh`` output to ``atanh`` of the prediction's action, scaled to ``[-1, 1]`` and kept
+within ``1 - 1e-2`` of the bounds, on those states and jittered copies of them. The
+converted actor's zero-shot return is the prediction's within noise (the benchmark's
+fine-tune curves start at it; the tests check one task).
+
+The critic:
+
+* a mapping trained by ``td3`` keeps its task-conditioned critic ``Q(s, a, d)``
+  (:class:`~meta_rl.mapping.critic.TaskCritic`); for the task's descriptor it becomes an
+  ordinary SB3 critic, exactly: ``d`` folded into the first layer's bias, and the env's
+  action units into SB3's ``[-1, 1]`` (``a = mid + half * u``, folded the same way);
+* any mapping then gets ``critic_updates`` critic-only TD steps on the warm-up
+  transitions, the actor held fixed: the whole warm-up for a mapping without a critic
+  (other objectives, checkpoints saved before critics were kept), a short adjustment for
+  one with a critic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3 import SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.utils import polyak_update
+
+from meta_rl.errors import ConfigError
+from meta_rl.mapping.critic import TaskCritic
+from meta_rl.mapping.policy import PolicySpec
+
+SATURATION = 1e-2
+"""How far inside ``[-1, 1]`` a converted actor's squashed action stays (its pre-``tanh``
+target is at most ``atanh(1 - SATURATION)``, about 2.65): a bang-bang prediction stays
+learnable by gradient instead of sitting where ``tanh``'s slope is zero."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarmStart:
+    """How an off-policy fine-tune starts from a prediction (the keys of a recipe's
+    ``finetune_off_policy`` settings that are not SB3's).
+
+    Attributes:
+        warm_steps: Env steps of the predicted policy before learning (they fill the
+            replay buffer and give the states the actor is fitted on; counted).
+        warm_noise: Std of the Gaussian noise on those actions, as a fraction of the
+            action half-range.
+        fit_updates: Adam steps fitting the new actor to the prediction.
+        critic_updates: Critic-only TD steps on the warm-up transitions.
+        log_std: SAC's initial log standard deviation (pre-``tanh``), the same in every
+            state.
+    """
+
+    warm_steps: int = 400
+    warm_noise: float = 0.1
+    fit_updates: int = 1000
+    critic_updates: int = 500
+    log_std: float = -2.0
+
+    @classmethod
+    def split(cls, settings: Mapping[str, Any]) -> tuple[WarmStart, dict[str, Any]]:
+        """The warm-start settings among ``settings``, and the rest (SB3's)."""
+        names = {f.name for f in fields(cls)}
+        own = {k: v for k, v in settings.items() if k in names}
+        return cls(**own), {k: v for k, v in settings.items() if k not in names}
+
+    def __post_init__(self) -> None:
+        for name in ("warm_steps", "fit_updates", "critic_updates"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{name} must be a whole number of at least 0, got {value!r}")
+        if self.warm_steps < 1 and self.fit_updates > 0:
+            raise ConfigError("warm_steps must be at least 1: the actor is fitted on its states")
+        if not 0 <= self.warm_noise <= 1:
+            raise ConfigError(f"warm_noise must be in [0, 1], got {self.warm_noise!r}")
+        if not -10 <= self.log_std <= 2:
+            raise ConfigError(f"log_std must be in [-10, 2], got {self.log_std!r}")
+
+
+def _bounds(model: OffPolicyAlgorithm) -> tuple[torch.Tensor, torch.Tensor]:
+    space = model.action_space
+    low = torch.as_tensor(np.asarray(space.low, dtype=np.float32))
+    high = torch.as_tensor(np.asarray(space.high, dtype=np.float32))
+    return low, high
+
+
+def _pre_tanh(model: OffPolicyAlgorithm, obs: torch.Tensor) -> torch.Tensor:
+    """The actor's deterministic action before ``tanh``."""
+    if isinstance(model, SAC):
+        return model.actor.get_action_dist_params(obs)[0]
+    features = model.actor.extract_features(obs, model.actor.features_extractor)
+    return model.actor.mu[:-1](features)  # TD3's mu ends in nn.Tanh
+
+
+def warm_start(
+    model: OffPolicyAlgorithm,
+    spec: PolicySpec,
+    params: torch.Tensor,
+    warm: WarmStart,
+    *,
+    critic: TaskCritic | None,
+    descriptor: np.ndarray,
+    seed: int,
+) -> int:
+    """Give a fresh SB3 SAC or TD3 ``model`` the predicted policy ``params`` (flat
+    ``MlpPolicy`` parameters of ``spec``) and a warm critic, as the module says; returns the
+    env steps taken (``warm.warm_steps``)."""
+    generator = torch.Generator().manual_seed(seed)
+    actor = params[spec.actor_rows][None]
+    low, high = _bounds(model)
+    mid, half = (high + low) / 2, (high - low) / 2
+
+    def predicted(obs: torch.Tensor) -> torch.Tensor:
+        """The prediction's action as SB3 acts with it: the mean, clipped."""
+        mean = spec.action_mean(actor, obs[None])[0]
+        return torch.maximum(torch.minimum(mean, high), low)
+
+    states = _rollout(model, predicted, warm, generator, mid, half)
+    _copy_actor(model, spec, params, mid, half)
+    if isinstance(model, SAC):
+        with torch.no_grad():
+            model.actor.log_std.weight.zero_()
+            model.actor.log_std.bias.fill_(warm.log_std)
+    _fit_actor(model, predicted, states, warm.fit_updates, generator, mid, half)
+    if critic is not None:
+        _load_critic(model, critic, descriptor, mid, half)
+    _critic_updates(model, warm.critic_updates)
+    _fresh_optimizers(model)
+    return warm.warm_steps
+
+
+def _rollout(
+    model: OffPolicyAlgorithm,
+    predicted: Any,
+    warm: WarmStart,
+    generator: torch.Generator,
+    mid: torch.Tensor,
+    half: torch.Tensor,
+) -> torch.Tensor:
+    """``warm.warm_steps`` env steps of the noisy prediction on ``model.env`` into the
+    replay buffer (as SB3 stores its own: actions in ``[-1, 1]``, the final observation of
+    an episode as its next one); returns the states visited."""
+    env = model.env
+    n_envs = env.num_envs
+    obs = env.reset()
+    states = []
+    for _ in range(-(-warm.warm_steps // n_envs)):
+        x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+        with torch.no_grad():
+            action = predicted(x)
+        noise = torch.randn(action.shape, generator=generator) * warm.warm_noise * half
+        action = torch.maximum(torch.minimum(action + noise, mid + half), mid - half)
+        scaled = ((action - mid) / half).numpy()
+        new_obs, rewards, dones, infos = env.step(action.numpy())
+        after = np.array(new_obs, copy=True)
+        for i, done in enumerate(dones):
+            if done and infos[i].get("terminal_observation") is not None:
+                after[i] = infos[i]["terminal_observation"]
+        model.replay_buffer.add(obs, after, scaled, rewards, dones, infos)
+        states.append(x)
+        obs = new_obs
+    model._last_obs = obs  # learn() goes on from here unless it resets the env
+    return torch.cat(states)
+
+
+FIT_LR = 1e-4
+"""Adam's learning rate in the fit: small, as the fit starts from the copied layers."""
+OUTPUT_GAIN = 3.0
+"""The copied output layer is scaled by this before ``tanh``: ``tanh(1.5 z)`` is within
+0.1 of ``clip(z, -1, 1)`` on ``|z| <= 1.5``'s ends and in the middle; the fit does the rest."""
+
+
+def _actor_linears(model: OffPolicyAlgorithm) -> list[torch.nn.Linear]:
+    """The actor's linear layers, input to output (the mean's head last)."""
+    if isinstance(model, SAC):
+        modules = [*model.actor.latent_pi, model.actor.mu]
+    else:
+        modules = list(model.actor.mu)
+    return [m for m in modules if isinstance(m, torch.nn.Linear)]
+
+
+def _copy_actor(
+    model: OffPolicyAlgorithm,
+    spec: PolicySpec,
+    params: torch.Tensor,
+    mid: torch.Tensor,
+    half: torch.Tensor,
+) -> None:
+    """The prediction's actor into ``model``'s: its hidden layers exactly, its mean's head
+    rescaled from the env's units to ``tanh``'s (``(mean - mid) / half``, times
+    :data:`OUTPUT_GAIN`)."""
+    named = spec.unflatten(params)
+    hidden = sorted(
+        {int(n.split(".")[2]) for n in named if n.startswith("mlp_extractor.policy_net.")}
+    )
+    sources = [
+        (named[f"mlp_extractor.policy_net.{i}.weight"], named[f"mlp_extractor.policy_net.{i}.bias"])
+        for i in hidden
+    ]
+    weight, bias = named["action_net.weight"], named["action_net.bias"]
+    scale = OUTPUT_GAIN / half
+    sources.append((weight * scale[:, None], (bias - mid) * scale))
+    linears = _actor_linears(model)
+    if [tuple(lin.weight.shape) for lin in linears] != [tuple(w.shape) for w, _ in sources]:
+        raise ConfigError(
+            "the fine-tune's actor must have the prediction's layers (net_arch pi = the "
+            "mapping's policy's pi)"
+        )
+    with torch.no_grad():
+        for lin, (w, b) in zip(linears, sources, strict=True):
+            lin.weight.copy_(w)
+            lin.bias.copy_(b)
+
+
+def _fit_actor(
+    model: OffPolicyAlgorithm,
+    predicted: Any,
+    states: torch.Tensor,
+    updates: int,
+    generator: torch.Generator,
+    mid: torch.Tensor,
+    half: torch.Tensor,
+) -> None:
+    """Regress the actor's pre-``tanh`` output on ``atanh`` of the prediction's scaled
+    action, on ``states`` and copies jittered by a tenth of each feature's spread."""
+    if updates == 0:
+        return
+    spread = states.std(0, keepdim=True).clamp_min(1e-3)
+    limit = float(np.arctanh(1 - SATURATION))
+    optimizer = torch.optim.Adam(model.actor.parameters(), lr=FIT_LR)
+    model.actor.set_training_mode(True)
+    for _ in range(updates):
+        pick = torch.randint(len(states), (256,), generator=generator)
+        batch = states[pick]
+        jitter = torch.randn(batch.shape, generator=generator) * spread * 0.1
+        batch = torch.cat([batch, batch + jitter])
+        with torch.no_grad():
+            target = ((predicted(batch) - mid) / half).clamp(-1, 1) * (1 - SATURATION)
+        pre = _pre_tanh(model, batch)
+        beyond = F.relu(pre.abs() - limit)
+        loss = F.mse_loss(torch.tanh(pre), target) + (beyond**2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.actor.set_training_mode(False)
+    if isinstance(model, TD3):
+        model.actor_target.load_state_dict(model.actor.state_dict())
+
+
+def _load_critic(
+    model: OffPolicyAlgorithm,
+    critic: TaskCritic,
+    descriptor: np.ndarray,
+    mid: torch.Tensor,
+    half: torch.Tensor,
+) -> None:
+    """The task-conditioned critic, folded for ``descriptor`` and for SB3's action scale,
+    into ``model``'s critic and its target."""
+    if critic.objective != "td3":
+        raise ConfigError(f"a {critic.objective} critic cannot warm a Box-action fine-tune")
+    nets = critic.for_task(descriptor)
+    obs_dim = model.observation_space.shape[0]
+    for module in (model.critic, model.critic_target):
+        if len(module.q_networks) != len(nets):
+            raise ConfigError("the fine-tune's critic must be a twin critic (n_critics=2)")
+        for q_net, layers in zip(module.q_networks, nets, strict=True):
+            linears = [m for m in q_net if isinstance(m, torch.nn.Linear)]
+            if [tuple(lin.weight.shape) for lin in linears] != [
+                tuple(w.shape) for w in layers[0::2]
+            ]:
+                raise ConfigError(
+                    f"the fine-tune's critic layers must be the mapping's critic's: net_arch "
+                    f"qf={list(critic.hidden)}"
+                )
+            weight, bias = layers[0].clone(), layers[1].clone()
+            # a = mid + half * u: the action columns take half, the bias takes mid.
+            w_action = weight[:, obs_dim:]
+            bias += w_action @ mid
+            weight[:, obs_dim:] = w_action * half
+            layers = [weight, bias, *layers[2:]]
+            with torch.no_grad():
+                for lin, w, b in zip(linears, layers[0::2], layers[1::2], strict=True):
+                    lin.weight.copy_(w)
+                    lin.bias.copy_(b)
+
+
+def _critic_updates(model: OffPolicyAlgorithm, updates: int) -> None:
+    """Critic-only TD steps (policy evaluation of the model's actor) on its buffer."""
+    if updates == 0:
+        return
+    batch_size = model.batch_size
+    optimizer = torch.optim.Adam(model.critic.parameters(), lr=model.lr_schedule(1.0))
+    model.policy.set_training_mode(True)
+    for _ in range(updates):
+        data = model.replay_buffer.sample(batch_size, env=model._vec_normalize_env)
+        with torch.no_grad():
+            if isinstance(model, SAC):
+                next_actions = model.actor(data.next_observations, deterministic=True)
+            else:
+                next_actions = model.actor_target(data.next_observations)
+            next_q = torch.cat(model.critic_target(data.next_observations, next_actions), dim=1)
+            next_q = next_q.min(dim=1, keepdim=True).values
+            target = data.rewards + (1 - data.dones) * model.gamma * next_q
+        current = model.critic(data.observations, data.actions)
+        loss = sum(F.mse_loss(q, target) for q in current)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        polyak_update(model.critic.parameters(), model.critic_target.parameters(), model.tau)
+    model.policy.set_training_mode(False)
+
+
+def _fresh_optimizers(model: BaseAlgorithm) -> None:
+    """Fresh Adam states for the actor and critic (no moments from the fits above)."""
+    lr = model.lr_schedule(1.0)
+    for part in (model.actor, model.critic):
+        part.optimizer = part.optimizer.__class__(part.parameters(), lr=lr)

@@ -1,0 +1,165 @@
+"""Off-policy fine-tunes: SB3's SAC and TD3 carrying the prediction and a warm critic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import SAC, TD3
+
+from meta_rl.agents import adapt, evaluate
+from meta_rl.agents.warm import WarmStart
+from meta_rl.errors import CheckpointError, ConfigError
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.objectives.td3 import TD3Config
+from meta_rl.training.config import TrainConfig
+from meta_rl.training.trainer import train
+
+from .conftest import TINY_OFF_POLICY, TINY_TRAIN
+
+TASK = {"m": 1.3, "l": 0.9}
+QUICK = {"warm_steps": 64, "fit_updates": 20, "critic_updates": 10, "batch_size": 32}
+
+
+@pytest.fixture(scope="module")
+def td3_mapping(tmp_path_factory) -> TrainedMapping:
+    """A tiny ``td3`` mapping, which keeps its task-conditioned critic."""
+    workdir = tmp_path_factory.mktemp("td3")
+    config = TrainConfig(
+        objective="td3", workdir=workdir, td3=TD3Config(**TINY_OFF_POLICY), **TINY_TRAIN
+    )
+    trained, _ = train(config)
+    return TrainedMapping.load(trained.save(workdir / "td3.safetensors"))
+
+
+def test_a_td3_checkpoint_keeps_its_critic(td3_mapping):
+    critic = td3_mapping.critic
+    assert critic is not None and critic.objective == "td3"
+    assert critic.gamma == TD3Config().gamma
+    assert set(critic.tensors) == {
+        f"{q}.{i}.{p}" for q in ("q1", "q2") for i in (0, 2, 4) for p in ("weight", "bias")
+    }
+
+
+def test_other_objectives_keep_no_critic(tiny_mapping):
+    _, trained, _, _ = tiny_mapping
+    assert trained.critic is None
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_off_policy_adapt_returns_that_sb3_model_carrying_the_prediction(tiny_mapping, algo):
+    path, trained, _, _ = tiny_mapping
+    model = adapt(path, task=TASK, algo=algo, seed=0, **{**QUICK, "fit_updates": 0})
+    assert isinstance(model, SAC if algo == "sac" else TD3)
+    assert model.warm_steps == 64 and model.replay_buffer.size() == 64
+    # The hidden layers are the prediction's, exactly (no fit here).
+    named = trained.spec.unflatten(trained.predict(TASK))
+    actor = model.actor.latent_pi if algo == "sac" else model.actor.mu
+    linears = [m for m in actor if isinstance(m, torch.nn.Linear)]
+    assert torch.equal(linears[0].weight, named["mlp_extractor.policy_net.0.weight"])
+    assert torch.equal(linears[1].bias, named["mlp_extractor.policy_net.2.bias"])
+    # Acting: evaluate() runs its deterministic actor; learn() goes on from the warm start.
+    assert np.isfinite(evaluate(path, TASK, policy=model, episodes=1).mean)
+    model.learn(32)
+    assert model.num_timesteps == 32
+
+
+def test_the_converted_actor_acts_like_the_prediction(tiny_mapping):
+    """The fit brings the squashed actor to the clipped prediction on the states visited."""
+    path, trained, _, _ = tiny_mapping
+    model = adapt(path, task=TASK, algo="sac", seed=0, warm_steps=200, critic_updates=0)
+    env = trained.family.make(task=TASK)
+    states = torch.as_tensor(model.replay_buffer.observations[:200, 0])
+    mean = trained.spec.action_mean(
+        trained.predict(TASK)[trained.spec.actor_rows][None], states[None]
+    )[0]
+    low, high = env.action_space.low, env.action_space.high
+    want = np.clip(mean.numpy(), low, high)
+    got = model.predict(states.numpy(), deterministic=True)[0]
+    assert np.abs(got - want).mean() < 0.05 * float(high[0] - low[0])
+
+
+def test_the_mapping_critic_becomes_an_ordinary_sb3_critic_exactly(td3_mapping):
+    """For one task, the folded critic gives the task-conditioned critic's values on
+    SB3's [-1, 1] actions."""
+    model = adapt(td3_mapping, task=TASK, algo="sac", seed=0, **{**QUICK, "critic_updates": 0})
+    critic = td3_mapping.critic
+    descriptor = td3_mapping.input_descriptor(torch.as_tensor(td3_mapping.descriptor(TASK)))
+    low, high = (torch.as_tensor(b) for b in (model.action_space.low, model.action_space.high))
+    obs = torch.randn(50, 3)
+    scaled = torch.rand(50, 1) * 2 - 1
+    action = low + (scaled + 1) / 2 * (high - low)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3 + 1 + len(descriptor), critic.hidden[0]),
+        torch.nn.ReLU(),
+        torch.nn.Linear(critic.hidden[0], critic.hidden[1]),
+        torch.nn.ReLU(),
+        torch.nn.Linear(critic.hidden[1], 1),
+    )
+    net.load_state_dict({k[3:]: v for k, v in critic.tensors.items() if k.startswith("q1.")})
+    with torch.no_grad():
+        want = net(torch.cat([obs, action, descriptor.expand(50, -1)], -1))
+        got = model.critic(obs, scaled)[0]
+        target = model.critic_target(obs, scaled)[0]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(target, want, rtol=1e-5, atol=1e-4)
+
+
+def test_seeded_off_policy_fine_tunes_repeat_exactly(tiny_mapping):
+    path = tiny_mapping[0]
+
+    def run() -> torch.Tensor:
+        model = adapt(path, task=TASK, algo="td3", seed=3, **QUICK)
+        model.learn(48)
+        return torch.nn.utils.parameters_to_vector(model.policy.parameters()).detach()
+
+    assert torch.equal(run(), run())
+
+
+def test_an_algorithm_that_does_not_fit_the_action_space_is_refused(tiny_mapping):
+    from meta_rl.agents import load_mapping
+
+    cartpole = load_mapping("cartpole")
+    with pytest.raises(
+        ConfigError,
+        match=r"CartPole's actions are discrete \(SAC and TD3 need Box actions\); use one of "
+        r"a2c, ppo",
+    ):
+        adapt(cartpole, task={}, algo="sac")
+    with pytest.raises(
+        ConfigError, match=r"cannot fine-tune with 'dqn'.*use one of a2c, ppo, sac, td3"
+    ):
+        adapt(tiny_mapping[0], task={}, algo="dqn")
+
+
+def test_warm_start_settings_are_checked():
+    with pytest.raises(ConfigError, match="warm_noise must be in"):
+        WarmStart(warm_noise=2.0)
+    with pytest.raises(ConfigError, match="warm_steps must be at least 1"):
+        WarmStart(warm_steps=0)
+    warm, rest = WarmStart.split({"warm_steps": 10, "learning_rate": 1e-3})
+    assert warm.warm_steps == 10 and rest == {"learning_rate": 1e-3}
+
+
+def test_a_malformed_critic_is_refused(td3_mapping, tmp_path):
+    from meta_rl.infra.files import load_tensors, save_tensors
+
+    path = td3_mapping.save(tmp_path / "m.safetensors")
+    tensors, meta = load_tensors(path)
+
+    def broken(tensors: dict, meta: dict, match: str) -> None:
+        bad = tmp_path / "bad.safetensors"
+        save_tensors(bad, tensors, meta)
+        with pytest.raises(CheckpointError, match=match):
+            TrainedMapping.load(bad)
+
+    broken(tensors, {**meta, "critic": {**meta["critic"], "gamma": 1.5}}, r"critic\.gamma")
+    broken(
+        tensors, {**meta, "critic": {**meta["critic"], "objective": "sacd"}}, r"critic\.objective"
+    )
+    wider = {**meta, "critic": {**meta["critic"], "hidden": [8, 8]}}
+    broken(tensors, wider, "weights do not match")
+    missing = {k: v for k, v in tensors.items() if k != "critic.q2.4.bias"}
+    broken(missing, meta, r"missing \['critic\.q2\.4\.bias'\]")
+    no_meta = {k: v for k, v in meta.items() if k != "critic"}
+    broken(tensors, no_meta, "unexpected")
