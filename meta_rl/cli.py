@@ -323,6 +323,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         steps=args.steps,
         seed=args.seed,
         progress=not args.json,
+        workers=args.workers,
     )
     _emit(args, result, result["table"] + f"\n\nplot: {result['plot']}")
     return 0
@@ -350,6 +351,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             backend=args.backend,
             progress=not args.json,
             finetune_steps=tuple(args.finetune_steps),
+            finetune_algos=tuple(args.finetune_algos) if args.finetune_algos else None,
             context="context" in baselines,
             maml="maml" in baselines,
         )
@@ -368,12 +370,35 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             workers=args.workers,
             backend=args.backend,
             finetune_steps=tuple(args.finetune_steps),
+            finetune_algos=tuple(args.finetune_algos) if args.finetune_algos else None,
             baselines=baselines,
             train={"objective": args.objective, **_phase_settings(args)},
             progress=not args.json,
         )
         result = run_benchmark(suite)
     _emit(args, result.to_json(), result.table + f"\n\nreport: {result.report}")
+    return 0
+
+
+def cmd_select_finetune(args: argparse.Namespace) -> int:
+    from meta_rl.benchmarks.finetune import FinetuneSelectionConfig, run_finetune_selection
+    from meta_rl.mapping.checkpoint import TrainedMapping
+
+    family = get_family(args.family)
+    checkpoint = args.checkpoint or family.name.lower()
+    TrainedMapping.load(checkpoint, family=family.name)  # a clear error if foreign or missing
+    config = FinetuneSelectionConfig(
+        checkpoint=checkpoint,
+        candidates=tuple(args.candidates),
+        val_tasks=args.val_tasks,
+        points=tuple(args.points),
+        episodes=args.episodes,
+        seed=args.seed,
+        out_dir=Path(args.out_dir),
+        workers=args.workers,
+    )
+    result = run_finetune_selection(config)
+    _emit(args, result, result["table"] + f"\n\nreport: {Path(args.out_dir) / 'results.md'}")
     return 0
 
 
@@ -628,6 +653,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--finetune-steps", type=_non_negative, nargs="+", default=[0, 1000, 2000, 5000, 10000]
     )
     p.add_argument(
+        "--finetune-algos",
+        nargs="+",
+        choices=["ppo", "a2c", "sac", "td3"],
+        help="fine-tunes curved from the prediction and the default-task expert (default: the "
+        "family's, then ppo)",
+    )
+    p.add_argument(
         "--baselines",
         nargs="*",
         choices=["context", "maml"],
@@ -663,11 +695,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_select_objective)
 
+    p = sub.add_parser(
+        "select-finetune",
+        help="choose the family's default fine-tune on validation tasks",
+    )
+    p.add_argument("family", help="family name, e.g. Pendulum")
+    p.add_argument(
+        "--checkpoint", help="the mapping (path or shipped name; default: the family's shipped)"
+    )
+    p.add_argument(
+        "--candidates",
+        nargs="+",
+        default=["ppo", "a2c", "sac", "td3"],
+        help="fine-tunes to compare: an algorithm, optionally with settings "
+        "(sac:learning_rate=3e-4,gradient_steps=2)",
+    )
+    p.add_argument("--val-tasks", type=_positive, default=6, help="validation tasks scored")
+    p.add_argument(
+        "--points",
+        type=_non_negative,
+        nargs="+",
+        default=[0, 1000, 2000, 5000],
+        help="env-step budgets of the curves",
+    )
+    p.add_argument("--episodes", type=_positive, default=10, help="episodes per point")
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--workers", type=_non_negative, default=2)
+    p.add_argument("--out-dir", default="finetune-out")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_select_finetune)
+
     p = sub.add_parser("demo", help="the main job: the shipped Pendulum mapping on unseen tasks")
     p.add_argument("--checkpoint", default="pendulum")
     p.add_argument("--tasks", type=_positive, default=3, help="unseen tasks to show")
     p.add_argument("--steps", type=_positive, default=5000, help="fine-tune budget")
     p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--workers", type=_non_negative, default=2, help="processes (0: this one)")
     p.add_argument("--out-dir", default="meta-rl-demo")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_demo)

@@ -24,6 +24,7 @@ from meta_rl.cli import build_parser
 from meta_rl.evaluation import normalised_score
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.mapping.policy import PolicyArch
+from meta_rl.training.config import TrainConfig
 from meta_rl.training.recipes import recipe_for
 
 from .conftest import TINY_PIPELINE
@@ -160,7 +161,22 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     assert (out / "results.md").read_text().startswith("Family Pendulum")
     assert len(_png(out / "curves.png")) == 3
     assert len(_png(out / "zero_shot_by_descriptor.png")) == 3
+    assert len(_png(out / "finetune.png")) == 3
     assert all(run.train_seconds is not None for run in result.runs)
+    # The fine-tune curves: the default fine-tune and PPO from the prediction and from the
+    # default-task expert, SAC and PPO from scratch (the oracle's runs), each with its
+    # env steps to 0.9 and 0.95 of the oracle per task.
+    s = result.summary["interpolation"]
+    algo = TrainConfig(**{"family": "Pendulum", **tiny}).recipe().finetune_algo
+    starts = [
+        f"{start}:{a}" for a in dict.fromkeys((algo, "ppo")) for start in ("prediction", "expert")
+    ]
+    assert list(s.finetunes) == [*starts, "scratch:sac", "scratch:ppo"]
+    assert set(s.steps_to_level) == {"0.9", "0.95"}
+    assert all(len(v) == 2 for v in s.steps_to_level["0.9"].values())
+    assert s.targets["finetune"]["curve"] == f"prediction:{algo}"
+    row = result.tasks["interpolation"][0]
+    assert row.finetunes[f"prediction:{algo}"] == row.fine_tune_curve  # the rows' own curve
 
     # A second run reuses the mappings, oracles and baselines, and gives the same numbers.
     again = run_benchmark(config)

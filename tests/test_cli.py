@@ -195,6 +195,8 @@ def test_demo_writes_table_and_png(capsys, tiny_mapping, tmp_path):
         "1",
         "--steps",
         "128",
+        "--workers",
+        "0",
         "--out-dir",
         str(tmp_path),
         "--json",
@@ -202,7 +204,9 @@ def test_demo_writes_table_and_png(capsys, tiny_mapping, tmp_path):
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     row = data["rows"][0]
-    assert {"default_expert", "zero_shot", "fine_tuned", "ppo_scratch"} <= set(row)
+    assert {"default_expert", "zero_shot", "fine_tuned", "scratch"} <= set(row)
+    assert row["fine_tune_curve"][0] == [0, row["zero_shot"]]  # the curve rises from zero-shot
+    assert "deterministic episodes" in data["table"]
     assert (tmp_path / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| task |" in data["table"]
 

@@ -163,3 +163,40 @@ def test_a_malformed_critic_is_refused(td3_mapping, tmp_path):
     broken(missing, meta, r"missing \['critic\.q2\.4\.bias'\]")
     no_meta = {k: v for k, v in meta.items() if k != "critic"}
     broken(tensors, no_meta, "unexpected")
+
+
+def test_select_finetune_scores_candidates_on_validation_tasks_and_resumes(tiny_mapping, tmp_path):
+    from meta_rl.benchmarks.finetune import (
+        FinetuneSelectionConfig,
+        parse_candidate,
+        run_finetune_selection,
+    )
+
+    path, trained, _, _ = tiny_mapping
+    quick = "sac:warm_steps=32,fit_updates=5,critic_updates=5,batch_size=16"
+    config = FinetuneSelectionConfig(
+        checkpoint=str(path),
+        candidates=("ppo:n_steps=32,batch_size=32", quick),
+        val_tasks=2,
+        points=(0, 64),
+        episodes=1,
+        out_dir=tmp_path / "select",
+        workers=0,
+    )
+    result = run_finetune_selection(config)
+    assert not any(t in trained.info["split"]["val"] for t in result["tasks"])  # past them
+    assert not any(t in trained.info["split"]["test"] for t in result["tasks"])
+    names = [c["name"] for c in result["candidates"]]
+    assert names == list(config.candidates) and result["winner"] in names
+    sac = result["candidates"][1]
+    assert [s for s, _ in sac["curves"][0]] == [32, 64]  # the warm start's steps count
+    assert (tmp_path / "select" / "results.md").read_text().startswith("Fine-tune selection")
+    assert (tmp_path / "select" / "curves.png").stat().st_size > 0
+    # A rerun finds every curve in the cache: the same result, nothing recomputed.
+    again = run_finetune_selection(config)
+    assert again["candidates"] == result["candidates"]
+    assert parse_candidate("sac:learning_rate=3e-4,ent_coef=auto_0.01") == (
+        "sac:learning_rate=3e-4,ent_coef=auto_0.01",
+        "sac",
+        {"learning_rate": 3e-4, "ent_coef": "auto_0.01"},
+    )

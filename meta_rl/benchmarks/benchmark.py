@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from meta_rl.benchmarks.results import (
     BenchmarkResult,
     CurvePoint,
@@ -63,6 +65,8 @@ class BenchmarkConfig:
         workdir: Cache of bases and experts (shared with ``meta-rl train``).
         workers: Processes for experts and oracles.
         finetune_steps: Points of the adaptation curves.
+        finetune_algos: Fine-tunes curved from the prediction and from the default-task
+            expert (default: the recipe's ``finetune_algo``, then ``ppo``).
         episodes: Evaluation episodes per task and point (default: the recipe's).
         baselines: Which of ``"context"`` and ``"maml"`` to train and score.
         train: Extra :class:`TrainConfig` settings (objective, mapping shape, tiny budgets).
@@ -85,6 +89,7 @@ class BenchmarkConfig:
     workdir: Path = Path("runs")
     workers: int = 2
     finetune_steps: tuple[int, ...] = (0, 1000, 2000, 5000, 10000)
+    finetune_algos: tuple[str, ...] | None = None
     episodes: int | None = None
     baselines: tuple[str, ...] = BASELINES
     train: dict[str, Any] = field(default_factory=dict)
@@ -157,14 +162,18 @@ def mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
     return path, True
 
 
-def _curve_stats(results: Sequence[ScoreResult], key: str) -> list[CurvePoint]:
-    """Per point of a score curve (``key`` of every row): its env steps and pooled stat."""
-    points = [s for s, _ in getattr(results[0].rows[0], key)]
+def _curve_stats(results: Sequence[ScoreResult], key: str | Any) -> list[CurvePoint]:
+    """Per point of a score curve (attribute ``key`` of every row, or ``key(row)``): its
+    env steps (the mean over the rows: an off-policy warm start's steps move them) and
+    pooled stat."""
+    get = key if callable(key) else (lambda row: getattr(row, key))
+    rows = [r for res in results for r in res.rows]
+    points = [round(float(np.mean([get(r)[i][0] for r in rows]))) for i in range(len(get(rows[0])))]
     out = []
     for i, steps in enumerate(points):
         if i and steps == points[i - 1]:  # checkpoints inside one rollout: one point
             continue
-        stat = bootstrap_ci([[getattr(r, key)[i][1] for r in res.rows] for res in results])
+        stat = bootstrap_ci([[get(r)[i][1] for r in res.rows] for res in results])
         out.append(CurvePoint(steps, stat))
     return out
 
@@ -181,6 +190,15 @@ def _summarise_split(results: Sequence[ScoreResult]) -> SplitSummary:
         ppo_scratch=_curve_stats(results, "ppo_scratch_scores"),
         steps_to_09={m: [r.steps_to_09[m] for r in rows] for m in first.steps_to_09},
     )
+    if first.finetunes:
+        summary.finetunes = {
+            k: _curve_stats(results, lambda row, k=k: row.finetune_scores[k])
+            for k in first.finetunes
+        }
+        summary.steps_to_level = {
+            level: {k: [r.steps_to_level[level][k] for r in rows] for k in first.finetunes}
+            for level in first.steps_to_level
+        }
     if first.context_score is not None:
         summary.context = pooled("context_score")
         # Each run's context policy gets that run's pipeline steps: one figure per run.
@@ -218,6 +236,7 @@ def targets(s: SplitSummary, ppo_budgets: Sequence[int]) -> dict[str, Any]:
         "tasks": len(met),
         "met": bool(met) and all(met),
     }
+    out.update(finetune_targets(s))
     if s.maml_after is not None and s.maml_after.mean is not None:
         budget = s.maml_adapt_steps or 0
         within = [p for p in s.mapping if p.steps <= budget]
@@ -230,6 +249,54 @@ def targets(s: SplitSummary, ppo_budgets: Sequence[int]) -> dict[str, Any]:
                 "value": lead,
                 "met": lead > 0,
             }
+    return out
+
+
+def _at(curve: Sequence[CurvePoint], index: int) -> CurvePoint | None:
+    return curve[index] if index < len(curve) else None
+
+
+def finetune_targets(s: SplitSummary) -> dict[str, Any]:
+    """The fine-tune's targets, measured on the default fine-tune from the prediction (the
+    first ``prediction:`` curve): its score at each budget and its lift over zero-shot;
+    and, on each task that starts below 0.9 of the oracle, whether it reaches 0.9 within
+    1/20 of the env steps SAC from scratch needs (a SAC run that never reached 0.9 counts
+    where its whole budget is already 20 times the fine-tune's)."""
+    keys = [k for k in s.finetunes if k.startswith("prediction:")]
+    if not keys:
+        return {}
+    key = keys[0]
+    curve = s.finetunes[key]
+    zero = s.mapping[0].score.mean if s.mapping and s.mapping[0].steps == 0 else None
+    out: dict[str, Any] = {
+        "finetune": {
+            "curve": key,
+            "points": {
+                str(p.steps): {
+                    "score": p.score.mean,
+                    "lift": None if zero is None or p.score.mean is None else p.score.mean - zero,
+                }
+                for p in curve
+            },
+        }
+    }
+    sac = s.steps_to_level.get("0.9", {}).get("scratch:sac")
+    if sac is not None:
+        own = s.steps_to_level["0.9"][key]
+        sac_curve = s.finetunes.get("scratch:sac") or []
+        sac_budget = sac_curve[-1].steps if sac_curve else 0
+        zero_09 = s.steps_to_09.get("mapping_fine_tune", [])
+        verdicts = []
+        for i, (m, q) in enumerate(zip(own, sac, strict=True)):
+            if i < len(zero_09) and zero_09[i] == 0:
+                continue  # starts at 0.9 or above: not judged
+            ok = m is not None and (q >= 20 * m if q is not None else sac_budget >= 20 * m)
+            verdicts.append(ok)
+        out["20x_fewer_steps_than_sac"] = {
+            "tasks_met": int(sum(verdicts)),
+            "tasks": len(verdicts),
+            "met": bool(verdicts) and all(verdicts),
+        }
     return out
 
 
@@ -257,6 +324,7 @@ def _one_run(
             oracle_cache=config.out_dir / f"{split}-oracles.json",
             workers=config.workers,
             finetune_steps=config.finetune_steps,
+            finetune_algos=config.finetune_algos,
             episodes=config.episodes,
             context="context" in config.baselines,
             maml="maml" in config.baselines,
@@ -328,10 +396,12 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
     out.table = _markdown(out)
     write_json(config.out_dir / "results.json", out.to_json())
     write_text(config.out_dir / "results.md", out.table + "\n")
-    from meta_rl.benchmarks.plots import descriptor_plot, score_curves_plot
+    from meta_rl.benchmarks.plots import descriptor_plot, finetune_curves_plot, score_curves_plot
 
     summary_json = {split: s.to_json() for split, s in out.summary.items()}
     score_curves_plot(summary_json, config.out_dir / "curves.png", title=f"{family.name}")
+    if any(s.finetunes for s in out.summary.values()):
+        finetune_curves_plot(summary_json, config.out_dir / "finetune.png", title=family.name)
     series = {}
     for split, rows in out.tasks.items():
         series[f"mapping, {split}"] = [(r.task, r.zero_shot_score) for r in rows]
@@ -345,6 +415,28 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
     )
     out.report = str(config.out_dir / "results.md")
     return out
+
+
+def finetune_section(s: SplitSummary) -> list[str]:
+    """The fine-tune curves of one split, in Markdown: every fine-tune's score by env
+    steps (warm starts included), then each one's env steps to 0.9 and 0.95 per task."""
+    lines = [
+        "",
+        "Fine-tunes (`start:algorithm`; `scratch:sac` is the oracle's SAC run, "
+        "`scratch:ppo` its PPO run), normalised score by env steps:",
+        "",
+        "| fine-tune | points (env steps: score) |",
+        "|---|---|",
+    ]
+    for key, curve in s.finetunes.items():
+        cells = ", ".join(f"{p.steps}: {p.score.format()}" for p in curve)
+        lines.append(f"| {key} | {cells} |")
+    for level, per in s.steps_to_level.items():
+        lines += ["", f"Env steps to {level} of the oracle, per task (`-`: not within the curve):"]
+        for key, values in per.items():
+            shown = ", ".join("-" if v is None else str(v) for v in values)
+            lines.append(f"- {key}: {shown}")
+    return lines
 
 
 def _markdown(result: BenchmarkResult) -> str:
@@ -396,10 +488,18 @@ def _markdown(result: BenchmarkResult) -> str:
                 f"- mapping after {v['mapping_steps']} steps minus MAML after {v['maml_steps']}: "
                 f"{v['value']:+.3f} ({'met' if v['met'] else 'missed'})"
             )
+        if "20x_fewer_steps_than_sac" in t:
+            v = t["20x_fewer_steps_than_sac"]
+            lines.append(
+                f"- the default fine-tune reaches 0.9 of the oracle in at most 1/20 of SAC-from-"
+                f"scratch's env steps: {v['tasks_met']} of {v['tasks']} tasks that start below 0.9"
+            )
         lines += ["", "Env steps to 0.9 of the oracle, per task (`-`: not within the curve):"]
         for method, values in s.steps_to_09.items():
             shown = ", ".join("-" if v is None else str(v) for v in values)
             lines.append(f"- {method.replace('_', ' ')}: {shown}")
+        if s.finetunes:
+            lines += finetune_section(s)
     lines += ["", "Runs:", ""]
     for run in result.runs:
         lines.append(

@@ -174,3 +174,59 @@ def descriptor_plot(
     save_figure(fig, path)
     plt.close(fig)
     return path
+
+
+def finetune_selection_plot(result: Mapping[str, object], path: Path) -> Path:
+    """``meta-rl select-finetune``'s curves: each candidate's mean return over the
+    validation tasks against fine-tune env steps, the mean zero-shot return dashed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
+    for candidate in result["candidates"]:  # type: ignore[attr-defined]
+        xs, ys = zip(*candidate["mean"], strict=True)
+        ax.plot(xs, ys, marker="o", label=candidate["name"])
+    zero = sum(result["zero_shot"]) / len(result["zero_shot"])  # type: ignore[arg-type]
+    ax.axhline(zero, linestyle="--", color="grey", label="zero-shot")
+    ax.set_xlabel("fine-tune env steps (warm start included)")
+    ax.set_ylabel("mean return, validation tasks")
+    ax.set_title(f"{result['family']}: fine-tunes from the prediction", fontsize=10)
+    ax.legend(fontsize=8)
+    path = save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def finetune_curves_plot(
+    summary: Mapping[str, Mapping[str, object]], path: Path, *, title: str
+) -> Path:
+    """Every fine-tune's pooled normalised score against env steps (warm starts
+    included), one panel per split kind: from the prediction (solid), from the
+    default-task expert (dashed) and from scratch (dotted), with confidence bands."""
+    plt = _pyplot()
+    n = len(summary)
+    fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.2), squeeze=False, constrained_layout=True)
+    styles = {"prediction": "-", "expert": "--", "scratch": ":"}
+    for ax, (split, s) in zip(axes[0], summary.items(), strict=True):
+        curves = s.get("finetunes") or {}  # type: ignore[union-attr]
+        for i, (key, curve) in enumerate(curves.items()):  # type: ignore[union-attr]
+            points = [p for p in curve if p["mean"] is not None]
+            if not points:
+                continue
+            xs = [max(p["steps"], 100) for p in points]  # a log axis: step 0 drawn at 100
+            style = styles.get(key.split(":")[0], "-")
+            ax.plot(xs, [p["mean"] for p in points], style, marker="o", color=f"C{i}", label=key)
+            ax.fill_between(
+                xs,
+                [p["low"] for p in points],
+                [p["high"] for p in points],
+                color=f"C{i}",
+                alpha=0.12,
+            )
+        ax.axhline(1.0, color="grey", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("env steps (step 0 drawn at 100)")
+        ax.set_ylabel("normalised score (1: oracle)")
+        ax.set_title(f"{title}, {split} split", fontsize=10)
+        ax.legend(fontsize=7)
+    path = save_figure(fig, path)
+    plt.close(fig)
+    return path

@@ -136,6 +136,12 @@ class TaskRow:
     maml_after_score: float | None = None
     maml_adapt_steps: int | None = None
     maml_meta_steps: int | None = None
+    finetunes: dict[str, Curve] | None = None
+    """Return curves of every fine-tune, by ``"<start>:<algo>"``: ``prediction:sac``,
+    ``expert:ppo``, ``scratch:sac`` (SB3's SAC from scratch, the oracle's run), ..."""
+    finetune_scores: dict[str, Curve] | None = None
+    steps_to_level: dict[str, dict[str, int | None]] | None = None
+    """Env steps of each fine-tune's first point at ``"0.9"`` and ``"0.95"`` of the oracle."""
     seed: int | None = None
     """The run's seed, where rows of several seeds are pooled."""
 
@@ -157,6 +163,7 @@ class TaskRow:
             "maml_adapt_steps",
             "maml_meta_steps",
         ),
+        ("finetunes", "finetune_scores", "steps_to_level"),
         ("seed",),
     )
 
@@ -184,6 +191,9 @@ class TaskRow:
         kwargs["steps_to_09"] = dict(data["steps_to_0.9"])
         for name in cls._CURVES:
             kwargs[name] = _curve(data[name])
+        for name in ("finetunes", "finetune_scores"):
+            if data.get(name) is not None:
+                kwargs[name] = {k: _curve(v) for k, v in data[name].items()}
         return cls(**kwargs)
 
 
@@ -309,6 +319,10 @@ class SplitSummary:
     maml_after: Interval | None = None
     maml_adapt_steps: int | None = None
     targets: dict[str, Any] = field(default_factory=dict)
+    finetunes: dict[str, list[CurvePoint]] = field(default_factory=dict)
+    """Pooled score curves of every fine-tune (``TaskRow.finetunes``' keys)."""
+    steps_to_level: dict[str, dict[str, list[int | None]]] = field(default_factory=dict)
+    """Per level (``"0.9"``, ``"0.95"``) and fine-tune, each task's env steps to it."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -323,6 +337,11 @@ class SplitSummary:
             out["maml_after"] = {**self.maml_after.to_json(), "adapt_steps": self.maml_adapt_steps}
         out["steps_to_0.9"] = self.steps_to_09
         out["targets"] = self.targets
+        if self.finetunes:
+            out["finetunes"] = {
+                k: [p.to_json() for p in curve] for k, curve in self.finetunes.items()
+            }
+            out["steps_to_level"] = self.steps_to_level
         return out
 
     @classmethod
@@ -340,6 +359,12 @@ class SplitSummary:
         if "maml_after" in data:
             extra["maml_after"] = Interval.from_json(data["maml_after"])
             extra["maml_adapt_steps"] = data["maml_after"].get("adapt_steps")
+        if "finetunes" in data:
+            extra["finetunes"] = {
+                k: [CurvePoint.from_json(p) for p in curve]
+                for k, curve in data["finetunes"].items()
+            }
+            extra["steps_to_level"] = dict(data.get("steps_to_level", {}))
         return cls(
             **curves,
             steps_to_09=dict(data["steps_to_0.9"]),

@@ -10,7 +10,6 @@ in the output folder.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from meta_rl.benchmarks.finetune import STARTS, finetune_job
 from meta_rl.benchmarks.maml import MamlConfig, maml_adapt_and_evaluate, meta_train
 from meta_rl.benchmarks.plots import adaptation_plot
 from meta_rl.benchmarks.results import (
@@ -42,7 +42,7 @@ from meta_rl.evaluation import (
 from meta_rl.infra.files import load_tensors, save_tensors, write_json, write_text
 from meta_rl.infra.keys import cache_key
 from meta_rl.infra.parallel import check_backend, run_jobs
-from meta_rl.infra.sb3 import make_agent, silence
+from meta_rl.infra.sb3 import make_agent
 from meta_rl.infra.threads import torch_threads
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.mapping.policy import PolicyArch, PolicySpec, plain_params
@@ -130,7 +130,11 @@ class ScoreConfig:
         oracle_seed: Seed of the oracle runs (default: ``seed``); the suite holds it fixed
             so that every training seed shares one oracle run per task.
         workers: Processes that train oracles (0: this process).
-        finetune_steps: Points of the adaptation curve, in env steps.
+        finetune_steps: Points of the adaptation curves, in env steps (an off-policy
+            warm start's own steps included).
+        finetune_algos: The fine-tunes curved from the prediction and from the
+            default-task expert (default: the recipe's ``finetune_algo``, then ``ppo``);
+            the first gives the "mapping, fine-tuned" rows.
         episodes: Evaluation episodes per task and point (default: the recipe's).
         context: Also train and score the context-conditioned PPO policy (descriptor in the
             observation, a training task at every reset) for as many env steps as the
@@ -162,6 +166,7 @@ class ScoreConfig:
     oracle_cache: Path | None = None
     backend: str = "local"
     progress: bool = True
+    finetune_algos: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         check_budgets(self.budget, self.oracle_budget, self.sac_budget)
@@ -170,6 +175,18 @@ class ScoreConfig:
         if not steps or steps != sorted(set(steps)) or steps[0] < 0:
             raise ConfigError("finetune_steps must be increasing, non-negative whole numbers")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
+
+
+def finetune_algos(config: ScoreConfig, mapping: TrainedMapping) -> tuple[str, ...]:
+    """The fine-tunes the benchmark curves: ``config.finetune_algos``, or the recipe's
+    default (first: the "mapping, fine-tuned" rows) and PPO."""
+    from meta_rl.agents.adapt import check_algo
+
+    algos = config.finetune_algos or (mapping.recipe.finetune_algo, "ppo")
+    algos = tuple(dict.fromkeys(algos))  # each once, in order
+    for algo in algos:
+        check_algo(mapping, algo)
+    return algos
 
 
 def _has_sac(mapping: TrainedMapping) -> bool:
@@ -189,7 +206,11 @@ def _candidates(recipe: Recipe, arch: PolicyArch) -> list[dict[str, Any]]:
         }
     ]
     if recipe.sac is not None and arch.action_kind == "box":
-        out.append({"algo": "sac", "settings": recipe.sac, "n_envs": 1, "steps": recipe.sac_steps})
+        steps = recipe.sac_steps
+        marks = sorted({m for m in (1000, 2000, 5000, 10_000, steps // 2, steps) if 0 < m <= steps})
+        out.append(
+            {"algo": "sac", "settings": recipe.sac, "n_envs": 1, "steps": steps, "marks": marks}
+        )
     return out
 
 
@@ -224,19 +245,12 @@ def _oracle_job(
             ppo, spec, family, task, checkpoints=marks, episodes=episodes, seed=seed + 1
         )
         return {"task": task, "algo": "ppo", "return": max(r for _, r in curve), "curve": curve}
-    from stable_baselines3 import SAC
+    from meta_rl.benchmarks.finetune import scratch_sac_job
 
-    env = family.make(task=task)
-    sac = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **candidate["settings"])
-    silence(sac)
-    sac.learn(steps)
-
-    def act(obs: np.ndarray) -> np.ndarray:
-        return sac.predict(obs, deterministic=True)[0]
-
-    ret = float(np.mean(run_episodes(env, act, episodes=episodes, seed=seed + 1)))
-    env.close()
-    return {"task": task, "algo": "sac", "return": ret, "curve": [(steps, ret)]}
+    marks = candidate.get("marks") or [steps]
+    curve = scratch_sac_job(family_name, task, candidate["settings"], [0, *marks], episodes, seed)
+    # The oracle is SAC's end; its curve is SAC from scratch, for the fine-tunes' plots.
+    return {"task": task, "algo": "sac", "return": curve[-1][1], "curve": curve}
 
 
 def oracles(
@@ -295,6 +309,7 @@ def oracles(
                 "ppo": ppo,
                 "ppo_curve": runs["ppo"]["curve"],
                 "sac": sac,
+                "sac_curve": runs["sac"]["curve"] if "sac" in runs else None,
                 "oracle": max(ppo, sac) if sac is not None else ppo,
             }
         )
@@ -311,7 +326,6 @@ def _task_row(
     maml: dict[str, Any] | None,
 ) -> TaskRow:
     """Worker: every method on one held-out task (its curves, scores and steps to 0.9)."""
-    from meta_rl.agents import adapt
 
     mapping = TrainedMapping.load(config.checkpoint)
     family, spec = mapping.family, mapping.spec
@@ -322,43 +336,35 @@ def _task_row(
         spec, mapping.base_params, family, task, episodes=episodes, seed=config.seed + 1
     )
 
-    def fine_tune_curve(model: Any) -> list[tuple[int, float]]:
-        return learning_curve(
-            model,
-            spec,
-            family,
+    algos = finetune_algos(config, mapping)
+    finetunes = {
+        f"{start}:{algo}": finetune_job(
+            str(config.checkpoint),
             task,
-            checkpoints=config.finetune_steps,
-            episodes=episodes,
-            seed=config.seed + 1,
+            start,
+            algo,
+            {},
+            config.finetune_steps,
+            episodes,
+            config.seed,
         )
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = adapt(mapping, task=task, seed=config.seed)
-    curve = fine_tune_curve(model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        default_model = make_agent(
-            family,
-            task,
-            mapping.arch,
-            mapping.recipe.finetune,
-            n_envs=mapping.recipe.finetune_n_envs,
-            seed=config.seed,
-            params=mapping.base_params,
-            spec=spec,
-        )
-    default_curve = fine_tune_curve(default_model)
+        for algo in algos
+        for start in STARTS
+    }
+    curve = finetunes[f"prediction:{algos[0]}"]  # the family's default fine-tune
+    default_curve = finetunes[f"expert:{algos[0]}"]
+    if oracle.get("sac_curve"):
+        finetunes["scratch:sac"] = [(int(s), float(r)) for s, r in oracle["sac_curve"]]
+    finetunes["scratch:ppo"] = [(int(s), float(r)) for s, r in oracle["ppo_curve"]]
 
     def score(value: float, rand: float = rand, oracle: dict = oracle) -> float | None:
         if not oracle["oracle"] > rand:  # an oracle no better than random: undefined
             return None
         return normalised_score(value, rand, oracle["oracle"])
 
-    def steps_to(curve: list, score: Any = score) -> int | None:
-        """Env steps of the first point at 0.9 of the oracle (None: never reached)."""
-        return next((s for s, r in curve if (score(r) or 0.0) >= 0.9), None)
+    def steps_to(curve: list, level: float = 0.9, score: Any = score) -> int | None:
+        """Env steps of the first point at ``level`` of the oracle (None: never reached)."""
+        return next((s for s, r in curve if (score(r) or 0.0) >= level), None)
 
     extra: dict[str, Any] = {}
     if context is not None:
@@ -404,6 +410,12 @@ def _task_row(
             "mapping_fine_tune": steps_to(curve),
             "default_fine_tune": steps_to(default_curve),
             "ppo_scratch": steps_to(ppo_curve),
+        },
+        finetunes=finetunes,
+        finetune_scores={k: [(s, score(r)) for s, r in c] for k, c in finetunes.items()},
+        steps_to_level={
+            str(level): {k: steps_to(c, level) for k, c in finetunes.items()}
+            for level in (0.9, 0.95)
         },
         **extra,
     )

@@ -126,3 +126,12 @@ def _run_ray(fn: Callable[..., Any], jobs: Sequence[tuple], finish: Callable) ->
         for ref in pending:  # do not leave the cluster busy with work nobody will read
             ray.cancel(ref, force=True)
         raise
+
+
+def call_on_one_thread(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """``fn(*args)`` on one torch thread (the caller's count is given back): a job for
+    :func:`run_jobs` whose own code leaves the thread count alone."""
+    from meta_rl.infra.threads import torch_threads
+
+    with torch_threads(1):
+        return fn(*args)
