@@ -20,7 +20,7 @@ def main(checkpoint: str = "pendulum", steps: int = 5000) -> None:
     task = {"m": 0.7, "l": 1.4, "g": 6.0}
     env = Monitor(gym.make("meta_rl/Pendulum-v0", task=task))
     mapping = load_mapping(checkpoint)  # a path, a shipped name, or train(...)'s result
-    model = adapt(mapping, env)  # SB3 PPO carrying the predicted actor and critic
+    model = adapt(mapping, env)  # the family's fine-tune (SAC here) carrying the prediction
     expert = base_policy(mapping, env)  # the baseline: the default-task expert
 
     # Seeded evaluation: an env of its own, reseeded before every call, so that each model
@@ -34,7 +34,9 @@ def main(checkpoint: str = "pendulum", steps: int = 5000) -> None:
 
     print("default-task expert:", seeded(expert))
     print("zero-shot:", seeded(model))
-    model.learn(steps)  # the fine-tune: plain SB3 from here on (on one torch thread)
+    # The fine-tune: plain SB3 from here on (on one torch thread); an off-policy warm start
+    # has already taken model.warm_steps env steps of the budget.
+    model.learn(max(0, steps - model.warm_steps))
     print("fine-tuned:", seeded(model))
     # meta-rl's helper resets episode i with seed + i, as `meta-rl evaluate` does: other
     # episodes than evaluate_policy's above, so other numbers, as repeatable.

@@ -24,11 +24,13 @@ def main(checkpoint: str = "pendulum", steps: int = 5000) -> None:
     print(f"task: {task}")
     print(f"default-task expert:  {score('base')}")
     print(f"zero-shot prediction: {score('zero-shot')}")
-    model = adapt(mapping, task=task, seed=0)  # an SB3 PPO carrying the prediction
-    model.learn(steps)
+    # An SB3 model of the family's fine-tune (SAC for Pendulum) carrying the prediction; an
+    # off-policy warm start has already taken model.warm_steps env steps of the budget.
+    model = adapt(mapping, task=task, seed=0)
+    model.learn(max(0, steps - model.warm_steps))
     print(f"after {steps} fine-tune steps: {score(model)}")
-    expert = base_policy(mapping, task=task, seed=0)  # the same PPO from the expert instead
-    expert.learn(steps)
+    expert = base_policy(mapping, task=task, seed=0)  # the same fine-tune from the expert
+    expert.learn(max(0, steps - expert.warm_steps))
     print(f"expert after {steps} fine-tune steps: {score(expert)}")
 
 

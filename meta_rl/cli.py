@@ -727,7 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the main job: the shipped Pendulum mapping on unseen tasks")
     p.add_argument("--checkpoint", default="pendulum")
-    p.add_argument("--tasks", type=_positive, default=3, help="unseen tasks to show")
+    p.add_argument("--tasks", type=_positive, default=2, help="unseen tasks to show")
     p.add_argument("--steps", type=_positive, default=5000, help="fine-tune budget")
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--workers", type=_non_negative, default=2, help="processes (0: this one)")

@@ -51,7 +51,7 @@ def run_demo(
     *,
     checkpoint: str = "pendulum",
     out_dir: Path = Path("meta-rl-demo"),
-    n_tasks: int = 3,
+    n_tasks: int = 2,
     steps: int = 5000,
     seed: int = 0,
     episodes: int = 5,

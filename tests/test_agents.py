@@ -8,7 +8,7 @@ import json
 import gymnasium as gym
 import pytest
 import torch
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -56,14 +56,16 @@ def two_threads():
 # ---------------------------------------------------------------- threads (item 1)
 def test_learn_runs_on_one_thread_and_gives_the_callers_count_back(tiny_mapping, two_threads):
     path, *_ = tiny_mapping
+    quick = {"warm_steps": 32, "fit_updates": 5, "critic_updates": 5, "batch_size": 16}
     for make in (adapt, base_policy):
-        model = make(path, task=TASK)
-        assert isinstance(model, PPO)  # still an SB3 PPO
-        assert torch.get_num_threads() == 2  # building it changed nothing either
-        seen = Threads()
-        model.learn(STEPS, callback=seen)
-        assert seen.seen == {1}
-        assert torch.get_num_threads() == 2
+        for algo, cls, settings in (("ppo", PPO, {}), ("sac", SAC, quick)):
+            model = make(path, task=TASK, algo=algo, **settings)
+            assert isinstance(model, cls)  # still an SB3 PPO (or SAC)
+            assert torch.get_num_threads() == 2  # building it changed nothing either
+            seen = Threads()
+            model.learn(STEPS, callback=seen)
+            assert seen.seen == {1}
+            assert torch.get_num_threads() == 2
     failing = Threads(fail=True)
     with pytest.raises(RuntimeError, match="fails"):
         adapt(path, task=TASK).learn(STEPS, callback=failing)
@@ -90,29 +92,40 @@ def test_seeded_fine_tune_is_the_same_whatever_the_callers_thread_count(tiny_map
     tuned = []
     for threads in (1, 2):
         with torch_threads(threads):
-            model = adapt(path, task=TASK, seed=3)
+            model = adapt(path, task=TASK, seed=3, algo="ppo")
             model.learn(STEPS)
         tuned.append(trained.spec.flatten(model.policy))
-    assert torch.equal(tuned[0], tuned[1])
+        with torch_threads(threads):  # an off-policy fine-tune too, warm start included
+            sac = adapt(path, task=TASK, seed=3, algo="sac", warm_steps=32, fit_updates=5)
+            sac.learn(STEPS)
+        tuned.append(torch.nn.utils.parameters_to_vector(sac.policy.parameters()).detach())
+    assert torch.equal(tuned[0], tuned[2]) and torch.equal(tuned[1], tuned[3])
 
 
 def test_a_scoped_model_saves_as_a_plain_sb3_model(tiny_mapping, tmp_path):
     path, trained, *_ = tiny_mapping
-    model = adapt(path, task=TASK)
+    model = adapt(path, task=TASK, algo="ppo")
     model.save(tmp_path / "m.zip")
     loaded = PPO.load(tmp_path / "m.zip")
     assert type(loaded) is PPO
     assert torch.equal(trained.spec.flatten(loaded.policy), trained.predict(TASK))
+    sac = adapt(path, task=TASK, algo="sac", warm_steps=32, fit_updates=5, critic_updates=5)
+    sac.save(tmp_path / "s.zip")
+    loaded = SAC.load(tmp_path / "s.zip")
+    assert type(loaded) is SAC
+    for a, b in zip(sac.policy.parameters(), loaded.policy.parameters(), strict=True):
+        assert torch.equal(a, b)
 
 
 # ---------------------------------------------------------------- baselines (item 2)
 def test_base_policy_carries_the_default_task_expert(tiny_mapping):
     path, trained, *_ = tiny_mapping
     env = gym.make("meta_rl/Pendulum-v0", task=TASK)
-    for model in (base_policy(path, env), base_policy(trained, task=TASK, algo="a2c")):
+    for model in (base_policy(path, env, algo="ppo"), base_policy(trained, task=TASK, algo="a2c")):
         assert torch.equal(trained.spec.flatten(model.policy), trained.base_params)
         assert model.get_env().get_attr("task")[0] == trained.task_space.validate(TASK)
-    assert torch.equal(trained.spec.flatten(adapt(path, env).policy), trained.predict(TASK))
+    predicted = adapt(path, env, algo="ppo").policy
+    assert torch.equal(trained.spec.flatten(predicted), trained.predict(TASK))
 
 
 def test_evaluate_gives_what_meta_rl_evaluate_prints(tiny_mapping, capsys):
@@ -132,9 +145,11 @@ def test_evaluate_scores_the_baselines_and_models_on_the_same_episodes(tiny_mapp
     zero_shot = evaluate(trained, TASK, episodes=2, seed=4)
     assert isinstance(zero_shot, Evaluation) and "over 2 episodes" in str(zero_shot)
     assert zero_shot == evaluate(path, TASK, policy="zero-shot", episodes=2, seed=4)
-    assert zero_shot == evaluate(path, TASK, policy=adapt(path, task=TASK), episodes=2, seed=4)
+    ppo = adapt(path, task=TASK, algo="ppo")
+    assert zero_shot == evaluate(path, TASK, policy=ppo, episodes=2, seed=4)
     base = evaluate(path, TASK, policy="base", episodes=2, seed=4)
-    assert base == evaluate(path, TASK, policy=base_policy(path, task=TASK), episodes=2, seed=4)
+    expert = base_policy(path, task=TASK, algo="ppo")
+    assert base == evaluate(path, TASK, policy=expert, episodes=2, seed=4)
     assert evaluate(path, TASK, episodes=2, seed=5).returns != zero_shot.returns
 
 
@@ -156,7 +171,8 @@ def test_train_result_is_a_mapping_argument(tiny_mapping):
     mapping, got_log = result  # existing code unpacks it
     assert mapping is result.mapping is trained and got_log is result.log is log
     assert load_mapping(result) is trained
-    assert torch.equal(trained.spec.flatten(adapt(result, task=TASK).policy), trained.predict(TASK))
+    model = adapt(result, task=TASK, algo="ppo")
+    assert torch.equal(trained.spec.flatten(model.policy), trained.predict(TASK))
     assert evaluate(result, TASK, episodes=1) == evaluate(trained, TASK, episodes=1)
 
 

@@ -153,8 +153,9 @@ def test_evaluate_extrapolation_warns(capsys, tiny_mapping):
     assert json.loads(capsys.readouterr().out)["task"]["m"] == 2.5
 
 
-def test_adapt_saves_an_sb3_zip(capsys, tiny_mapping, tmp_path):
-    from stable_baselines3 import PPO
+@pytest.mark.parametrize("algo", ["ppo", "sac", None])
+def test_adapt_saves_an_sb3_zip(capsys, tiny_mapping, tmp_path, algo):
+    from stable_baselines3 import PPO, SAC
 
     out = tmp_path / "model.zip"
     argv = [
@@ -163,18 +164,23 @@ def test_adapt_saves_an_sb3_zip(capsys, tiny_mapping, tmp_path):
         "--task",
         "g=12",
         "--steps",
-        "200",
+        "600",
         "--episodes",
         "1",
         "--out",
         str(out),
         "--json",
+        *(["--algo", algo] if algo else []),
     ]
     assert main(argv) == 0
     data = json.loads(capsys.readouterr().out)
     assert {"zero_shot_return", "fine_tuned_return"} <= set(data)
-    model = PPO.load(out, device="cpu")
-    assert model.num_timesteps >= 200
+    chosen = algo or tiny_mapping[1].recipe.finetune_algo  # default: the family's choice
+    assert data["algo"] == chosen
+    model = (PPO if chosen == "ppo" else SAC).load(out, device="cpu")
+    # Off-policy: the warm start's steps count in --steps; learn() takes the rest.
+    warm = 0 if chosen == "ppo" else 400
+    assert data["steps"] >= 600 and model.num_timesteps >= 600 - warm
 
 
 def test_rollout_gif(capsys, tiny_mapping, tmp_path):

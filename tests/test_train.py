@@ -105,7 +105,7 @@ def test_same_seed_same_mapping_and_same_returns(tiny_mapping, tmp_path):
 def test_adapt_gives_an_sb3_model_with_the_prediction(tiny_mapping):
     path, trained, _, _ = tiny_mapping
     task = {"m": 1.2, "g": 12.0}
-    model = adapt(str(path), task=task, n_envs=1, n_steps=64, batch_size=32)
+    model = adapt(str(path), task=task, n_envs=1, n_steps=64, batch_size=32, algo="ppo")
     assert isinstance(model, PPO)
     full = trained.task_space.validate(task)
     torch.testing.assert_close(trained.spec.flatten(model.policy), trained.predict(full))
@@ -116,7 +116,7 @@ def test_adapt_gives_an_sb3_model_with_the_prediction(tiny_mapping):
     model.learn(128)
     assert model.num_timesteps >= 128
     # SB3's own settings pass through, verbose included
-    loud = adapt(str(path), task=task, n_envs=1, n_steps=64, batch_size=32, verbose=1)
+    loud = adapt(str(path), task=task, n_envs=1, n_steps=64, batch_size=32, verbose=1, algo="ppo")
     assert loud.verbose == 1
 
 
@@ -125,7 +125,7 @@ def test_adapt_from_an_env_and_refusals(tiny_mapping):
 
     _, trained, _, _ = tiny_mapping
     env = gym.make("meta_rl/Pendulum-v0", task={"l": 0.7})
-    model = adapt(trained, env, n_steps=64, batch_size=32)
+    model = adapt(trained, env, n_steps=64, batch_size=32, algo="ppo")
     torch.testing.assert_close(
         trained.spec.flatten(model.policy), trained.predict(env.unwrapped.task)
     )
@@ -134,7 +134,7 @@ def test_adapt_from_an_env_and_refusals(tiny_mapping):
     with pytest.raises(ValueError, match="--extrapolate"):
         adapt(trained, task={"m": 3.0})
     with pytest.warns(ExtrapolationWarning):
-        adapt(trained, task={"m": 3.0}, extrapolate=True, n_steps=64, batch_size=32)
+        adapt(trained, task={"m": 3.0}, extrapolate=True, n_steps=64, batch_size=32, algo="ppo")
 
 
 def test_zero_shot_policy_acts_in_bounds(tiny_mapping):

@@ -351,6 +351,19 @@ def _task_row(
         for algo in algos
         for start in STARTS
     }
+    # Step 0 of every curve is the policy the fine-tune starts from: an off-policy warm
+    # start's first point comes after its own env steps, so the start is put before it.
+    zero_shot = evaluate_params(
+        spec,
+        mapping.predict(task, extrapolate=True),
+        family,
+        task,
+        episodes=episodes,
+        seed=config.seed + 1,
+    )
+    for key, points in finetunes.items():
+        if points[0][0] > 0:
+            points.insert(0, (0, zero_shot if key.startswith("prediction:") else default))
     curve = finetunes[f"prediction:{algos[0]}"]  # the family's default fine-tune
     default_curve = finetunes[f"expert:{algos[0]}"]
     if oracle.get("sac_curve"):

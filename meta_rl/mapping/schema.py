@@ -336,7 +336,7 @@ def parse_checkpoint(
     objective = _check_objective(meta, arch)
     critic_meta, critic = _check_critic(meta, objective, arch, space)
     _check_weights(tensors, space, arch, config, critic)
-    recipe = recipe_from_json(_get(meta, "recipe", "recipe"))
+    recipe = recipe_from_json(_get(meta, "recipe", "recipe"), family=family_obj.name)
     info = _check_info(meta, space)
     versions = meta.get("versions", {})
     if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()):

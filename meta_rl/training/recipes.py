@@ -169,6 +169,10 @@ _PENDULUM = Recipe(
     sac_steps=20_000,
     # Chosen by `meta-rl select-objective` on validation tasks (the benchmarks' docs).
     objective="td3",
+    # Chosen by `meta-rl select-finetune Pendulum` on validation tasks (the benchmarks'
+    # docs): SAC with two gradient steps per env step.
+    finetune_algo="sac",
+    finetune_sac={"gradient_steps": 2},
 )
 
 _CARTPOLE_PPO = {
@@ -567,8 +571,12 @@ _RECIPE_SETTINGS = {
 _REQUIRED = ("ppo", "n_envs", "base_steps", "expert_steps", "oracle_steps", "finetune")
 
 
-def recipe_from_json(data: dict[str, Any]) -> Recipe:
+def recipe_from_json(data: dict[str, Any], *, family: str | None = None) -> Recipe:
     """A recipe from checkpoint metadata (unknown keys, from other versions, are ignored).
+
+    A recipe saved before fine-tunes were chosen per family (no ``finetune_algo``) takes
+    ``family``'s installed choice (``finetune_algo``, ``finetune_sac``, ``finetune_td3``)
+    where ``family`` is given, else the defaults.
 
     Raises:
         CheckpointError: not an object, a required field missing, or a field (or an
@@ -577,6 +585,15 @@ def recipe_from_json(data: dict[str, Any]) -> Recipe:
     """
     if not isinstance(data, dict):
         raise CheckpointError("malformed recipe in metadata: not an object")
+    if family is not None and "finetune_algo" not in data:
+        # Saved before the fine-tune was chosen per family: the installed family's choice.
+        chosen = recipe_for(family)
+        data = {
+            **data,
+            "finetune_algo": chosen.finetune_algo,
+            "finetune_sac": chosen.finetune_sac,
+            "finetune_td3": chosen.finetune_td3,
+        }
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise CheckpointError(f"malformed recipe in metadata: missing {', '.join(missing)}")
