@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -200,3 +202,17 @@ def test_select_finetune_scores_candidates_on_validation_tasks_and_resumes(tiny_
         "sac",
         {"learning_rate": 3e-4, "ent_coef": "auto_0.01"},
     )
+
+
+def test_a_checkpoint_saved_before_the_choice_takes_the_familys_fine_tune():
+    from meta_rl.training.recipes import recipe_for, recipe_from_json
+
+    installed = recipe_for("pendulum")
+    old = {k: v for k, v in asdict(installed).items() if not k.startswith("finetune_")}
+    old["finetune"], old["finetune_n_envs"] = installed.finetune, installed.finetune_n_envs
+    recipe = recipe_from_json(old, family="Pendulum")
+    assert recipe.finetune_algo == installed.finetune_algo == "sac"
+    assert recipe.off_policy_finetune("sac")["gradient_steps"] == 2
+    assert recipe_from_json(old).finetune_algo == "ppo"  # no family: the defaults
+    saved = {**old, "finetune_algo": "td3"}  # a recorded choice is kept
+    assert recipe_from_json(saved, family="Pendulum").finetune_algo == "td3"
