@@ -213,6 +213,8 @@ class ScoreSummary:
     context: Interval | None = None
     maml_before: Interval | None = None
     maml_after: Interval | None = None
+    finetunes: dict[str, dict[str, Interval]] = field(default_factory=dict)
+    """Every fine-tune's pooled curve (``TaskRow.finetunes``' keys), by env steps."""
 
     @property
     def zero_shot(self) -> Interval | None:
@@ -230,6 +232,11 @@ class ScoreSummary:
             if value is not None:
                 out[name] = value.to_json()
         out["steps_to_0.9"] = self.steps_to_09
+        if self.finetunes:
+            out["finetunes"] = {
+                k: {steps: v.to_json() for steps, v in curve.items()}
+                for k, curve in self.finetunes.items()
+            }
         return out
 
     @classmethod
@@ -244,6 +251,7 @@ class ScoreSummary:
             fine_tune=_intervals(data["fine_tune"]),
             default_fine_tune=_intervals(data["default_fine_tune"]),
             steps_to_09=dict(data["steps_to_0.9"]),
+            finetunes={k: _intervals(v) for k, v in data.get("finetunes", {}).items()},
             **optional,
         )
 

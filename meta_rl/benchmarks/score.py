@@ -628,9 +628,19 @@ def _stat(values: Sequence[float | None]) -> Interval:
     return bootstrap_ci([list(values)])
 
 
+def _pooled(curves: Sequence[Sequence[tuple[int, float | None]]]) -> dict[str, Interval]:
+    """One curve per task, pooled point by point; each point is labelled with its mean env
+    steps over the tasks (an off-policy warm start adds a point after its own steps)."""
+    out = {}
+    for i in range(len(curves[0])):
+        steps = round(float(np.mean([c[i][0] for c in curves])))
+        out[str(steps)] = _stat([c[i][1] for c in curves])
+    return out
+
+
 def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
     def curve(name: str) -> dict[str, Interval]:
-        return {str(s): _stat([getattr(r, name)[i][1] for r in rows]) for i, s in enumerate(steps)}
+        return _pooled([getattr(r, name) for r in rows])
 
     has = rows[0] if rows else None
     context = has is not None and has.context_score is not None
@@ -643,6 +653,9 @@ def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
         context=_stat([r.context_score for r in rows]) if context else None,
         maml_before=_stat([r.maml_before_score for r in rows]) if maml else None,
         maml_after=_stat([r.maml_after_score for r in rows]) if maml else None,
+        finetunes={k: _pooled([r.finetune_scores[k] for r in rows]) for k in has.finetunes}
+        if has is not None and has.finetunes
+        else {},
     )
 
 
@@ -704,6 +717,24 @@ def _markdown(result: ScoreResult) -> str:
     for method, values in s.steps_to_09.items():
         shown = ", ".join("-" if v is None else str(v) for v in values)
         lines.append(f"- {method.replace('_', ' ')}: {shown}")
+    if s.finetunes:
+        lines += [
+            "",
+            "Fine-tunes (`start:algorithm`; `scratch:` are the oracle's own runs), normalised "
+            "score by env steps (an off-policy warm start's included):",
+            "",
+            "| fine-tune | points (env steps: score) |",
+            "|---|---|",
+        ]
+        for key, curve in s.finetunes.items():
+            cells = ", ".join(f"{steps}: {_fmt(v)}" for steps, v in curve.items())
+            lines.append(f"| {key} | {cells} |")
+        for level in ("0.9", "0.95"):
+            lines += ["", f"Env steps to {level} of the oracle, per task:", ""]
+            for key in s.finetunes:
+                values = [(r.steps_to_level or {}).get(level, {}).get(key) for r in result.rows]
+                shown = ", ".join("-" if v is None else str(v) for v in values)
+                lines.append(f"- {key}: {shown}")
     lines += [
         "",
         "| task | random | oracle | default expert | zero-shot |",
