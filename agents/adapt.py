@@ -151,9 +151,10 @@ def adapt(
       scratch). Before any ``learn`` the model is the zero-shot prediction.
     * SAC and TD3 (Box actions) carry a conversion of it, fitted on ``warm_steps`` env
       steps of the prediction that this call takes (``model.warm_steps``; count them in
-      the fine-tune's budget; PPO's and A2C's is 0), and the mapping's own critic where a ``td3`` mapping kept
-      one, else a critic warmed up on those steps (:mod:`meta_rl.agents.warm`). Settings:
-      the recipe's ``finetune_sac`` / ``finetune_td3``.
+      the fine-tune's budget; PPO's and A2C's is 0), and the mapping's own critic where
+      a ``td3`` mapping kept one, else a critic warmed up on those steps
+      (:mod:`meta_rl.agents.warm`). Settings: the recipe's ``finetune_sac`` /
+      ``finetune_td3``.
 
     The optimizers are fresh; any setting can be overridden by keyword.
 
