@@ -361,9 +361,12 @@ def _task_row(
         episodes=episodes,
         seed=config.seed + 1,
     )
-    for key, points in finetunes.items():
+    for key, points in list(finetunes.items()):
         if points[0][0] > 0:
-            points.insert(0, (0, zero_shot if key.startswith("prediction:") else default))
+            start = (0, zero_shot if key.startswith("prediction:") else default)
+            # Budgets within the warm start give its point again: it is kept once.
+            kept = [p for i, p in enumerate(points) if i == 0 or p[0] != points[i - 1][0]]
+            finetunes[key] = [start, *kept]
     curve = finetunes[f"prediction:{algos[0]}"]  # the family's default fine-tune
     default_curve = finetunes[f"expert:{algos[0]}"]
     if oracle.get("sac_curve"):
