@@ -117,7 +117,7 @@ def warm_start(
 ) -> int:
     """Give a fresh SB3 SAC or TD3 ``model`` the predicted policy ``params`` (flat
     ``MlpPolicy`` parameters of ``spec``) and a warm critic, as the module says; returns the
-    env steps taken (``warm.warm_steps``)."""
+    env steps taken (``warm.warm_steps``, rounded up to a multiple of the model's envs)."""
     generator = torch.Generator().manual_seed(seed)
     actor = params[spec.actor_rows][None]
     low, high = _bounds(model)
@@ -139,7 +139,7 @@ def warm_start(
         _load_critic(model, critic, descriptor, mid, half)
     _critic_updates(model, warm.critic_updates)
     _fresh_optimizers(model)
-    return warm.warm_steps
+    return len(states)  # warm_steps, rounded up to whole steps of every env
 
 
 def _rollout(
