@@ -87,17 +87,7 @@ def make_agent(
         env = VecNormalize(env, gamma=float(kwargs.get("gamma", 0.99)))
     if algo == "a2c":
         kwargs = {k: v for k, v in kwargs.items() if k in A2C_KEYS}
-    model = ALGOS[algo](
-        "MlpPolicy",
-        env,
-        policy_kwargs=policy_kwargs,
-        seed=seed,
-        device="cpu",
-        verbose=verbose,
-        **kwargs,
-    )
-    if not verbose and kwargs.get("tensorboard_log") is None:
-        silence(model)  # nothing asked for logs: SB3 would still make a folder per learn
+    model = _construct(ALGOS[algo], "MlpPolicy", env, policy_kwargs, seed, verbose, kwargs)
     if params is not None:
         spec = spec or PolicySpec(arch)
         spec.load_into(model.policy, params)
@@ -202,15 +192,23 @@ def make_off_policy_agent(
         **kwargs.pop("policy_kwargs", {}),
     }
     kwargs.setdefault("learning_starts", 0)
-    model = OFF_POLICY_ALGOS[algo](
-        _OWN_ACTOR_POLICIES[algo],
-        env,
-        policy_kwargs=policy_kwargs,
-        seed=seed,
-        device="cpu",
-        verbose=verbose,
-        **kwargs,
+    policy = _OWN_ACTOR_POLICIES[algo]
+    return _construct(OFF_POLICY_ALGOS[algo], policy, env, policy_kwargs, seed, verbose, kwargs)
+
+
+def _construct(
+    cls: type[BaseAlgorithm],
+    policy: Any,
+    env: Any,
+    policy_kwargs: dict[str, Any],
+    seed: int,
+    verbose: int,
+    kwargs: dict[str, Any],
+) -> BaseAlgorithm:
+    """``cls(policy, env, ...)`` on the CPU, silenced unless it was asked to log."""
+    model = cls(
+        policy, env, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=verbose, **kwargs
     )
     if not verbose and kwargs.get("tensorboard_log") is None:
-        silence(model)
+        silence(model)  # nothing asked for logs: SB3 would still make a folder per learn
     return model
