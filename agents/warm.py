@@ -1,15 +1,23 @@
 """Off-policy fine-tunes of a prediction: SB3's SAC and TD3 carrying the predicted policy
 and a warm critic.
 
-The prediction is a PPO ``MlpPolicy`` (tanh layers, an action mean that SB3 clips to the
-bounds); SB3's SAC and TD3 actors are ReLU networks whose output passes through ``tanh``
-and is scaled to the bounds. No weights map one onto the other, so the actor is
-*converted*: :func:`warm_start` first runs the predicted policy in the env for
-``warm_steps`` steps (small Gaussian noise on its actions; every step goes into the
-model's replay buffer and counts in the fine-tune's env steps), then fits the new actor's
-pre-``tanh`` output to ``atanh`` of the prediction's action, scaled to ``[-1, 1]`` and kept
-within ``1 - 1e-2`` of the bounds, on those states and jittered copies of them. The
-converted actor's zero-shot return is the prediction's within noise (the benchmark's
+The prediction is a PPO ``MlpPolicy``: tanh hidden layers and an action mean that SB3
+clips to the bounds. SB3's SAC and TD3 squash their action with ``tanh`` instead, and give
+actor and critic one activation, so the fine-tune's policy is
+:class:`~meta_rl.infra.sb3.OwnActorSACPolicy` / :class:`~meta_rl.infra.sb3.OwnActorTD3Policy`
+(SB3's, with the actor's own activation). :func:`warm_start` then
+
+* runs the predicted policy in the env for ``warm_steps`` steps (small Gaussian noise on
+  its actions; every step goes into the model's replay buffer and counts in the
+  fine-tune's env steps);
+* copies the prediction's hidden layers into the actor exactly, and its mean's head
+  rescaled to ``tanh``'s units (times :data:`OUTPUT_GAIN`);
+* fits the actor's squashed output to the prediction's action, scaled to ``[-1, 1]`` and
+  kept within ``1 - 1e-2`` of the bounds, on the warm-up states and jittered copies of
+  them, for ``fit_updates`` small Adam steps (``tanh`` is not ``clip``: the fit closes
+  the gap near the bounds).
+
+The converted actor's zero-shot return is the prediction's within noise (the benchmark's
 fine-tune curves start at it; the tests check one task).
 
 The critic:

@@ -27,6 +27,7 @@ from meta_rl.training.trainer import TrainResult
 
 TASK = {"m": 1.3, "l": 0.8}
 STEPS = 200  # one rollout of the fine-tune (its n_steps x n_envs)
+QUICK = {"warm_steps": 32, "fit_updates": 5, "critic_updates": 5}  # a short off-policy warm start
 
 
 class Threads(BaseCallback):
@@ -56,7 +57,7 @@ def two_threads():
 # ---------------------------------------------------------------- threads (item 1)
 def test_learn_runs_on_one_thread_and_gives_the_callers_count_back(tiny_mapping, two_threads):
     path, *_ = tiny_mapping
-    quick = {"warm_steps": 32, "fit_updates": 5, "critic_updates": 5, "batch_size": 16}
+    quick = {**QUICK, "batch_size": 16}
     for make in (adapt, base_policy):
         for algo, cls, settings in (("ppo", PPO, {}), ("sac", SAC, quick)):
             model = make(path, task=TASK, algo=algo, **settings)
@@ -75,7 +76,7 @@ def test_learn_runs_on_one_thread_and_gives_the_callers_count_back(tiny_mapping,
 def test_threads_argument(tiny_mapping, two_threads):
     path, *_ = tiny_mapping
     untouched, three = Threads(), Threads()
-    adapt(path, task=TASK, threads=None).learn(STEPS, callback=untouched)
+    adapt(path, task=TASK, threads=None, **QUICK).learn(STEPS, callback=untouched)
     adapt(path, task=TASK, threads=3, algo="a2c").learn(STEPS, callback=three)
     assert untouched.seen == {2} and three.seen == {3}
     assert torch.get_num_threads() == 2
@@ -96,7 +97,7 @@ def test_seeded_fine_tune_is_the_same_whatever_the_callers_thread_count(tiny_map
             model.learn(STEPS)
         tuned.append(trained.spec.flatten(model.policy))
         with torch_threads(threads):  # an off-policy fine-tune too, warm start included
-            sac = adapt(path, task=TASK, seed=3, algo="sac", warm_steps=32, fit_updates=5)
+            sac = adapt(path, task=TASK, seed=3, algo="sac", **QUICK)
             sac.learn(STEPS)
         tuned.append(torch.nn.utils.parameters_to_vector(sac.policy.parameters()).detach())
     assert torch.equal(tuned[0], tuned[2]) and torch.equal(tuned[1], tuned[3])
@@ -109,7 +110,7 @@ def test_a_scoped_model_saves_as_a_plain_sb3_model(tiny_mapping, tmp_path):
     loaded = PPO.load(tmp_path / "m.zip")
     assert type(loaded) is PPO
     assert torch.equal(trained.spec.flatten(loaded.policy), trained.predict(TASK))
-    sac = adapt(path, task=TASK, algo="sac", warm_steps=32, fit_updates=5, critic_updates=5)
+    sac = adapt(path, task=TASK, algo="sac", **QUICK)
     sac.save(tmp_path / "s.zip")
     loaded = SAC.load(tmp_path / "s.zip")
     assert type(loaded) is SAC

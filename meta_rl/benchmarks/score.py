@@ -42,7 +42,7 @@ from meta_rl.evaluation import (
 from meta_rl.infra.files import load_tensors, save_tensors, write_json, write_text
 from meta_rl.infra.keys import cache_key
 from meta_rl.infra.parallel import check_backend, run_jobs
-from meta_rl.infra.sb3 import make_agent
+from meta_rl.infra.sb3 import OFF_POLICY_ALGOS, make_agent
 from meta_rl.infra.threads import torch_threads
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.mapping.policy import PolicyArch, PolicySpec, plain_params
@@ -107,6 +107,11 @@ def oracle_budget_name(budget: str, oracle_budget: str | None = None) -> str:
     return "small" if budget == "small" else "full"
 
 
+SMOKE_WARM_START: dict[str, int] = {"fit_updates": 50, "critic_updates": 50}
+"""An off-policy fine-tune's warm start under ``budget="small"``: a tenth or less of its
+gradient steps (:class:`~meta_rl.agents.warm.WarmStart`), the same env steps."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class ScoreConfig:
     """Settings of ``meta-rl benchmark``.
@@ -114,8 +119,9 @@ class ScoreConfig:
     Attributes:
         checkpoint: Checkpoint path or shipped name.
         out_dir: Where ``results.json``, ``results.md``, the PNGs and the oracle cache go.
-        budget: ``"full"`` (the recipe's budgets), ``"small"`` (2 percent of every budget
-            and two tasks, a smoke run that finishes in minutes), or a fraction such as
+        budget: ``"full"`` (the recipe's budgets), ``"small"`` (2 percent of every budget,
+            two tasks and :data:`SMOKE_WARM_START`'s off-policy warm starts: a smoke run
+            that finishes in minutes), or a fraction such as
             ``"0.25"`` (the baselines' training shrinks, the oracle stays at full budget).
         oracle_budget: The oracle's own budget (``"full"`` or a fraction; default: full,
             or small with ``budget="small"``). Below full, every score is relative to a
@@ -337,13 +343,14 @@ def _task_row(
     )
 
     algos = finetune_algos(config, mapping)
+    smoke = SMOKE_WARM_START if config.budget == "small" else {}
     finetunes = {
         f"{start}:{algo}": finetune_job(
             str(config.checkpoint),
             task,
             start,
             algo,
-            {},
+            smoke if algo in OFF_POLICY_ALGOS else {},
             config.finetune_steps,
             episodes,
             config.seed,
