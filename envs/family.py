@@ -254,6 +254,12 @@ class Family:
         max_episode_steps: Time limit set by ``gym.make``.
         summary: One line for ``meta-rl families``.
         kwargs: Fixed keyword arguments of the registration.
+        recipe: The family's own :class:`~meta_rl.training.recipes.Recipe` (``None``: a
+            built-in family's, or one derived from the env; see
+            :func:`~meta_rl.training.recipes.recipe_for`).
+        module: The module that defines the family (imported again where a checkpoint of
+            it is loaded, or named in the error where it cannot be); ``None`` where it was
+            defined in a script.
     """
 
     name: str
@@ -263,6 +269,8 @@ class Family:
     max_episode_steps: int | None
     summary: str
     kwargs: Mapping[str, Any]
+    recipe: Any = None
+    module: str | None = None
 
     def make(self, task: Mapping[str, float] | None = None, **kwargs: Any) -> gym.Env:
         """Build an env of the family: ``gym.make(self.id, task=task, **kwargs)``."""
@@ -326,13 +334,18 @@ def register_family(
     kwargs: Mapping[str, Any] | None = None,
     version: int = 0,
     vector_entry_point: Callable[..., gym.vector.VectorEnv] | None = None,
+    recipe: Any = None,
+    module: str | None = "",
 ) -> Family:
     """Register ``env_cls`` (a :class:`TaskEnv`) as ``meta_rl/<name>-v<version>``.
 
     ``vector_entry_point`` is what ``gym.make_vec(id, num_envs, vectorization_mode=
-    "vector_entry_point")`` builds. Registering the same name again replaces the earlier
-    family.
+    "vector_entry_point")`` builds. ``recipe`` is the family's own
+    :class:`~meta_rl.training.recipes.Recipe`; ``module`` the module that defines the
+    family (default, ``""``: ``env_cls``'s; ``None``: a script's). Registering the same
+    name again replaces the earlier family.
     """
+    _check_recipe(recipe)
     if not (isinstance(env_cls, type) and issubclass(env_cls, TaskEnv)):
         raise FamilyError(f"{env_cls!r} is not a TaskEnv subclass; use make_family for plain envs")
     if not name.replace("_", "").isalnum():
@@ -356,9 +369,35 @@ def register_family(
         max_episode_steps=max_episode_steps,
         summary=summary or (inspect.getdoc(env_cls) or "").split("\n")[0],
         kwargs=kwargs,
+        recipe=recipe,
+        module=_importable(env_cls.__module__ if module == "" else module),
     )
     _FAMILIES[name.lower()] = family
     return family
+
+
+def _check_recipe(recipe: Any) -> None:
+    from meta_rl.training.recipes import Recipe
+
+    if recipe is not None and not isinstance(recipe, Recipe):
+        raise FamilyError(
+            "recipe must be a meta_rl.training.recipes.Recipe (or None for an automatic "
+            f"one), got {type(recipe).__name__}"
+        )
+
+
+def _importable(module: str | None) -> str | None:
+    """``module``, or ``None`` for a script's (``__main__``), which no other process can
+    import by that name."""
+    return None if module in (None, "__main__", "__mp_main__") else module
+
+
+def _caller_module(depth: int = 2) -> str | None:
+    """The module of the function that called the caller (where a family is defined)."""
+    frame = inspect.currentframe()
+    for _ in range(depth):
+        frame = frame.f_back if frame is not None else None
+    return _importable(frame.f_globals.get("__name__")) if frame is not None else None
 
 
 def families() -> dict[str, Family]:
@@ -366,8 +405,42 @@ def families() -> dict[str, Family]:
     return {f.name: f for f in _FAMILIES.values()}
 
 
+ENTRY_POINT_GROUP = "meta_rl.families"
+"""The entry-point group through which installed packages provide families: each entry's
+name is a family's, its value a module that registers the family when imported
+(``make_family`` at import time) or a function of no arguments that does."""
+
+
+def load_entry_points(name: str | None = None) -> list[str]:
+    """Load the :data:`ENTRY_POINT_GROUP` entries named ``name`` (case-insensitive; every
+    entry where ``None``); returns the names loaded.
+
+    Raises:
+        FamilyError: an entry that fails to load, with its error.
+    """
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if name is not None and entry.name.lower() != name.lower():
+            continue
+        try:
+            target = entry.load()
+            if callable(target) and not isinstance(target, type):
+                target()
+        except Exception as err:
+            raise FamilyError(
+                f"family {entry.name}: its entry point {entry.value} (group "
+                f"{ENTRY_POINT_GROUP}) failed to load: {type(err).__name__}: {err}"
+            ) from err
+        loaded.append(entry.name)
+    return loaded
+
+
 def get_family(name_or_id: str) -> Family:
-    """Look a family up by name (case-insensitive) or Gymnasium id.
+    """Look a family up by name (case-insensitive) or Gymnasium id; a family that no
+    imported module registered is looked for among the installed packages' entry points
+    (:data:`ENTRY_POINT_GROUP`).
 
     Raises:
         ValueError: no such family; the message lists the known ones.
@@ -378,12 +451,18 @@ def get_family(name_or_id: str) -> Family:
     for family in _FAMILIES.values():
         if family.id.lower() == key:
             return family
+    if load_entry_points(key) and key in _FAMILIES:
+        return _FAMILIES[key]
     from .registry import UNAVAILABLE
 
     if key in UNAVAILABLE:
         raise FamilyError(UNAVAILABLE[key])
     known = ", ".join(sorted(f.name for f in _FAMILIES.values()))
-    raise FamilyError(f"unknown family {name_or_id!r}; known families: {known}")
+    raise FamilyError(
+        f"unknown family {name_or_id!r}; known families: {known}. A family of your own: "
+        "import the module that defines it first (on the command line: --module NAME), or "
+        f"install it with a {ENTRY_POINT_GROUP} entry point"
+    )
 
 
 def family_of(env: gym.Env) -> TaskEnv:
@@ -408,6 +487,8 @@ def make_family(
     summary: str = "",
     register: bool = True,
     version: int = 0,
+    recipe: Any = None,
+    module: str | None = None,
 ) -> Family:
     """Build a family over any Gymnasium env.
 
@@ -425,6 +506,13 @@ def make_family(
         summary: One line for ``meta-rl families``.
         register: Register with Gymnasium (and ``meta_rl.envs.families()``).
         version: Version number of the id.
+        recipe: How to train and fine-tune agents of the family (a
+            :class:`~meta_rl.training.recipes.Recipe`); default: one derived from the env
+            at the start of training and logged (:mod:`meta_rl.training.auto`).
+        module: The importable module that defines the family (default: the caller's).
+            A checkpoint records it, so that loading it in another process imports it;
+            a family made in a script (``__main__``) has none, and loading its checkpoint
+            elsewhere says to move ``make_family`` into a module.
 
     Returns:
         The :class:`Family`; ``family.make(task=...)`` builds an env.
@@ -438,6 +526,8 @@ def make_family(
         ... )
         >>> env = fam.make(task={"power": 0.002})
     """
+    _check_recipe(recipe)
+    module = _importable(module) if module is not None else _caller_module()
     features = list(features)
     space = TaskSpace(features)
     env_kwargs = dict(env_kwargs or {})
@@ -502,6 +592,8 @@ def make_family(
             max_episode_steps=max_episode_steps,
             summary=summary,
             kwargs=env_kwargs,
+            recipe=recipe,
+            module=module,
         )
     return register_family(
         name,
@@ -510,4 +602,6 @@ def make_family(
         summary=summary or f"{base.__name__} family: {', '.join(space.names)}",
         kwargs=env_kwargs,
         version=version,
+        recipe=recipe,
+        module=module,  # the caller's, not the env class's (a Gymnasium module, for an id)
     )

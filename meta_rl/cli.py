@@ -10,8 +10,10 @@ on stdout.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -103,6 +105,9 @@ def _fmt_task(task: dict[str, float]) -> str:
 
 # ---------------------------------------------------------------- commands
 def cmd_families(args: argparse.Namespace) -> int:
+    from meta_rl.envs.family import load_entry_points
+
+    load_entry_points()  # families of installed packages too
     registered = families()
     if args.json:
         print(
@@ -138,28 +143,39 @@ def _add_phase_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
     for phase in ("td3", "sacd"):  # the off-policy objectives
         p.add_argument(
-            f"--{phase}-iterations", type=_positive, default=40, help=f"iterations of {phase}"
+            f"--{phase}-iterations",
+            type=_positive,
+            default=None,
+            help=f"iterations of {phase} (default: the recipe's, else 40)",
         )
         p.add_argument(
             f"--{phase}-tasks",
             type=_at_least(2),
-            default=256,
+            default=None,
             help=f"training tasks {phase} draws from (it trains no experts, so they cost no "
-            "env steps)",
+            "env steps; default: 256)",
         )
 
 
 def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``rl``, ``td3`` and ``sacd`` settings of ``TrainConfig`` from the command line."""
+    """The ``rl``, ``td3`` and ``sacd`` settings of ``TrainConfig`` from the command line
+    (the off-policy ones: the options given, over the family recipe's ``off_policy``)."""
     from meta_rl.objectives.on_policy import RLConfig
     from meta_rl.objectives.sacd import SACDConfig
     from meta_rl.objectives.td3 import TD3Config
+    from meta_rl.training.config import phase_settings
+    from meta_rl.training.recipes import recipe_for
 
-    return {
-        "rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr),
-        "td3": TD3Config(iterations=args.td3_iterations, tasks=args.td3_tasks),
-        "sacd": SACDConfig(iterations=args.sacd_iterations, tasks=args.sacd_tasks),
-    }
+    recipe = recipe_for(args.family)
+    settings: dict[str, Any] = {"rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr)}
+    for name, cls in (("td3", TD3Config), ("sacd", SACDConfig)):
+        given = {
+            key: value
+            for key in ("iterations", "tasks")
+            if (value := getattr(args, f"{name}_{key}")) is not None
+        }
+        settings[name] = phase_settings(cls, {**recipe.off_policy, **given})
+    return settings
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
@@ -736,9 +752,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     for command in sub.choices.values():
         command.add_argument(
+            "--module",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import this module first: one that defines your own family with "
+            "make_family (the current folder is searched too); repeatable",
+        )
+        command.add_argument(
             "--debug", action="store_true", help="print the traceback of any error"
         )
     return parser
+
+
+def _import_modules(names: Sequence[str]) -> None:
+    """Import the ``--module`` modules (families defined in the user's code), the current
+    folder searched first as ``python -m`` does."""
+    if names and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise UsageError(
+                f"--module {name}: cannot import it ({err}); run from the folder that holds "
+                "it, add that folder to PYTHONPATH, or install its package"
+            ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -750,6 +789,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING, format="meta-rl: %(message)s")
+    logging.getLogger("meta_rl").setLevel(logging.INFO)  # its own notes; others' warnings
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # known before parsing, so that parse errors show it too
     parser = build_parser()
@@ -758,6 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)  # SIGTERM ends a run like Ctrl-C does
     try:
         args = parser.parse_args(argv)
+        _import_modules(args.module)
         return args.func(args)
     except (UsageError, MetaRLError) as err:
         if debug:

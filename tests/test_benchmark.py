@@ -167,7 +167,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     # default-task expert, SAC and PPO from scratch (the oracle's runs), each with its
     # env steps to 0.9 and 0.95 of the oracle per task.
     s = result.summary["interpolation"]
-    algo = TrainConfig(**{"family": "Pendulum", **tiny}).recipe().finetune_algo
+    algo = TrainConfig(**{"family": "Pendulum", **tiny}).resolved_recipe().finetune_algo
     starts = [
         f"{start}:{a}" for a in dict.fromkeys((algo, "ppo")) for start in ("prediction", "expert")
     ]

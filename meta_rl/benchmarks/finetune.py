@@ -34,7 +34,9 @@ from meta_rl.evaluation import ParamsPolicy, learning_curve, run_episodes
 from meta_rl.infra.files import write_json, write_text
 from meta_rl.infra.keys import cache_key
 from meta_rl.infra.parallel import call_on_one_thread, run_jobs
+from meta_rl.infra.sb3 import OFF_POLICY_ALGOS
 from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.training.recipes import Recipe
 
 Curve = list[tuple[int, float]]
 STARTS = ("prediction", "expert")
@@ -221,6 +223,13 @@ class CandidateResult:
         return self.mean[-1][1]
 
 
+def _recipe_settings(recipe: Recipe, algo: str) -> dict[str, Any]:
+    """The settings a fine-tune of ``algo`` takes from ``recipe`` before a candidate's."""
+    if algo in OFF_POLICY_ALGOS:
+        return recipe.off_policy_finetune(algo)
+    return dict(recipe.finetune)
+
+
 def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
     """Score every candidate on validation tasks, pick the winner, write the report."""
     from meta_rl.agents.adapt import check_algo
@@ -259,7 +268,8 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
                     **key,
                     "task": t,
                     "algo": algo,
-                    "settings": settings,
+                    # what the fine-tune runs: the recipe's settings under the candidate's
+                    "settings": {**_recipe_settings(recipe, algo), **settings},
                     "points": list(config.points),
                 }
             )

@@ -126,7 +126,7 @@ def _score_job(checkpoint: str, tasks: list[dict[str, float]], episodes: int) ->
 def run_selection(config: SelectionConfig) -> SelectionResult:
     """Train (or reuse) every candidate, score all on the validation tasks, pick one."""
     family = get_family(config.family)
-    recipe = config.train_config(config.objectives[0], 0).recipe()
+    recipe = config.train_config(config.objectives[0], 0).resolved_recipe()
     split = family.task_space.split(
         recipe.n_train,
         recipe.n_test,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -71,7 +72,12 @@ def run_jobs(
     if backend == "ray":
         _run_ray(fn, jobs, finish)
     elif workers > 0 and len(jobs) > 1:
-        pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            min(workers, len(jobs)),
+            mp_context=mp.get_context("spawn"),
+            initializer=import_family_modules,
+            initargs=(family_modules(), sys.path[:1]),
+        )
         try:
             futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
             for future in as_completed(futures):
@@ -97,6 +103,26 @@ def run_jobs(
         for i, job in enumerate(jobs):
             finish(i, fn(*job))
     return results
+
+
+def family_modules() -> list[str]:
+    """The modules that define this process's registered families (a user's own, made in
+    a module, included): a worker imports them so that it knows the same families."""
+    from meta_rl.envs import families
+
+    return sorted({f.module for f in families().values() if f.module})
+
+
+def import_family_modules(modules: Sequence[str], path: Sequence[str] = ()) -> None:
+    """Worker initializer: import ``modules`` (``path`` searched first, as the caller's
+    ``sys.path[0]``: a module of the user's current folder)."""
+    import importlib
+
+    for folder in path:
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+    for module in modules:
+        importlib.import_module(module)
 
 
 def ray_init(**kwargs: Any) -> None:

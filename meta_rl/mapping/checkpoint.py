@@ -158,6 +158,7 @@ class TrainedMapping:
             "format_version": FORMAT_VERSION,
             "family": self.family_name,
             "family_id": f"meta_rl/{self.family_name}-v0",
+            **({"family_module": module} if (module := self.family.module) else {}),
             "task_space": self.task_space.to_json(),
             "policy": {"arch": self.arch.to_json(), "layout": self.spec.layout()},
             "mapping": {

@@ -14,6 +14,9 @@ The schema (``format_version`` 1)::
     format_version  1
     family          name of an installed family
     family_id       string (informational)
+    family_module   optional: the importable module that defines the family (named in the
+                    error where the family is not registered here; never imported by
+                    loading)
     task_space      list of features (name, default, low, high, unit, kind, scale, doc),
                     equal to the installed family's
     policy.arch     obs_dim, action_dim: positive ints; action_kind: "box" | "discrete";
@@ -35,6 +38,7 @@ The schema (``format_version`` 1)::
 
 from __future__ import annotations
 
+import re
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,6 +122,9 @@ def _sizes(value: Any, field: str, *, empty: bool) -> list[int]:
     return value
 
 
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,20}")
+
+
 def _check_family(meta: Mapping[str, Any], expected: str | None) -> tuple[Family, TaskSpace]:
     name = _get(meta, "family", "family")
     if not isinstance(name, str) or not 0 < len(name) <= 100:
@@ -127,12 +134,26 @@ def _check_family(meta: Mapping[str, Any], expected: str | None) -> tuple[Family
     family_id = meta.get("family_id", "")
     if not isinstance(family_id, str):
         _fail("family_id", "a string", family_id)
+    module = meta.get("family_module")
+    if module is not None and not (isinstance(module, str) and _MODULE.fullmatch(module)):
+        _fail("family_module", "a module name", module)
     try:
         family = get_family(name)
     except FamilyError as err:
         if name.lower() in UNAVAILABLE:  # its extra installed, the checkpoint loads
             raise
-        raise CheckpointError(f"the checkpoint's family is not installed here: {err}") from None
+        if module is not None:
+            raise CheckpointError(
+                f"the checkpoint's family {name} is defined in the module {module}, which is "
+                f"not imported here: import {module} first (on the command line: --module "
+                f"{module}), or install the package that provides it"
+            ) from None
+        raise CheckpointError(
+            f"the checkpoint's family is not installed here: {err}. It was defined in a "
+            "script: define it in a module (make_family at import time), import that module "
+            "before loading (on the command line: --module NAME), and retrain or re-save the "
+            "checkpoint so that it records the module"
+        ) from None
     space = TaskSpace.from_json(_get(meta, "task_space", "task_space"))
     if family.task_space != space:
         raise CheckpointError(

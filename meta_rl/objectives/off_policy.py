@@ -483,7 +483,7 @@ def off_policy_tasks(config: TrainConfig, phase: str) -> list[Task]:
     ``None``: the split's training tasks.
     """
     settings: OffPolicyConfig = getattr(config, phase)
-    n_train = config.recipe().n_train if settings.tasks is None else settings.tasks
+    n_train = config.resolved_recipe().n_train if settings.tasks is None else settings.tasks
     space = get_family(config.family).task_space
     return space.split(n_train, 0, kind=config.split, seed=config.task_split_seed).train
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from typing import Any
 
 from meta_rl.envs import get_family
 from meta_rl.envs.task_space import SPLIT_KINDS
@@ -53,9 +55,14 @@ class TrainConfig:
         lr: Adam learning rate of the mapping.
         value_coef: Weight of the value error in ``distill``.
         n_train: Training tasks (default: the recipe's).
+        recipe: How to train and fine-tune agents of the family (default: the family's
+            own, a built-in family's, or one derived from its env at the start of training;
+            see :func:`~meta_rl.training.recipes.recipe_for`).
         rl: Settings of the ``rl`` phase.
-        td3: Settings of the ``td3`` phase.
-        sacd: Settings of the ``sacd`` phase.
+        td3: Settings of the ``td3`` phase (default: :class:`TD3Config`'s, under the
+            recipe's ``off_policy``).
+        sacd: Settings of the ``sacd`` phase (default: :class:`SACDConfig`'s, under the
+            recipe's ``off_policy``).
         resume: Go on from the last finished round of an interrupted run with the same
             settings (its state is saved in ``workdir`` after every round); the result is the
             one an uninterrupted run gives. Without it, training starts afresh.
@@ -79,16 +86,27 @@ class TrainConfig:
     lr: float = 1e-3
     value_coef: float = 0.5
     n_train: int | None = None
+    recipe: Recipe | None = None
     rl: RLConfig = field(default_factory=RLConfig)
-    td3: TD3Config = field(default_factory=TD3Config)
-    sacd: SACDConfig = field(default_factory=SACDConfig)
+    td3: TD3Config | None = None
+    sacd: SACDConfig | None = None
     resume: bool = False
     progress: bool = True
 
     def __post_init__(self) -> None:
         family = get_family(self.family)  # a clear error for an unknown family
-        if self.objective is None:  # resolved here, so that cache keys name it
-            object.__setattr__(self, "objective", recipe_for(self.family).objective)
+        if self.recipe is not None and not isinstance(self.recipe, Recipe):
+            raise ConfigError(
+                "recipe must be a meta_rl.training.recipes.Recipe, got "
+                f"{type(self.recipe).__name__}"
+            )
+        recipe = self.recipe if self.recipe is not None else recipe_for(self.family)
+        # Resolved here, so that cache keys name them.
+        if self.objective is None:
+            object.__setattr__(self, "objective", recipe.objective)
+        for name, cls in (("td3", TD3Config), ("sacd", SACDConfig)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, phase_settings(cls, recipe.off_policy))
         check_objective(self.objective, family)  # before hours of base training
         if self.split not in SPLIT_KINDS:
             raise ConfigError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
@@ -111,13 +129,23 @@ class TrainConfig:
         """The seed the split is drawn with."""
         return self.seed if self.split_seed is None else self.split_seed
 
-    def recipe(self) -> Recipe:
-        recipe = recipe_for(self.family)
+    def resolved_recipe(self) -> Recipe:
+        """The recipe this run trains with: ``recipe`` or the family's, scaled by
+        ``budget_scale``, with ``n_train``."""
+        recipe = self.recipe if self.recipe is not None else recipe_for(self.family)
         if self.budget_scale != 1.0:
             recipe = recipe.scaled(self.budget_scale)
         if self.n_train is not None:
             recipe = replace(recipe, n_train=self.n_train)
         return recipe
+
+
+def phase_settings(cls: type, settings: dict) -> Any:
+    """An off-policy objective's settings (``cls``: :class:`TD3Config` or
+    :class:`SACDConfig`) from those of ``settings`` it has (a recipe's ``off_policy``, say):
+    the others belong to the other objective."""
+    names = {f.name for f in dataclass_fields(cls)}
+    return cls(**{k: v for k, v in settings.items() if k in names})
 
 
 RUN_ONLY = ("workdir", "workers", "backend", "progress", "resume")
@@ -135,6 +163,8 @@ def settings_key(config: TrainConfig) -> str:
     fields = asdict(config)
     for name in RUN_ONLY:
         fields.pop(name)
+    if fields["recipe"] is None:  # the family's: keys of runs from before the field stay
+        fields.pop("recipe")
     fields["split_seed"] = config.task_split_seed
     running = {info.name for info in phase_infos(config.objective)}
     for phase in PHASES:

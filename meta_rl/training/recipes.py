@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from meta_rl.errors import CheckpointError
+from meta_rl.errors import CheckpointError, FamilyError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +55,9 @@ class Recipe:
         sac_steps: Env steps of that SAC run.
         objective: The mapping's default objective: the winner of ``meta-rl
             select-objective`` on validation tasks where it has been run, else ``distill``.
+        off_policy: Settings of the ``td3`` and ``sacd`` objectives that the family sets
+            (``{"gamma": 0.99}``), under a run's own: fields of
+            :class:`~meta_rl.objectives.off_policy.OffPolicyConfig`.
         scratch_ppo: PPO settings of the runs from scratch where they need what a warm
             start from flat parameters cannot carry: ``use_sde`` (gSDE exploration),
             ``normalize`` (``VecNormalize``) and ``policy_kwargs``, or where they want longer
@@ -84,6 +87,7 @@ class Recipe:
     sac_steps: int = 0
     objective: str = "distill"
     scratch_ppo: dict[str, Any] | None = None
+    off_policy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scratch(self) -> dict[str, Any]:
@@ -365,12 +369,49 @@ RECIPES: dict[str, Recipe] = {
     "halfcheetah": _CHEETAH,
 }
 
-DEFAULT_RECIPE = _PENDULUM
-
 
 def recipe_for(family_name: str) -> Recipe:
-    """The recipe of a family; a user's own family gets the Pendulum recipe."""
-    return RECIPES.get(family_name.lower(), DEFAULT_RECIPE)
+    """The recipe of a family: its own (``make_family(..., recipe=...)``), a built-in
+    family's, or else one derived from its env
+    (:func:`~meta_rl.training.auto.auto_recipe`; the same for every call in a process).
+
+    Raises:
+        FamilyError: no family of that name is registered.
+    """
+    from meta_rl.envs import get_family
+
+    family = get_family(family_name)
+    if family.recipe is not None:
+        return family.recipe
+    if family.name.lower() in RECIPES:
+        return RECIPES[family.name.lower()]
+    return automatic_recipe(family)[0]
+
+
+def automatic_notes(family_name: str) -> tuple[str, ...]:
+    """What :func:`recipe_for` derived for a family without a recipe, and why (empty for a
+    family with its own or a built-in one)."""
+    from meta_rl.envs import get_family
+
+    family = get_family(family_name)
+    if family.recipe is not None or family.name.lower() in RECIPES:
+        return ()
+    return automatic_recipe(family)[1]
+
+
+_AUTOMATIC: dict[int, tuple[Any, Recipe, tuple[str, ...]]] = {}
+
+
+def automatic_recipe(family: Any) -> tuple[Recipe, tuple[str, ...]]:
+    """:func:`~meta_rl.training.auto.auto_recipe` of ``family``, derived once per process
+    (a random rollout of its default task), and its reasons."""
+    from meta_rl.training.auto import auto_recipe
+
+    cached = _AUTOMATIC.get(id(family))
+    if cached is None or cached[0] is not family:
+        recipe, lines = auto_recipe(family)
+        cached = _AUTOMATIC[id(family)] = (family, recipe, tuple(lines))
+    return cached[1], cached[2]
 
 
 # ------------------------------------------------------------ recipes from files
@@ -513,6 +554,17 @@ FINETUNE_TD3_SETTINGS: dict[str, Callable[[Any], bool]] = {
 }
 """Every setting of a recipe's ``finetune_td3``: TD3's and the warm start's."""
 FINETUNE_ALGOS = ("ppo", "a2c", "sac", "td3")
+OFF_POLICY_OBJECTIVE_SETTINGS: dict[str, Callable[[Any], bool]] = {
+    "gamma": _real(0.0, 1.0),
+    "tau": _real(0.0, 1.0),
+    "actor_lr": _real(0.0, 10.0, open_low=True),
+    "critic_lr": _real(0.0, 10.0, open_low=True),
+    "iterations": _count(1, 10**6),
+    "n_steps": _count(1, _MAX_BUFFER),
+    "updates_per_step": _real(0.0, 1e3, open_low=True),
+    "action_noise": _real(0.0, 10.0),
+}
+"""Every setting of a recipe's ``off_policy`` (the ``td3`` and ``sacd`` objectives')."""
 
 
 def _settings(name: str, value: Any, allowed: dict[str, Callable[[Any], bool]]) -> dict:
@@ -567,6 +619,7 @@ _RECIPE_SETTINGS = {
     "sac": SAC_SETTINGS,
     "finetune_sac": FINETUNE_SAC_SETTINGS,
     "finetune_td3": FINETUNE_TD3_SETTINGS,
+    "off_policy": OFF_POLICY_OBJECTIVE_SETTINGS,
 }
 _REQUIRED = ("ppo", "n_envs", "base_steps", "expert_steps", "oracle_steps", "finetune")
 
@@ -587,13 +640,17 @@ def recipe_from_json(data: dict[str, Any], *, family: str | None = None) -> Reci
         raise CheckpointError("malformed recipe in metadata: not an object")
     if family is not None and "finetune_algo" not in data:
         # Saved before the fine-tune was chosen per family: the installed family's choice.
-        chosen = recipe_for(family)
-        data = {
-            **data,
-            "finetune_algo": chosen.finetune_algo,
-            "finetune_sac": chosen.finetune_sac,
-            "finetune_td3": chosen.finetune_td3,
-        }
+        try:
+            chosen = recipe_for(family)
+        except FamilyError:  # the family is not here: the defaults
+            chosen = None
+        if chosen is not None:
+            data = {
+                **data,
+                "finetune_algo": chosen.finetune_algo,
+                "finetune_sac": chosen.finetune_sac,
+                "finetune_td3": chosen.finetune_td3,
+            }
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
         raise CheckpointError(f"malformed recipe in metadata: missing {', '.join(missing)}")

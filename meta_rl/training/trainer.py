@@ -47,6 +47,7 @@ from meta_rl.objectives.phase import Phase, PhaseContext
 from meta_rl.objectives.registry import parse_objective
 from meta_rl.training.config import TrainConfig, settings_key
 from meta_rl.training.experts import Expert, expert_table, train_base, train_experts
+from meta_rl.training.recipes import automatic_notes
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class Trainer:
         self.config = config
         self.on_saved = on_saved
         self.family = get_family(config.family)
-        self.recipe = config.recipe()
+        self.recipe = config.resolved_recipe()
         self.phases = parse_objective(config.objective)
         self.cache = config.workdir / self.family.name.lower()
         self.log = TrainingLog(self.cache / "train_log.json")
@@ -203,6 +204,11 @@ class Trainer:
         self.spec = PolicySpec(arch)
         split_json = {"train": self.tasks.train, "val": self.tasks.val, "test": self.tasks.test}
         self.log.update(config={**asdict(config), "workdir": str(config.workdir)}, split=split_json)
+        notes = () if config.recipe is not None else automatic_notes(family.name)
+        for line in notes:
+            logger.info(line)
+        if notes:
+            self.log.update(recipe_notes=list(notes))
 
         base, base_steps = train_base(
             family,

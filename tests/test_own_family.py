@@ -1,0 +1,200 @@
+"""A user's own family: its recipe (given or derived from the env), where it is defined,
+and the command line that reaches it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from dataclasses import replace
+from importlib.metadata import EntryPoint
+
+import pytest
+
+from meta_rl.cli import main
+from meta_rl.envs import Feature, get_family, make_family
+from meta_rl.envs.family import ENTRY_POINT_GROUP
+from meta_rl.errors import CheckpointError, ConfigError, FamilyError
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.training.auto import auto_recipe, profile_env
+from meta_rl.training.config import TrainConfig, settings_key
+from meta_rl.training.recipes import RECIPES, automatic_notes, recipe_for
+from meta_rl.training.trainer import train
+
+from .conftest import TINY_TRAIN
+
+MC_FEATURES = [
+    Feature(name="force", default=0.001, low=0.0008, high=0.0015),
+    Feature(name="gravity", default=0.0025, low=0.002, high=0.003),
+]
+FAMILY_MODULE = """
+from meta_rl.envs import Feature, make_family
+
+make_family(
+    "{name}",
+    "Pendulum-v1",
+    [Feature(name="g", default=10.0, low=8.0, high=12.0)],
+    apply={{"g": "g"}},
+)
+"""
+
+
+def _discrete_mountain_car(**kwargs):
+    return make_family(
+        "OwnDiscreteMC",
+        "MountainCar-v0",
+        MC_FEATURES,
+        apply={"force": "force", "gravity": "gravity"},
+        **kwargs,
+    )
+
+
+def test_a_family_without_a_recipe_gets_one_derived_from_its_env():
+    family = _discrete_mountain_car()
+    recipe = recipe_for(family.name)
+    assert recipe.objective == "rl" and recipe.finetune_algo == "ppo"  # discrete actions
+    assert recipe.ppo["gamma"] == pytest.approx(1 - 5 / 200)  # its time limit of 200
+    assert recipe.sac is None and recipe.pi == (64, 64)
+    notes = automatic_notes(family.name)
+    assert notes[0].startswith("automatic recipe for OwnDiscreteMC")
+    assert any("horizon 200 (its time limit)" in line for line in notes)
+    # Box actions: td3, a SAC fine-tune, and td3's own discount from the horizon.
+    box = make_family(
+        "OwnContinuousMC",
+        "MountainCarContinuous-v0",
+        [Feature(name="power", default=0.0015, low=0.001, high=0.002)],
+        apply={"power": "power"},
+    )
+    recipe = recipe_for(box.name)
+    assert (recipe.objective, recipe.finetune_algo) == ("td3", "sac")
+    gamma = round(1 - 5 / 999, 4)
+    assert recipe.off_policy == {"gamma": gamma} and recipe.sac == {"gamma": gamma}
+    config = TrainConfig(family=box.name, workdir="unused")
+    assert config.objective == "td3" and config.td3.gamma == gamma
+    # Built-in families keep theirs, and say nothing.
+    assert recipe_for("Pendulum") is RECIPES["pendulum"] and automatic_notes("Pendulum") == ()
+
+
+def test_the_automatic_recipe_reads_the_horizon_and_flags_scales():
+    family = _discrete_mountain_car()
+    profile = profile_env(family, steps=300)
+    assert profile == profile_env(family, steps=300)  # seeded
+    assert (profile.obs_dim, profile.action_kind, profile.action_dim) == (2, "discrete", 3)
+    # Without a time limit the random episodes' length is the horizon; past the limits
+    # of scale the notes say what to do.
+    loose = replace(profile, time_limit=None, episode_lengths=(40, 60))
+    recipe, notes = auto_recipe(family, loose)
+    assert recipe.ppo["gamma"] == 0.95 and recipe.ppo["n_steps"] == 128
+    assert "horizon 50 (random episodes' mean length)" in " ".join(notes)
+    assert not any(line.startswith("warning") for line in notes)
+    wild = replace(profile, obs_spread=250.0, reward_scale=1e4, obs_dim=40)
+    recipe, notes = auto_recipe(family, wild)
+    assert recipe.pi == (128, 128)
+    warnings = [line for line in notes if line.startswith("warning")]
+    assert len(warnings) == 2 and all("rescale" in line for line in warnings)
+
+
+def test_a_recipe_given_to_the_family_or_the_run_is_the_one_used():
+    own = replace(RECIPES["pendulum"], objective="distill", base_steps=1234)
+    family = _discrete_mountain_car(recipe=replace(own, objective="rl"))
+    assert recipe_for(family.name).base_steps == 1234
+    assert automatic_notes(family.name) == ()
+    config = TrainConfig(family=family.name, recipe=own, workdir="unused")
+    assert config.objective == "distill" and config.resolved_recipe().base_steps == 1234
+    plain = TrainConfig(family=family.name, workdir="unused")
+    assert plain.objective == "rl"
+    assert settings_key(config) != settings_key(plain)  # the recipe is part of the run
+    with pytest.raises(FamilyError, match="Recipe"):
+        _discrete_mountain_car(recipe={"objective": "rl"})
+    with pytest.raises(ConfigError, match="Recipe"):
+        TrainConfig(family=family.name, recipe="fast", workdir="unused")
+    _discrete_mountain_car()  # registered again without a recipe, for the other tests
+
+
+def test_keys_of_runs_without_a_recipe_are_unchanged():
+    # The key of the benchmark's seed-0 Pendulum td3 run (the shipped mapping's settings),
+    # computed before a run could be given a recipe: cached runs stay valid.
+    from meta_rl.benchmarks.benchmark import BenchmarkConfig
+
+    benchmark = BenchmarkConfig(family="Pendulum", train={"objective": "td3"})
+    config = benchmark.train_config("interpolation", 0)
+    assert settings_key(config)[:12] == "858d8d31d11b"
+
+
+def test_a_checkpoint_names_the_module_that_defines_its_family(tmp_path, monkeypatch):
+    module = tmp_path / "own_families.py"
+    module.write_text(textwrap.dedent(FAMILY_MODULE.format(name="OwnGravityPendulum")))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import own_families  # noqa: F401  (registers the family)
+
+    family = get_family("OwnGravityPendulum")
+    assert family.module == "own_families"
+    config = TrainConfig(
+        **{**TINY_TRAIN, "family": family.name}, objective="distill", workdir=tmp_path / "runs"
+    )
+    trained, log = train(config)
+    assert log["recipe_notes"][0].startswith("automatic recipe for OwnGravityPendulum")
+    path = trained.save(tmp_path / "own.safetensors")
+    assert TrainedMapping.load(path).family_name == "OwnGravityPendulum"
+    # Where the module is not imported, loading says which one to import.
+    from meta_rl.envs import family as registry
+
+    monkeypatch.delitem(registry._FAMILIES, "owngravitypendulum")
+    with pytest.raises(CheckpointError, match="defined in the module own_families"):
+        TrainedMapping.load(path)
+    # The command line imports it with --module (the current folder searched).
+    monkeypatch.delitem(sys.modules, "own_families")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+    status = main(["evaluate", str(path), "--module", "own_families", "--episodes", "1", "--json"])
+    assert status == 0
+    assert main(["families", "--module", "no_such_module_here"]) == 2
+
+
+def test_a_family_made_in_a_script_has_no_module_and_loading_says_so(tmp_path, monkeypatch):
+    family = make_family(
+        "OwnScriptPendulum",
+        "Pendulum-v1",
+        [Feature(name="g", default=10.0, low=8.0, high=12.0)],
+        apply={"g": "g"},
+        module="__main__",
+    )
+    assert family.module is None
+    config = TrainConfig(
+        **{**TINY_TRAIN, "family": family.name}, objective="distill", workdir=tmp_path / "runs"
+    )
+    path = train(config)[0].save(tmp_path / "script.safetensors")
+    from meta_rl.envs import family as registry
+
+    monkeypatch.delitem(registry._FAMILIES, "ownscriptpendulum")
+    with pytest.raises(CheckpointError, match="defined in a script"):
+        TrainedMapping.load(path)
+
+
+def test_an_installed_package_provides_a_family_through_an_entry_point(tmp_path, monkeypatch):
+    (tmp_path / "own_plugin.py").write_text(
+        textwrap.dedent(FAMILY_MODULE.format(name="OwnPluginPendulum"))
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = EntryPoint(name="OwnPluginPendulum", value="own_plugin", group=ENTRY_POINT_GROUP)
+    broken = EntryPoint(name="OwnBroken", value="no_such_plugin", group=ENTRY_POINT_GROUP)
+
+    def entry_points(group):
+        return [entry, broken] if group == ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr("importlib.metadata.entry_points", entry_points)
+    assert get_family("ownpluginpendulum").module == "own_plugin"
+    with pytest.raises(FamilyError, match="OwnBroken: its entry point no_such_plugin"):
+        get_family("OwnBroken")
+    with pytest.raises(FamilyError, match="--module NAME"):
+        get_family("NoSuchFamilyAnywhere")
+
+
+def test_families_lists_a_module_given_on_the_command_line(tmp_path, monkeypatch, capsys):
+    (tmp_path / "own_listed.py").write_text(
+        textwrap.dedent(FAMILY_MODULE.format(name="OwnListedPendulum"))
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["families", "--module", "own_listed", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert "OwnListedPendulum" in json.dumps(listed)
