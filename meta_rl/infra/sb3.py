@@ -5,6 +5,7 @@ an off-policy fine-tune (:func:`make_off_policy_agent`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import gymnasium as gym
@@ -82,7 +83,9 @@ def make_agent(
         )
     if env is None:
         task = family.task_space.validate(task)
-        env = make_vec_env(family.id, n_envs=n_envs, seed=seed, env_kwargs={"task": task})
+        # A constructor, not the id: SB3 would ask an id for render_mode="rgb_array", which
+        # a user's env without render modes answers with Gymnasium's warning.
+        env = make_vec_env(partial(family.make, task=task), n_envs=n_envs, seed=seed)
     if normalize:
         env = VecNormalize(env, gamma=float(kwargs.get("gamma", 0.99)))
     if algo == "a2c":
