@@ -192,6 +192,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         workdir=Path(args.workdir),
         workers=args.workers,
         backend=args.backend,
+        budget=args.budget,
         budget_scale=args.budget_scale,
         mapping=MappingConfig(hidden=tuple(args.hidden), rank=args.rank or None),
         rounds=args.rounds,
@@ -200,6 +201,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         n_train=args.n_train,
         **_phase_settings(args),
         resume=args.resume,
+        keep_going=args.keep_going,
         progress=not args.json,
     )
 
@@ -223,6 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "family": trained.family_name,
         "objective": trained.objective,
         "val_return": trained.info["val_return"],
+        "summary": trained.info["summary"],
         "env_steps": trained.info["env_steps"],
         "seconds": trained.info["seconds"],
     }
@@ -550,6 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="go on from the last finished round of an interrupted run with the same settings",
     )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="train on past a base policy no better than random play (by default the run "
+        "stops there and says what to try)",
+    )
     _add_phase_settings(p)
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument(
@@ -569,10 +578,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_non_negative, default=2, help="expert worker processes")
     _backend_arg(p)
     p.add_argument(
+        "--budget",
+        choices=("full", "quick"),
+        default="full",
+        help="quick: a first run of a few minutes on a classic-control-sized env (every "
+        "budget, round and iteration count not given here shrunk)",
+    )
+    p.add_argument(
         "--budget-scale",
         type=_positive_float,
         default=1.0,
-        help="factor on every env-step budget (small values for smoke runs)",
+        help="factor on the env-step budgets of the base, experts and oracle",
     )
     p.add_argument("--n-train", type=_positive, default=None, help="training tasks")
     p.add_argument("--rounds", type=_positive, default=6)

@@ -50,6 +50,7 @@ TINY_TRAIN = {
     "batch_states": 16,
     "mapping": MappingConfig(hidden=(16,), rank=4),
     "progress": False,
+    "keep_going": True,  # its base of 200 env steps is no better than random play
 }
 """A Pendulum training of a few seconds (``tiny_mapping``'s settings)."""
 

@@ -281,6 +281,7 @@ def test_train_command_writes_checkpoint_and_log(capsys, tmp_path):
         "8",
         "--rank",
         "4",
+        "--keep-going",  # a base of 200 env steps is no better than random play
         "--seed",
         "1",
         "--split-seed",

@@ -17,7 +17,8 @@ from meta_rl.envs.family import ENTRY_POINT_GROUP
 from meta_rl.errors import CheckpointError, ConfigError, FamilyError
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.training.auto import auto_recipe, profile_env
-from meta_rl.training.config import TrainConfig, settings_key
+from meta_rl.training.config import QUICK, TrainConfig, settings_key
+from meta_rl.training.health import WeakBaseError
 from meta_rl.training.recipes import RECIPES, automatic_notes, recipe_for
 from meta_rl.training.trainer import train
 
@@ -198,3 +199,70 @@ def test_families_lists_a_module_given_on_the_command_line(tmp_path, monkeypatch
     assert main(["families", "--module", "own_listed", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert "OwnListedPendulum" in json.dumps(listed)
+
+
+def test_a_base_no_better_than_random_stops_the_run_with_what_to_try(tmp_path):
+    family = _discrete_mountain_car()  # -1 per step until the flag: random and base at -200
+    settings = {**TINY_TRAIN, "family": family.name, "objective": "distill"}
+    config = TrainConfig(**{**settings, "keep_going": False}, workdir=tmp_path / "runs")
+    with pytest.raises(WeakBaseError, match="no better than random") as err:
+        train(config)
+    for advice in ("denser reward", "without experts", "larger budget", "--keep-going"):
+        assert advice in str(err.value)
+    # Asked to go on, it trains, and the summary flags a mapping that is the base.
+    trained, log = train(replace(config, keep_going=True))
+    summary = log["summary"]
+    assert summary["random_val_return"] == summary["base_val_return"] == -200.0
+    assert summary["mapping_beats_base"] is False
+    assert log["base_check"]["weak"] is True
+    assert trained.info["check_env_steps"] > 0
+    assert trained.info["env_steps"] == log["result"]["env_steps"]  # checks not counted
+
+
+def test_the_summary_of_a_run_is_in_its_checkpoint_and_log(tiny_mapping):
+    _, trained, log, _ = tiny_mapping
+    summary = trained.info["summary"]
+    assert set(summary) >= {"random_val_return", "base_val_return", "mapping_val_return"}
+    assert summary["mapping_val_return"] == trained.info["val_return"]
+    assert "base_check" in log
+
+
+def test_a_quick_budget_shrinks_every_phase_left_at_its_default():
+    quick = TrainConfig(family="Pendulum", budget="quick", rounds=4, workdir="unused")
+    assert quick.budget_scale == QUICK["budget_scale"] and quick.rounds == 4  # given: kept
+    assert (quick.steps_per_round, quick.states_per_task) == (250, 500)
+    assert quick.n_train == 12 and quick.resolved_recipe().base_steps == 50_000
+    assert quick.rl.iterations == 50 and quick.td3.iterations == 12
+    assert quick.td3.warmup_iterations == 2 and quick.sacd.iterations == 12
+    full = TrainConfig(family="Pendulum", workdir="unused")
+    assert full.td3.iterations == 40 and full.resolved_recipe().base_steps == 200_000
+    assert settings_key(quick) != settings_key(full)
+    with pytest.raises(ConfigError, match="budget must be one of"):
+        TrainConfig(family="Pendulum", budget="fast", workdir="unused")
+    from meta_rl.cli import build_parser, train_config
+
+    args = build_parser().parse_args(
+        ["train", "Pendulum", "--budget", "quick", "--td3-iterations", "5"]
+    )
+    config = train_config(args)
+    assert config.budget == "quick" and config.td3.iterations == 5 and config.rounds == 3
+
+
+@pytest.mark.slow
+def test_own_env_example_trains_and_adapts(tmp_path):
+    import subprocess
+
+    from .test_examples import EXAMPLES
+
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "own_env.py"), "--budget", "quick"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "automatic recipe for Thruster" in proc.stderr
+    assert "zero-shot" in proc.stdout and "fine-tuned" in proc.stdout
+    assert (tmp_path / "thruster-adapted.zip").exists()

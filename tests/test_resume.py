@@ -15,6 +15,7 @@ from meta_rl.infra.files import load_tensors
 
 TRAIN = [
     "Pendulum",
+    "--keep-going",  # a base of 200 env steps is no better than random play
     "--objective",
     "distill",
     "--workers",

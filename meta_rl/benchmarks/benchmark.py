@@ -122,7 +122,8 @@ def run_train_config(config: Any, *, seed: int, **settings: Any) -> TrainConfig:
     objective selection): ``config``'s family, budget factor, split seed, caches and
     workers, for ``small`` a smoke-sized pipeline (8 training tasks, 2 rounds), then
     ``settings`` and ``config.train`` on top."""
-    smoke = {"n_train": 8, "rounds": 2} if config.budget == "small" else {}
+    # A smoke run's base is too short to beat random play: it goes on regardless.
+    smoke = {"n_train": 8, "rounds": 2, "keep_going": True} if config.budget == "small" else {}
     return TrainConfig(
         **{
             "backend": config.backend,

@@ -33,7 +33,9 @@ class TrainConfig:
             discrete actions), or two in sequence: ``"distill+rl"``, ``"params+distill"``. Default:
             the family recipe's, the one ``meta-rl select-objective`` chose on validation
             tasks where it has been run (``td3`` for Pendulum; ``rl`` for CartPole,
-            Acrobot and MountainCarContinuous), else ``distill``.
+            Acrobot and MountainCarContinuous), ``distill`` for the other built-in
+            families, and for a family without a recipe the automatic recipe's (``td3``
+            for Box actions, ``rl`` for discrete ones).
         seed: Seed of the base, the experts and the mapping, and of the split unless
             ``split_seed`` is given.
         split_seed: Seed of the train/validation/test split (default: ``seed``). The
@@ -44,8 +46,13 @@ class TrainConfig:
         workers: Processes that train experts (0: this process).
         backend: ``"local"`` (worker processes here) or ``"ray"`` (experts as Ray tasks;
             see :mod:`meta_rl.infra.parallel`).
-        budget_scale: Factor on every env-step budget of the family's recipe (tiny values
-            for tests and smoke runs).
+        budget: ``"full"``, or ``"quick"``: a first run of a few minutes on a
+            classic-control-sized env, every setting left at its default set to
+            :data:`QUICK`'s (env-step budgets a quarter, fewer training tasks, distill
+            rounds and ``rl``/``td3``/``sacd`` iterations).
+        budget_scale: Factor on the env-step budgets of the family's recipe (the base, the
+            experts, the oracle); the phases' rounds and iterations stay (``budget="quick"``
+            shrinks them too).
         mapping: Shape of the mapping network.
         rounds: Rounds of mapping training; after each ``distill`` round the predicted
             policies visit new states that the experts relabel.
@@ -63,6 +70,9 @@ class TrainConfig:
             recipe's ``off_policy``).
         sacd: Settings of the ``sacd`` phase (default: :class:`SACDConfig`'s, under the
             recipe's ``off_policy``).
+        keep_going: Train on past a base policy no better than random on the default task
+            (by default the run stops there with
+            :class:`~meta_rl.training.health.WeakBaseError`, which says what to try).
         resume: Go on from the last finished round of an interrupted run with the same
             settings (its state is saved in ``workdir`` after every round); the result is the
             one an uninterrupted run gives. Without it, training starts afresh.
@@ -77,6 +87,7 @@ class TrainConfig:
     workdir: Path = Path("runs")
     workers: int = 2
     backend: str = "local"
+    budget: str = "full"
     budget_scale: float = 1.0
     mapping: MappingConfig = field(default_factory=MappingConfig)
     rounds: int = 6
@@ -90,6 +101,7 @@ class TrainConfig:
     rl: RLConfig = field(default_factory=RLConfig)
     td3: TD3Config | None = None
     sacd: SACDConfig | None = None
+    keep_going: bool = False
     resume: bool = False
     progress: bool = True
 
@@ -108,6 +120,10 @@ class TrainConfig:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, phase_settings(cls, recipe.off_policy))
         check_objective(self.objective, family)  # before hours of base training
+        if self.budget not in BUDGETS:
+            raise ConfigError(f"budget must be one of {BUDGETS}, got {self.budget!r}")
+        if self.budget == "quick":
+            self._quick(recipe)
         if self.split not in SPLIT_KINDS:
             raise ConfigError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
         object.__setattr__(self, "workdir", Path(self.workdir))
@@ -123,6 +139,24 @@ class TrainConfig:
             raise ConfigError("lr must be positive")
         if self.n_train is not None and self.n_train < 2:
             raise ConfigError("n_train must be at least 2")
+
+    def _quick(self, recipe: Recipe) -> None:
+        """Every setting still at its default takes :data:`QUICK`'s value."""
+        defaults = {f.name: f.default for f in dataclass_fields(TrainConfig)}
+        for name, value in QUICK.items():
+            current = getattr(self, name)
+            if name in ("rl", "td3", "sacd"):
+                cls = type(current)
+                fresh = cls() if name == "rl" else phase_settings(cls, recipe.off_policy)
+                changes = {
+                    k: v for k, v in value.items() if getattr(current, k) == getattr(fresh, k)
+                }
+                object.__setattr__(self, name, replace(current, **changes))
+            elif name == "n_train":
+                if current is None:
+                    object.__setattr__(self, name, min(recipe.n_train, value))
+            elif current == defaults[name]:
+                object.__setattr__(self, name, value)
 
     @property
     def task_split_seed(self) -> int:
@@ -140,6 +174,21 @@ class TrainConfig:
         return recipe
 
 
+BUDGETS = ("full", "quick")
+QUICK: dict[str, Any] = {
+    "budget_scale": 0.25,
+    "n_train": 12,
+    "rounds": 3,
+    "steps_per_round": 250,
+    "states_per_task": 500,
+    "rl": {"iterations": 50},
+    "td3": {"iterations": 12, "warmup_iterations": 2, "eval_every": 2},
+    "sacd": {"iterations": 12, "warmup_iterations": 2, "eval_every": 2},
+}
+"""``budget="quick"``: the values that settings left at their defaults take (``n_train``:
+at most 12; the phases' settings are changed field by field)."""
+
+
 def phase_settings(cls: type, settings: dict) -> Any:
     """An off-policy objective's settings (``cls``: :class:`TD3Config` or
     :class:`SACDConfig`) from those of ``settings`` it has (a recipe's ``off_policy``, say):
@@ -148,7 +197,7 @@ def phase_settings(cls: type, settings: dict) -> Any:
     return cls(**{k: v for k, v in settings.items() if k in names})
 
 
-RUN_ONLY = ("workdir", "workers", "backend", "progress", "resume")
+RUN_ONLY = ("workdir", "workers", "backend", "progress", "resume", "keep_going")
 """Settings that say where and how a run goes, not what it computes."""
 
 
@@ -163,8 +212,9 @@ def settings_key(config: TrainConfig) -> str:
     fields = asdict(config)
     for name in RUN_ONLY:
         fields.pop(name)
-    if fields["recipe"] is None:  # the family's: keys of runs from before the field stay
-        fields.pop("recipe")
+    for name, default in (("recipe", None), ("budget", "full")):
+        if fields[name] == default:  # keys of runs from before these fields stay
+            fields.pop(name)
     fields["split_seed"] = config.task_split_seed
     running = {info.name for info in phase_infos(config.objective)}
     for phase in PHASES:

@@ -54,7 +54,8 @@ class Recipe:
             ``None``: PPO alone is the oracle).
         sac_steps: Env steps of that SAC run.
         objective: The mapping's default objective: the winner of ``meta-rl
-            select-objective`` on validation tasks where it has been run, else ``distill``.
+            select-objective`` on validation tasks where it has been run, else ``distill``
+            (the automatic recipe's: ``td3`` or ``rl``, by action kind).
         off_policy: Settings of the ``td3`` and ``sacd`` objectives that the family sets
             (``{"gamma": 0.99}``), under a run's own: fields of
             :class:`~meta_rl.objectives.off_policy.OffPolicyConfig`.

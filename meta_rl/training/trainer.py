@@ -47,6 +47,13 @@ from meta_rl.objectives.phase import Phase, PhaseContext
 from meta_rl.objectives.registry import parse_objective
 from meta_rl.training.config import TrainConfig, settings_key
 from meta_rl.training.experts import Expert, expert_table, train_base, train_experts
+from meta_rl.training.health import (
+    WeakBaseError,
+    check_base,
+    random_return,
+    summary,
+    weak_base_message,
+)
 from meta_rl.training.recipes import automatic_notes
 
 logger = logging.getLogger(__name__)
@@ -131,6 +138,8 @@ class Trainer:
         self.log = TrainingLog(self.cache / "train_log.json")
         self.resume_path = self.cache / f"resume-{settings_key(config)[:16]}.safetensors"
         self.env_steps = 0
+        self.check_env_steps = 0  # the health checks' episodes (meta_rl.training.health)
+        self.summary: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
         self.drawn: dict[str, list[Task]] = {}  # tasks a phase drew beyond the split's
         self.experts: list[Expert] = []
@@ -218,6 +227,7 @@ class Trainer:
             cache_dir=self.cache,
             progress=config.progress,
         )
+        self._check_base(base, base_steps)
         if any(phase.info.needs_experts for phase in self.phases):
             self.experts = train_experts(
                 family,
@@ -255,6 +265,7 @@ class Trainer:
             self._run_phase(index, phase, done)
 
         self.network.load_state_dict(self.best.state)
+        self._summarise()
         info = {
             "split": split_json,
             "val_return": self.best.score,
@@ -266,6 +277,8 @@ class Trainer:
             "split_kind": config.split,
             "seconds": round(time.time() - started, 1),
             "experts": expert_table(self.experts),
+            "summary": self.summary,
+            "check_env_steps": self.check_env_steps,
             **self.drawn,
         }
         trained = TrainedMapping(
@@ -282,6 +295,55 @@ class Trainer:
             result={k: v for k, v in info.items() if k != "split" and k not in self.drawn}
         )
         return trained, self.log.data
+
+    # ------------------------------------------------------------------ checks
+    def _check_base(self, base: torch.Tensor, base_steps: int) -> None:
+        """Stop (unless ``keep_going``) where the base is no better than random."""
+        check = check_base(
+            self.family,
+            self.spec,
+            base,
+            episodes=self.recipe.eval_episodes,
+            seed=self.config.seed + 11,
+        )
+        self.check_env_steps = check.env_steps
+        self.log.update(base_check=check.to_json(), check_env_steps=self.check_env_steps)
+        if not check.weak:
+            return
+        # Experts are fine-tuned from the base: for their objectives a base that learned
+        # nothing is fatal. rl, td3 and sacd learn through the mapping from any start.
+        fatal = any(phase.info.needs_experts for phase in self.phases)
+        message = weak_base_message(
+            self.family, check, base_steps, self.config.objective, fatal=fatal
+        )
+        if fatal and not self.config.keep_going:
+            raise WeakBaseError(message)
+        logger.warning("warning: %s", message)
+
+    def _summarise(self) -> None:
+        """Random, base, experts and mapping side by side (logged, and in the log)."""
+        lengths: list[int] = []
+        random_val = random_return(
+            self.family,
+            self.tasks.val,
+            episodes=max(1, self.recipe.eval_episodes // 2),
+            seed=self.config.seed + 7,
+            lengths=lengths,
+        )
+        self.check_env_steps += sum(lengths)
+        base_val = float(self.history[0]["val_return"])
+        data, lines = summary(
+            random_val=random_val,
+            base_val=base_val,
+            mapping_val=float(self.best.score),
+            selected_round=self.best.round,
+            experts=self.experts,
+            margin=0.05 * abs(base_val - random_val),
+        )
+        for line in lines:
+            (logger.warning if line.startswith("warning") else logger.info)(line)
+        self.log.update(summary=data, check_env_steps=self.check_env_steps)
+        self.summary = data
 
     # ------------------------------------------------------------------ phases
     def _context(self) -> PhaseContext:
