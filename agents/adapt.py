@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Union
 
 import gymnasium as gym
@@ -253,11 +254,10 @@ def _model(
         trained.arch.check_env(env)  # type: ignore[arg-type]
     else:
         full = _resolve_task(trained.task_space, task, extrapolate, stacklevel=4)
-        env = make_vec_env(
-            family.id,
+        env = make_vec_env(  # a constructor, not the id (no render_mode, as in make_agent)
+            partial(family.make, task=full, extrapolate=extrapolate),
             n_envs=n_envs or (1 if algo in OFF_POLICY_ALGOS else trained.recipe.finetune_n_envs),
             seed=seed,
-            env_kwargs={"task": full, "extrapolate": extrapolate},
         )
     _warn_if_clamped(trained, full, stacklevel=4)
     params = params_of(trained, full)
