@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,21 @@ from meta_rl.errors import DependencyError
 from meta_rl.evaluation import ParamsPolicy, run_episodes, summarise
 from meta_rl.infra.files import atomic_open
 from meta_rl.mapping.checkpoint import TrainedMapping
+
+
+@contextmanager
+def _offscreen() -> Iterator[None]:
+    """SDL's dummy video driver while frames are drawn off screen, unless the user chose a
+    driver: pygame's default one looks for a display session and prints an error where
+    there is none (``XDG_RUNTIME_DIR is invalid``), though ``rgb_array`` needs no display."""
+    chosen = "SDL_VIDEODRIVER" in os.environ
+    if not chosen:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+    try:
+        yield
+    finally:
+        if not chosen:
+            os.environ.pop("SDL_VIDEODRIVER", None)
 
 
 def rollout(
@@ -44,15 +62,20 @@ def rollout(
             import imageio.v3 as iio
         except ImportError as err:
             raise DependencyError("--gif needs imageio: pip install 'meta-rl[plots]'") from err
-        env = mapping.family.make(task=task, extrapolate=extrapolate, render_mode="rgb_array")
         frames: list[np.ndarray] = []
-        policy = ParamsPolicy(mapping.spec, params, env.action_space)
-        try:
-            run_episodes(
-                env, policy, episodes=1, seed=seed, on_step=lambda e: frames.append(e.render())
-            )
-        finally:
-            env.close()
+        with _offscreen():
+            env = mapping.family.make(task=task, extrapolate=extrapolate, render_mode="rgb_array")
+            policy = ParamsPolicy(mapping.spec, params, env.action_space)
+            try:
+                run_episodes(
+                    env,
+                    policy,
+                    episodes=1,
+                    seed=seed,
+                    on_step=lambda e: frames.append(e.render()),
+                )
+            finally:
+                env.close()
         buffer = io.BytesIO()
         iio.imwrite(buffer, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
         with atomic_open(gif, "wb") as fh:

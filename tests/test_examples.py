@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def _run(args: list[str], cwd: Path) -> str:
+    # No display session, as on a server: rendering must not complain about it.
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "DISPLAY")}
     proc = subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
@@ -19,8 +22,10 @@ def _run(args: list[str], cwd: Path) -> str:
         text=True,
         check=False,
         timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "XDG_RUNTIME_DIR" not in proc.stderr, proc.stderr[-2000:]
     return proc.stdout
 
 
