@@ -411,12 +411,13 @@ name is a family's, its value a module that registers the family when imported
 (``make_family`` at import time) or a function of no arguments that does."""
 
 
-def load_entry_points(name: str | None = None) -> list[str]:
+def load_entry_points(name: str | None = None, *, errors: list[str] | None = None) -> list[str]:
     """Load the :data:`ENTRY_POINT_GROUP` entries named ``name`` (case-insensitive; every
     entry where ``None``); returns the names loaded.
 
     Raises:
-        FamilyError: an entry that fails to load, with its error.
+        FamilyError: an entry that fails to load, with its error (where ``errors`` is
+            given, the message is appended to it instead and the other entries load).
     """
     from importlib.metadata import entry_points
 
@@ -429,10 +430,14 @@ def load_entry_points(name: str | None = None) -> list[str]:
             if callable(target) and not isinstance(target, type):
                 target()
         except Exception as err:
-            raise FamilyError(
+            message = (
                 f"family {entry.name}: its entry point {entry.value} (group "
                 f"{ENTRY_POINT_GROUP}) failed to load: {type(err).__name__}: {err}"
-            ) from err
+            )
+            if errors is None:
+                raise FamilyError(message) from err
+            errors.append(message)
+            continue
         loaded.append(entry.name)
     return loaded
 

@@ -5,7 +5,7 @@ The env is a thruster that must bring a mass to rest at the origin; the mass and
 differ from task to task, so the best policy does too. The family has no recipe of its
 own: training derives one from the env and logs what it decided.
 
-Run it as a script (about 10 minutes here with ``--budget quick``)::
+Run it as a script (about 3 minutes here with ``--budget quick``)::
 
     python examples/own_env.py --budget quick
 

@@ -107,7 +107,10 @@ def _fmt_task(task: dict[str, float]) -> str:
 def cmd_families(args: argparse.Namespace) -> int:
     from meta_rl.envs.family import load_entry_points
 
-    load_entry_points()  # families of installed packages too
+    broken: list[str] = []
+    load_entry_points(errors=broken)  # families of installed packages too
+    for message in broken:  # a broken package is said, the others listed
+        logging.getLogger("meta_rl").warning("%s", message)
     registered = families()
     if args.json:
         print(
@@ -139,8 +142,18 @@ def cmd_families(args: argparse.Namespace) -> int:
 
 
 def _add_phase_settings(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rl-iterations", type=_positive, default=250, help="iterations of rl")
-    p.add_argument("--rl-lr", type=_positive_float, default=1e-4, help="learning rate of rl")
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="train on past a base policy no better than random play (by default a run "
+        "whose experts start from the base stops there and says what to try)",
+    )
+    p.add_argument(
+        "--rl-iterations", type=_positive, default=None, help="iterations of rl (default: 250)"
+    )
+    p.add_argument(
+        "--rl-lr", type=_positive_float, default=None, help="learning rate of rl (default: 1e-4)"
+    )
     for phase in ("td3", "sacd"):  # the off-policy objectives
         p.add_argument(
             f"--{phase}-iterations",
@@ -158,23 +171,30 @@ def _add_phase_settings(p: argparse.ArgumentParser) -> None:
 
 
 def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``rl``, ``td3`` and ``sacd`` settings of ``TrainConfig`` from the command line
-    (the off-policy ones: the options given, over the family recipe's ``off_policy``)."""
+    """The ``rl``, ``td3`` and ``sacd`` settings of ``TrainConfig`` that the command line
+    gives (the off-policy ones over the family recipe's ``off_policy``; a phase with no
+    option given is left to ``TrainConfig``: its defaults, or ``--budget quick``'s), and
+    ``keep_going`` where asked."""
     from meta_rl.objectives.on_policy import RLConfig
     from meta_rl.objectives.sacd import SACDConfig
     from meta_rl.objectives.td3 import TD3Config
     from meta_rl.training.config import phase_settings
     from meta_rl.training.recipes import recipe_for
 
-    recipe = recipe_for(args.family)
-    settings: dict[str, Any] = {"rl": RLConfig(iterations=args.rl_iterations, lr=args.rl_lr)}
+    settings: dict[str, Any] = {}
+    rl = {k: v for k in ("iterations", "lr") if (v := getattr(args, f"rl_{k}")) is not None}
+    if rl:
+        settings["rl"] = RLConfig(**rl)
     for name, cls in (("td3", TD3Config), ("sacd", SACDConfig)):
         given = {
             key: value
             for key in ("iterations", "tasks")
             if (value := getattr(args, f"{name}_{key}")) is not None
         }
-        settings[name] = phase_settings(cls, {**recipe.off_policy, **given})
+        if given:
+            settings[name] = phase_settings(cls, {**recipe_for(args.family).off_policy, **given})
+    if args.keep_going:  # else the default, which a smoke benchmark sets to True
+        settings["keep_going"] = True
     return settings
 
 
@@ -193,15 +213,16 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         workers=args.workers,
         backend=args.backend,
         budget=args.budget,
-        budget_scale=args.budget_scale,
         mapping=MappingConfig(hidden=tuple(args.hidden), rank=args.rank or None),
-        rounds=args.rounds,
-        steps_per_round=args.steps_per_round,
-        states_per_task=args.states_per_task,
         n_train=args.n_train,
+        # Left out where not given: their defaults, or --budget quick's.
+        **{
+            name: value
+            for name in ("budget_scale", "rounds", "steps_per_round", "states_per_task")
+            if (value := getattr(args, name)) is not None
+        },
         **_phase_settings(args),
         resume=args.resume,
-        keep_going=args.keep_going,
         progress=not args.json,
     )
 
@@ -553,12 +574,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="go on from the last finished round of an interrupted run with the same settings",
     )
-    p.add_argument(
-        "--keep-going",
-        action="store_true",
-        help="train on past a base policy no better than random play (by default the run "
-        "stops there and says what to try)",
-    )
     _add_phase_settings(p)
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument(
@@ -587,17 +602,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--budget-scale",
         type=_positive_float,
-        default=1.0,
-        help="factor on the env-step budgets of the base, experts and oracle",
+        default=None,
+        help="factor on the env-step budgets of the base, experts and oracle (default: 1)",
     )
     p.add_argument("--n-train", type=_positive, default=None, help="training tasks")
-    p.add_argument("--rounds", type=_positive, default=6)
-    p.add_argument("--steps-per-round", type=_positive, default=500)
+    p.add_argument("--rounds", type=_positive, default=None, help="distill rounds (default: 6)")
+    p.add_argument("--steps-per-round", type=_positive, default=None, help="default: 500")
     p.add_argument(
         "--states-per-task",
         type=_positive,
-        default=1000,
-        help="states collected per task and round (distill)",
+        default=None,
+        help="states collected per task and round (distill; default: 1000)",
     )
     p.add_argument("--hidden", type=_positive, nargs="+", default=[64, 64])
     p.add_argument("--rank", type=_non_negative, default=32, help="low-rank output (0: full)")
@@ -789,11 +804,18 @@ def _import_modules(names: Sequence[str]) -> None:
     for name in names:
         try:
             importlib.import_module(name)
-        except ImportError as err:
+        except ModuleNotFoundError as err:
+            if err.name is not None and name.startswith(err.name):  # the module itself
+                raise UsageError(
+                    f"--module {name}: no such module here; run from the folder that holds "
+                    "it, add that folder to PYTHONPATH, or install its package"
+                ) from None
+            raise UsageError(f"--module {name}: importing it failed: {err}") from err
+        except Exception as err:  # the user's module raised: say where, not "internal"
             raise UsageError(
-                f"--module {name}: cannot import it ({err}); run from the folder that holds "
-                "it, add that folder to PYTHONPATH, or install its package"
-            ) from None
+                f"--module {name}: importing it raised {type(err).__name__}: {err} (--debug "
+                "shows the traceback)"
+            ) from err
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from meta_rl.errors import CheckpointError, ConfigError, FamilyError
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.training.auto import auto_recipe, profile_env
 from meta_rl.training.config import QUICK, TrainConfig, settings_key
-from meta_rl.training.health import WeakBaseError
+from meta_rl.training.health import WeakBaseError, check_base
 from meta_rl.training.recipes import RECIPES, automatic_notes, recipe_for
 from meta_rl.training.trainer import train
 
@@ -38,6 +38,22 @@ make_family(
     apply={{"g": "g"}},
 )
 """
+
+
+@pytest.fixture(autouse=True)
+def _registry_restored():
+    """Each test's families leave with it (a worker process of a later test imports every
+    registered family's module)."""
+    import gymnasium as gym
+
+    from meta_rl.envs import family as registry
+
+    families, ids = dict(registry._FAMILIES), set(gym.registry)
+    yield
+    registry._FAMILIES.clear()
+    registry._FAMILIES.update(families)
+    for key in set(gym.registry) - ids:
+        del gym.registry[key]
 
 
 def _discrete_mountain_car(**kwargs):
@@ -168,7 +184,7 @@ def test_a_family_made_in_a_script_has_no_module_and_loading_says_so(tmp_path, m
     from meta_rl.envs import family as registry
 
     monkeypatch.delitem(registry._FAMILIES, "ownscriptpendulum")
-    with pytest.raises(CheckpointError, match="defined in a script"):
+    with pytest.raises(CheckpointError, match="made in a script"):
         TrainedMapping.load(path)
 
 
@@ -201,7 +217,7 @@ def test_families_lists_a_module_given_on_the_command_line(tmp_path, monkeypatch
     assert "OwnListedPendulum" in json.dumps(listed)
 
 
-def test_a_base_no_better_than_random_stops_the_run_with_what_to_try(tmp_path):
+def test_a_base_no_better_than_random_stops_the_run_with_what_to_try(tmp_path, monkeypatch):
     family = _discrete_mountain_car()  # -1 per step until the flag: random and base at -200
     settings = {**TINY_TRAIN, "family": family.name, "objective": "distill"}
     config = TrainConfig(**{**settings, "keep_going": False}, workdir=tmp_path / "runs")
@@ -209,14 +225,41 @@ def test_a_base_no_better_than_random_stops_the_run_with_what_to_try(tmp_path):
         train(config)
     for advice in ("denser reward", "without experts", "larger budget", "--keep-going"):
         assert advice in str(err.value)
-    # Asked to go on, it trains, and the summary flags a mapping that is the base.
+    # Asked to go on, it trains, and the summary flags a mapping that is the base. The
+    # checks' episodes are reported apart: a check of a billion steps counts in no budget.
+    from meta_rl.training import trainer as trainer_module
+
+    def costly_check(*args, **kwargs):
+        return replace(check_base(*args, **kwargs), env_steps=10**9)
+
+    monkeypatch.setattr(trainer_module, "check_base", costly_check)
     trained, log = train(replace(config, keep_going=True))
     summary = log["summary"]
     assert summary["random_val_return"] == summary["base_val_return"] == -200.0
     assert summary["mapping_beats_base"] is False
     assert log["base_check"]["weak"] is True
-    assert trained.info["check_env_steps"] > 0
-    assert trained.info["env_steps"] == log["result"]["env_steps"]  # checks not counted
+    assert trained.info["check_env_steps"] > 10**9
+    assert trained.info["env_steps"] < 10**9
+
+
+def test_a_weak_base_under_an_objective_without_experts_is_said_and_training_goes_on(
+    tmp_path, caplog
+):
+    from meta_rl.objectives.on_policy import RLConfig
+
+    family = _discrete_mountain_car()
+    rl = RLConfig(iterations=2, tasks_per_iteration=2, n_steps=64, eval_every=1)
+    config = TrainConfig(
+        **{**TINY_TRAIN, "family": family.name, "keep_going": False},
+        objective="rl",
+        rl=rl,
+        workdir=tmp_path / "runs",
+    )
+    with caplog.at_level("WARNING", logger="meta_rl"):
+        _, log = train(config)
+    assert log["base_check"]["weak"] is True
+    assert "learns through the mapping from any start" in caplog.text
+    assert "does not beat the base" in caplog.text
 
 
 def test_the_summary_of_a_run_is_in_its_checkpoint_and_log(tiny_mapping):
@@ -228,8 +271,8 @@ def test_the_summary_of_a_run_is_in_its_checkpoint_and_log(tiny_mapping):
 
 
 def test_a_quick_budget_shrinks_every_phase_left_at_its_default():
-    quick = TrainConfig(family="Pendulum", budget="quick", rounds=4, workdir="unused")
-    assert quick.budget_scale == QUICK["budget_scale"] and quick.rounds == 4  # given: kept
+    quick = TrainConfig(family="Pendulum", budget="quick", rounds=6, workdir="unused")
+    assert quick.budget_scale == QUICK["budget_scale"] and quick.rounds == 6  # given: kept
     assert (quick.steps_per_round, quick.states_per_task) == (250, 500)
     assert quick.n_train == 12 and quick.resolved_recipe().base_steps == 50_000
     assert quick.rl.iterations == 50 and quick.td3.iterations == 12

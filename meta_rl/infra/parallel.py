@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -76,7 +75,7 @@ def run_jobs(
             min(workers, len(jobs)),
             mp_context=mp.get_context("spawn"),
             initializer=import_family_modules,
-            initargs=(family_modules(), sys.path[:1]),
+            initargs=(family_modules(),),
         )
         try:
             futures = {pool.submit(fn, *job): i for i, job in enumerate(jobs)}
@@ -113,16 +112,30 @@ def family_modules() -> list[str]:
     return sorted({f.module for f in families().values() if f.module})
 
 
-def import_family_modules(modules: Sequence[str], path: Sequence[str] = ()) -> None:
-    """Worker initializer: import ``modules`` (``path`` searched first, as the caller's
-    ``sys.path[0]``: a module of the user's current folder)."""
+def import_family_modules(modules: Sequence[str]) -> None:
+    """Worker initializer: import ``modules`` (the caller's ``sys.path`` came with the
+    spawned process). A module that fails to import is skipped with a warning: a job that
+    needs its family then fails with the family's own error, and the others run."""
     import importlib
+    import warnings
 
-    for folder in path:
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
     for module in modules:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except Exception as err:  # a user's module: any error of its own
+            warnings.warn(
+                f"a worker could not import {module} ({type(err).__name__}: {err}); the "
+                "families it defines are unknown there",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+
+def _ray_job(modules: Sequence[str], fn: Callable[..., Any], *args: Any) -> Any:
+    """A Ray task: the caller's family modules imported (as the local pool's initializer
+    does; a remote node needs them installed), then ``fn(*args)``."""
+    import_family_modules(modules)
+    return fn(*args)
 
 
 def ray_init(**kwargs: Any) -> None:
@@ -142,8 +155,9 @@ def _run_ray(fn: Callable[..., Any], jobs: Sequence[tuple], finish: Callable) ->
     import ray
 
     ray_init()
-    remote = ray.remote(num_cpus=1)(fn)
-    pending = {remote.remote(*job): i for i, job in enumerate(jobs)}
+    remote = ray.remote(num_cpus=1)(_ray_job)
+    modules = family_modules()
+    pending = {remote.remote(modules, fn, *job): i for i, job in enumerate(jobs)}
     try:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)

@@ -149,10 +149,11 @@ def _check_family(meta: Mapping[str, Any], expected: str | None) -> tuple[Family
                 f"{module}), or install the package that provides it"
             ) from None
         raise CheckpointError(
-            f"the checkpoint's family is not installed here: {err}. It was defined in a "
-            "script: define it in a module (make_family at import time), import that module "
-            "before loading (on the command line: --module NAME), and retrain or re-save the "
-            "checkpoint so that it records the module"
+            f"the checkpoint's family is not installed here: {err}. The checkpoint names no "
+            "module that defines it (the family was made in a script, or the checkpoint was "
+            "saved before checkpoints recorded it): define the family in a module "
+            "(make_family at import time) and import that module before loading (on the "
+            "command line: --module NAME)"
         ) from None
     space = TaskSpace.from_json(_get(meta, "task_space", "task_space"))
     if family.task_space != space:

@@ -17,7 +17,7 @@ from meta_rl.objectives.on_policy import RLConfig
 from meta_rl.objectives.registry import PHASES, check_objective, phase_infos
 from meta_rl.objectives.sacd import SACDConfig
 from meta_rl.objectives.td3 import TD3Config
-from meta_rl.training.recipes import Recipe, recipe_for
+from meta_rl.training.recipes import Recipe, is_builtin_recipe, recipe_for
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,17 +47,17 @@ class TrainConfig:
         backend: ``"local"`` (worker processes here) or ``"ray"`` (experts as Ray tasks;
             see :mod:`meta_rl.infra.parallel`).
         budget: ``"full"``, or ``"quick"``: a first run of a few minutes on a
-            classic-control-sized env, every setting left at its default set to
-            :data:`QUICK`'s (env-step budgets a quarter, fewer training tasks, distill
-            rounds and ``rl``/``td3``/``sacd`` iterations).
+            classic-control-sized env, every setting not given taking :data:`QUICK`'s
+            value (env-step budgets a quarter, fewer training tasks, distill rounds and
+            ``rl``/``td3``/``sacd`` iterations) instead of its default.
         budget_scale: Factor on the env-step budgets of the family's recipe (the base, the
             experts, the oracle); the phases' rounds and iterations stay (``budget="quick"``
-            shrinks them too).
+            shrinks them too). Default 1.
         mapping: Shape of the mapping network.
         rounds: Rounds of mapping training; after each ``distill`` round the predicted
-            policies visit new states that the experts relabel.
-        steps_per_round: Gradient steps per round.
-        states_per_task: States collected per task and round.
+            policies visit new states that the experts relabel. Default 6.
+        steps_per_round: Gradient steps per round. Default 500.
+        states_per_task: States collected per task and round. Default 1000.
         batch_states: States per task in one gradient step.
         lr: Adam learning rate of the mapping.
         value_coef: Weight of the value error in ``distill``.
@@ -65,7 +65,7 @@ class TrainConfig:
         recipe: How to train and fine-tune agents of the family (default: the family's
             own, a built-in family's, or one derived from its env at the start of training;
             see :func:`~meta_rl.training.recipes.recipe_for`).
-        rl: Settings of the ``rl`` phase.
+        rl: Settings of the ``rl`` phase (default: :class:`RLConfig`'s).
         td3: Settings of the ``td3`` phase (default: :class:`TD3Config`'s, under the
             recipe's ``off_policy``).
         sacd: Settings of the ``sacd`` phase (default: :class:`SACDConfig`'s, under the
@@ -88,17 +88,17 @@ class TrainConfig:
     workers: int = 2
     backend: str = "local"
     budget: str = "full"
-    budget_scale: float = 1.0
+    budget_scale: float = None  # type: ignore[assignment]  # resolved in __post_init__
     mapping: MappingConfig = field(default_factory=MappingConfig)
-    rounds: int = 6
-    steps_per_round: int = 500
-    states_per_task: int = 1000
+    rounds: int = None  # type: ignore[assignment]
+    steps_per_round: int = None  # type: ignore[assignment]
+    states_per_task: int = None  # type: ignore[assignment]
     batch_states: int = 128
     lr: float = 1e-3
     value_coef: float = 0.5
     n_train: int | None = None
     recipe: Recipe | None = None
-    rl: RLConfig = field(default_factory=RLConfig)
+    rl: RLConfig = None  # type: ignore[assignment]
     td3: TD3Config | None = None
     sacd: SACDConfig | None = None
     keep_going: bool = False
@@ -113,17 +113,10 @@ class TrainConfig:
                 f"{type(self.recipe).__name__}"
             )
         recipe = self.recipe if self.recipe is not None else recipe_for(self.family)
-        # Resolved here, so that cache keys name them.
-        if self.objective is None:
-            object.__setattr__(self, "objective", recipe.objective)
-        for name, cls in (("td3", TD3Config), ("sacd", SACDConfig)):
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, phase_settings(cls, recipe.off_policy))
-        check_objective(self.objective, family)  # before hours of base training
         if self.budget not in BUDGETS:
             raise ConfigError(f"budget must be one of {BUDGETS}, got {self.budget!r}")
-        if self.budget == "quick":
-            self._quick(recipe)
+        self._resolve(recipe)
+        check_objective(self.objective, family)  # before hours of base training
         if self.split not in SPLIT_KINDS:
             raise ConfigError(f"split must be one of {SPLIT_KINDS}, got {self.split!r}")
         object.__setattr__(self, "workdir", Path(self.workdir))
@@ -140,23 +133,24 @@ class TrainConfig:
         if self.n_train is not None and self.n_train < 2:
             raise ConfigError("n_train must be at least 2")
 
-    def _quick(self, recipe: Recipe) -> None:
-        """Every setting still at its default takes :data:`QUICK`'s value."""
-        defaults = {f.name: f.default for f in dataclass_fields(TrainConfig)}
-        for name, value in QUICK.items():
-            current = getattr(self, name)
-            if name in ("rl", "td3", "sacd"):
-                cls = type(current)
-                fresh = cls() if name == "rl" else phase_settings(cls, recipe.off_policy)
-                changes = {
-                    k: v for k, v in value.items() if getattr(current, k) == getattr(fresh, k)
-                }
-                object.__setattr__(self, name, replace(current, **changes))
-            elif name == "n_train":
-                if current is None:
-                    object.__setattr__(self, name, min(recipe.n_train, value))
-            elif current == defaults[name]:
-                object.__setattr__(self, name, value)
+    def _resolve(self, recipe: Recipe) -> None:
+        """Settings not given (``None``) take their defaults, or :data:`QUICK`'s under
+        ``budget="quick"``; the objective and the off-policy phases' settings come from
+        the recipe. Resolved here, so that cache keys name them."""
+        quick = QUICK if self.budget == "quick" else {}
+        if self.objective is None:
+            object.__setattr__(self, "objective", recipe.objective)
+        for name, default in DEFAULTS.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, quick.get(name, default))
+        if self.rl is None:
+            object.__setattr__(self, "rl", RLConfig(**quick.get("rl", {})))
+        for name, cls in (("td3", TD3Config), ("sacd", SACDConfig)):
+            if getattr(self, name) is None:
+                settings = {**recipe.off_policy, **quick.get(name, {})}
+                object.__setattr__(self, name, phase_settings(cls, settings))
+        if quick and self.n_train is None:
+            object.__setattr__(self, "n_train", min(recipe.n_train, quick["n_train"]))
 
     @property
     def task_split_seed(self) -> int:
@@ -174,6 +168,13 @@ class TrainConfig:
         return recipe
 
 
+DEFAULTS: dict[str, Any] = {
+    "budget_scale": 1.0,
+    "rounds": 6,
+    "steps_per_round": 500,
+    "states_per_task": 1000,
+}
+"""The values of the settings that ``None`` leaves to the budget."""
 BUDGETS = ("full", "quick")
 QUICK: dict[str, Any] = {
     "budget_scale": 0.25,
@@ -185,8 +186,8 @@ QUICK: dict[str, Any] = {
     "td3": {"iterations": 12, "warmup_iterations": 2, "eval_every": 2},
     "sacd": {"iterations": 12, "warmup_iterations": 2, "eval_every": 2},
 }
-"""``budget="quick"``: the values that settings left at their defaults take (``n_train``:
-at most 12; the phases' settings are changed field by field)."""
+"""``budget="quick"``: the values of the settings not given (``n_train``: at most 12; a
+phase's settings given as a whole, ``td3=TD3Config(...)`` say, are kept whole)."""
 
 
 def phase_settings(cls: type, settings: dict) -> Any:
@@ -212,9 +213,13 @@ def settings_key(config: TrainConfig) -> str:
     fields = asdict(config)
     for name in RUN_ONLY:
         fields.pop(name)
-    for name, default in (("recipe", None), ("budget", "full")):
-        if fields[name] == default:  # keys of runs from before these fields stay
-            fields.pop(name)
+    if fields["budget"] == "full":  # keys of runs from before the field stay
+        fields.pop("budget")
+    if config.recipe is None:
+        if is_builtin_recipe(config.family):  # keys of runs from before the field stay
+            fields.pop("recipe")
+        else:  # a family's own or automatic recipe: a change to it is a new run
+            fields["recipe"] = asdict(recipe_for(config.family))
     fields["split_seed"] = config.task_split_seed
     running = {info.name for info in phase_infos(config.objective)}
     for phase in PHASES:

@@ -293,7 +293,11 @@ def train_experts(
     todo = [j for j in jobs if not Path(j.out).exists()]
     if len(todo) < len(jobs):
         logger.info("reusing %d cached experts", len(jobs) - len(todo))
-    builtin = family.name in families() and family.env_cls.__module__.startswith("meta_rl.")
+    # Workers know a family whose module they can import (the pool's initializer imports
+    # every registered family's); one made in a script trains here.
+    importable = family.name in families() and (
+        family.env_cls.__module__.startswith("meta_rl.") or family.module is not None
+    )
     with tqdm(
         total=len(jobs),
         initial=len(jobs) - len(todo),
@@ -309,8 +313,8 @@ def train_experts(
         run_jobs(
             _expert_job,
             [(j,) for j in todo],
-            workers=workers if builtin else 0,
-            backend=backend if builtin else "local",
+            workers=workers if importable else 0,
+            backend=backend if importable else "local",
             on_done=save,
         )
     return [_load_expert(Path(j.out)) for j in jobs]

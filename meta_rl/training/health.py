@@ -147,7 +147,7 @@ def weak_base_message(
         "nothing. Try a denser reward (reward progress, not only success), an objective "
         "without experts (td3 for Box actions, sacd or rl for discrete ones), or a larger "
         "budget (budget_scale above 1, or a recipe with more base_steps); or train anyway "
-        "with keep_going=True (meta-rl train --keep-going)"
+        "with keep_going=True (--keep-going on the command line)"
     )
 
 

@@ -389,15 +389,22 @@ def recipe_for(family_name: str) -> Recipe:
     return automatic_recipe(family)[0]
 
 
+def is_builtin_recipe(family_name: str) -> bool:
+    """Whether :func:`recipe_for` gives ``family_name`` a built-in family's recipe."""
+    from meta_rl.envs import get_family
+
+    family = get_family(family_name)
+    return family.recipe is None and family.name.lower() in RECIPES
+
+
 def automatic_notes(family_name: str) -> tuple[str, ...]:
     """What :func:`recipe_for` derived for a family without a recipe, and why (empty for a
     family with its own or a built-in one)."""
     from meta_rl.envs import get_family
 
-    family = get_family(family_name)
-    if family.recipe is not None or family.name.lower() in RECIPES:
+    if get_family(family_name).recipe is not None or is_builtin_recipe(family_name):
         return ()
-    return automatic_recipe(family)[1]
+    return automatic_recipe(get_family(family_name))[1]
 
 
 _AUTOMATIC: dict[int, tuple[Any, Recipe, tuple[str, ...]]] = {}
