@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: demo test test-slow bench lint format pretrained clean
+.PHONY: demo test test-slow bench lint format docs pretrained clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m meta_rl.benchmarks.speed
 
+# The documentation site (MkDocs, API reference from the docstrings) into site/; --strict
+# fails on a broken link or a reference that does not resolve.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,4 +51,4 @@ pretrained: $(STAMP)
 	$(BIN)/meta-rl train MountainCarContinuous --out meta_rl/pretrained/mountaincarcontinuous.safetensors
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info
