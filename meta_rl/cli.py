@@ -539,8 +539,12 @@ def _sac_budget(text: str) -> str:
 def _checkpoint_args(p: argparse.ArgumentParser, *, episodes: int) -> None:
     p.add_argument("checkpoint", help="checkpoint path, or a shipped mapping's name (pendulum)")
     p.add_argument("--task", help="feature values, e.g. m=1.5,l=0.8 (others: defaults)")
-    p.add_argument("--episodes", type=_positive, default=episodes)
-    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument(
+        "--episodes", type=_positive, default=episodes, help=f"episodes (default: {episodes})"
+    )
+    p.add_argument(
+        "--seed", type=_non_negative, default=0, help="seed of the first episode (the next: +1)"
+    )
     p.add_argument(
         "--extrapolate",
         action="store_true",
@@ -772,7 +776,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_select_finetune)
 
-    p = sub.add_parser("demo", help="the main job: the shipped Pendulum mapping on unseen tasks")
+    p = sub.add_parser(
+        "demo",
+        help="the demo: the shipped Pendulum mapping on unseen tasks, zero-shot and fine-tuned",
+    )
     p.add_argument("--checkpoint", default="pendulum")
     p.add_argument("--tasks", type=_positive, default=2, help="unseen tasks to show")
     p.add_argument("--steps", type=_positive, default=5000, help="fine-tune budget")

@@ -1,4 +1,4 @@
-"""The main job: a shipped mapping on tasks it never saw, against the alternatives."""
+"""The demo: a shipped mapping on tasks it never saw, against the alternatives."""
 
 from __future__ import annotations
 
