@@ -377,9 +377,11 @@ def register_family(
 
 
 def _check_recipe(recipe: Any) -> None:
+    if recipe is None:  # the usual case: nothing to import (import meta_rl stays light)
+        return
     from meta_rl.training.recipes import Recipe
 
-    if recipe is not None and not isinstance(recipe, Recipe):
+    if not isinstance(recipe, Recipe):
         raise FamilyError(
             "recipe must be a meta_rl.training.recipes.Recipe (or None for an automatic "
             f"one), got {type(recipe).__name__}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -178,10 +179,11 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     row = result.tasks["interpolation"][0]
     assert row.finetunes[f"prediction:{algo}"] == row.fine_tune_curve  # the rows' own curve
 
-    # A second run reuses the mappings, oracles and baselines, and gives the same numbers.
-    again = run_benchmark(config)
+    # A second run reuses the mappings, oracles and baselines, and gives the same numbers
+    # (one split: the other's runs are the same code).
+    again = run_benchmark(replace(config, splits=("interpolation",)))
     assert all(run.train_seconds is None for run in again.runs)
-    assert again.summary == result.summary
+    assert again.summary["interpolation"] == result.summary["interpolation"]
     assert np.isfinite(again.summary["interpolation"].mapping[0].score.mean)
 
 
