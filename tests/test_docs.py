@@ -1,4 +1,5 @@
-"""Every Python block of the README and the user guide runs, as a user would paste it.
+"""Every Python block of the README and the user guide runs, as a user would paste it;
+every ``meta-rl`` line of their shell blocks parses, and the cheap ones run as written.
 
 A page's blocks run in order, in one fresh process (later blocks use earlier blocks'
 names), in an empty folder. Budgets shrink by :data:`SMALLER` (the same calls, fewer steps)
@@ -67,3 +68,68 @@ def test_every_python_block_runs(page, tmp_path):
         env=env,
     )
     assert proc.returncode == 0, f"{page.name}:\n{proc.stderr[-3000:]}"
+
+
+SHELL_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
+CHEAP = ("meta-rl evaluate pendulum", "meta-rl rollout pendulum", "meta-rl families")
+"""Commands of the pages that the tests run as written (seconds each); every other
+``meta-rl`` line is parsed by the command line's own parser."""
+
+
+def shell_commands(page: Path) -> list[str]:
+    """The command lines of a page's ``bash`` blocks, comments and env assignments off."""
+    lines = []
+    for block in SHELL_BLOCK.findall(page.read_text()):
+        for line in block.splitlines():
+            line = line.split("#", 1)[0].strip()
+            line = re.sub(r"^(?:[A-Z_]+=\S+\s+)+", "", line)  # RAY_ADDRESS=... meta-rl ...
+            if line:
+                lines.append(line)
+    return lines
+
+
+def meta_rl_commands() -> list[tuple[str, str]]:
+    return [
+        (page.name, line)
+        for page in PAGES
+        for line in shell_commands(page)
+        if line.startswith("meta-rl ")
+    ]
+
+
+def test_the_pages_have_meta_rl_commands():
+    commands = {line.split()[1] for _, line in meta_rl_commands()}
+    assert {"train", "evaluate", "adapt", "rollout", "benchmark"} <= commands
+
+
+@pytest.mark.parametrize(
+    ("page", "line"), meta_rl_commands(), ids=[f"{p}:{c}" for p, c in meta_rl_commands()]
+)
+def test_every_command_line_parses(page, line):
+    """Each ``meta-rl`` line of the pages names a command and options that exist, with
+    values they accept (a renamed option or a stale example fails here)."""
+    import shlex
+
+    from meta_rl.cli import build_parser
+
+    args = build_parser().parse_args(shlex.split(line)[1:])
+    assert callable(args.func)
+
+
+@pytest.mark.parametrize("line", sorted({c for _, c in meta_rl_commands() if c.startswith(CHEAP)}))
+def test_cheap_command_lines_run_as_written(line, tmp_path):
+    import shlex
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "DISPLAY")}
+    exe = Path(sys.executable).with_name("meta-rl")
+    proc = subprocess.run(
+        [str(exe), *shlex.split(line)[1:]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == 0, f"{line}:\n{proc.stderr[-3000:]}"
+    assert proc.stdout.strip() or any(tmp_path.iterdir()), "the command printed and wrote nothing"
