@@ -44,7 +44,7 @@ format: $(STAMP)
 
 # Remakes the mappings shipped in meta_rl/pretrained/ (5 to 11 minutes each here).
 pretrained: $(STAMP)
-	$(BIN)/meta-rl train Pendulum --out meta_rl/pretrained/pendulum.safetensors
+	$(BIN)/meta-rl train Pendulum --inference --out meta_rl/pretrained/pendulum.safetensors
 	$(BIN)/meta-rl train Pendulum --objective rl --out meta_rl/pretrained/pendulum-rl.safetensors
 	$(BIN)/meta-rl train CartPole --out meta_rl/pretrained/cartpole.safetensors
 	$(BIN)/meta-rl train Acrobot --out meta_rl/pretrained/acrobot.safetensors

@@ -2,7 +2,8 @@
 
 ``adapt`` (the prediction for a task, to fine-tune), ``base_policy`` (the default-task
 expert, the baseline), ``evaluate`` (seeded returns of either, or of any SB3 model of the
-mapping's architecture) and ``torch_threads`` (the thread count their ``learn`` runs on,
+mapping's architecture), ``infer_task`` (the task of an env, from a short probe) and
+``torch_threads`` (the thread count their ``learn`` runs on,
 for a block of your own).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from meta_rl.infra.divergence import DivergenceGuard, DivergenceWarning
 
 from .adapt import ExtrapolationWarning, adapt, base_policy, load_mapping, resolve_task
+from .infer import infer_task
 from .scores import Evaluation, evaluate
 from .threads import torch_threads
 from .vec_env import FamilyVecEnv
@@ -24,6 +26,7 @@ __all__ = [
     "adapt",
     "base_policy",
     "evaluate",
+    "infer_task",
     "load_mapping",
     "resolve_task",
     "torch_threads",

@@ -24,7 +24,7 @@ import gymnasium as gym
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from meta_rl.envs import Task, TaskSpace, family_of
 from meta_rl.errors import CheckpointError, ConfigError, FamilyError, TaskError
@@ -141,11 +141,16 @@ def adapt(
     n_envs: int | None = None,
     seed: int = 0,
     extrapolate: bool = False,
+    infer: int | None = None,
     threads: int | None = DEFAULT_THREADS,
     **overrides: Any,
 ) -> BaseAlgorithm:
     """An SB3 model (PPO, A2C, SAC or TD3) whose policy carries the mapping's prediction
     for the task, with a warm critic, ready for a fine-tune (``model.learn(steps)``).
+
+    With ``infer=N`` the task is not read: a probe of ``N`` env steps of ``env`` (or of an
+    env of ``task``) infers it (:func:`~meta_rl.agents.infer.infer_task`); the model's
+    ``probe_steps`` is ``N`` and its ``belief`` what the probe found.
 
     * PPO and A2C carry the predicted ``MlpPolicy`` exactly, critic included, with the
       recipe's ``finetune`` settings (smaller learning rate and clip range than from
@@ -171,6 +176,8 @@ def adapt(
             A2C, one for SAC and TD3).
         seed: Seed of the model and envs.
         extrapolate: Accept a task outside the family's bounds (warns).
+        infer: Probe steps that infer the task (the mapping needs an inference model);
+            ``None``: the env's task, or ``task``.
         threads: Torch threads while the model is built and while its ``learn`` runs; the
             process's own count is set again afterwards (:mod:`meta_rl.agents.threads`).
             ``None`` leaves torch's setting alone.
@@ -184,7 +191,7 @@ def adapt(
     return _model(
         mapping,
         env,
-        lambda trained, full: trained.predict(full, extrapolate=True),
+        lambda trained, descriptor: trained.predict_descriptor(descriptor),
         task=task,
         algo=algo,
         n_envs=n_envs,
@@ -192,6 +199,7 @@ def adapt(
         extrapolate=extrapolate,
         threads=threads,
         overrides=overrides,
+        infer=infer,
     )
 
 
@@ -217,7 +225,7 @@ def base_policy(
     return _model(
         mapping,
         env,
-        lambda trained, full: trained.base_params,
+        lambda trained, descriptor: trained.base_params,
         task=task,
         algo=algo,
         n_envs=n_envs,
@@ -231,7 +239,7 @@ def base_policy(
 def _model(
     mapping: MappingLike,
     env: gym.Env | VecEnv | None,
-    params_of: Callable[[TrainedMapping, Task], torch.Tensor],
+    params_of: Callable[[TrainedMapping, torch.Tensor], torch.Tensor],
     *,
     task: Mapping[str, float] | None,
     algo: str,
@@ -240,13 +248,20 @@ def _model(
     extrapolate: bool,
     threads: int | None,
     overrides: Mapping[str, Any],
+    infer: int | None = None,
 ) -> BaseAlgorithm:
     """An SB3 model of the mapping's architecture and fine-tune settings, on ``env`` or on
-    envs of ``task``, carrying ``params_of(mapping, task)``."""
+    envs of ``task``, carrying ``params_of(mapping, descriptor)``: the task's descriptor,
+    or with ``infer`` the one a probe of that many steps infers."""
     check_threads(threads)
     trained = load_mapping(mapping)
     family = trained.family
     algo = check_algo(trained, algo)
+    if infer is not None:
+        return _inferred_model(
+            trained, env, params_of, task, algo, n_envs, seed, extrapolate, threads, overrides,
+            infer,
+        )  # fmt: skip
     if env is not None:
         if task is not None:
             raise ConfigError("give either env or task, not both")
@@ -260,14 +275,69 @@ def _model(
             seed=seed,
         )
     _warn_if_clamped(trained, full, stacklevel=4)
-    params = params_of(trained, full)
+    descriptor = torch.as_tensor(trained.descriptor(full, extrapolate=True))
+    params = params_of(trained, descriptor)
+    return _build(trained, env, params, descriptor, algo, seed, threads, overrides)
+
+
+def _inferred_model(
+    trained: TrainedMapping,
+    env: gym.Env | VecEnv | None,
+    params_of: Callable[[TrainedMapping, torch.Tensor], torch.Tensor],
+    task: Mapping[str, float] | None,
+    algo: str,
+    n_envs: int | None,
+    seed: int,
+    extrapolate: bool,
+    threads: int | None,
+    overrides: Mapping[str, Any],
+    steps: int,
+) -> BaseAlgorithm:
+    """:func:`_model` for a task a probe infers (the env's task is not read)."""
+    from .infer import _check_family, infer_task, probe_env
+
+    if env is not None:
+        if task is not None:
+            raise ConfigError("give either env or task, not both")
+        _check_family(probe_env(env), trained)
+        if not isinstance(env, VecEnv):
+            env = DummyVecEnv([lambda: env])
+    else:
+        full = _resolve_task(trained.task_space, task, extrapolate, stacklevel=5)
+        env = make_vec_env(
+            partial(trained.family.make, task=full, extrapolate=extrapolate),
+            n_envs=n_envs or (1 if algo in OFF_POLICY_ALGOS else trained.recipe.finetune_n_envs),
+            seed=seed,
+        )
+    belief = infer_task(trained, env, steps=steps, seed=seed)
+    descriptor = torch.as_tensor(belief.descriptor)
+    model = _build(
+        trained, env, params_of(trained, descriptor), descriptor, algo, seed, threads, overrides
+    )
+    model.probe_steps = belief.steps  # type: ignore[attr-defined]
+    model.belief = belief  # type: ignore[attr-defined]
+    return model
+
+
+def _build(
+    trained: TrainedMapping,
+    env: VecEnv,
+    params: torch.Tensor,
+    descriptor: torch.Tensor,
+    algo: str,
+    seed: int,
+    threads: int | None,
+    overrides: Mapping[str, Any],
+) -> BaseAlgorithm:
+    """The SB3 model on ``env`` carrying ``params``; an off-policy one's critic folded for
+    ``descriptor``."""
     with torch_threads(threads):
         if algo in OFF_POLICY_ALGOS:
-            model = _off_policy_model(trained, full, env, params, algo, seed, overrides)
+            model = _off_policy_model(trained, descriptor, env, params, algo, seed, overrides)
         else:
             model = make_agent(
-                family,
-                full,
+                trained.family,
+                None,
                 trained.arch,
                 {**trained.recipe.finetune, **overrides},
                 n_envs=0,
@@ -278,12 +348,13 @@ def _model(
                 env=env,
             )
             model.warm_steps = 0  # type: ignore[attr-defined]  # nothing ran before learn
+    model.probe_steps = 0  # type: ignore[attr-defined]  # the task was given
     return scope_learn(model, threads)
 
 
 def _off_policy_model(
     trained: TrainedMapping,
-    task: Task,
+    descriptor: torch.Tensor,
     env: VecEnv,
     params: torch.Tensor,
     algo: str,
@@ -307,9 +378,7 @@ def _off_policy_model(
         seed=seed,
         qf=critic.hidden if critic is not None else OFF_POLICY_HIDDEN,
     )
-    descriptor = trained.input_descriptor(
-        torch.as_tensor(trained.descriptor(task, extrapolate=True))
-    )
+    descriptor = trained.input_descriptor(descriptor)
     model.warm_steps = warm_start(  # type: ignore[attr-defined]
         model,
         trained.spec,

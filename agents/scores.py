@@ -28,6 +28,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from meta_rl.errors import ConfigError
 from meta_rl.evaluation import ParamsPolicy, run_episodes, summarise
+from meta_rl.mapping.inference import Belief
 from meta_rl.mapping.policy import plain_params
 
 from .adapt import MappingLike, _resolve_task, _warn_if_clamped, load_mapping
@@ -44,6 +45,8 @@ class Evaluation:
     mean: float
     std: float
     returns: tuple[float, ...]
+    belief: Belief | None = None
+    """With ``infer``: what the probe inferred (its ``steps`` are the probe's env steps)."""
 
     @property
     def episodes(self) -> int:
@@ -61,6 +64,7 @@ def evaluate(
     episodes: int = 10,
     seed: int = 0,
     extrapolate: bool = False,
+    infer: int | None = None,
 ) -> Evaluation:
     """Returns of the deterministic policy on ``task``, over seeded episodes.
 
@@ -76,6 +80,10 @@ def evaluate(
         episodes: Number of episodes.
         seed: Reset seed of the first episode; episode ``i`` is reset with ``seed + i``.
         extrapolate: Accept a task outside the family's bounds (warns).
+        infer: Probe steps: the zero-shot prediction is then for the task that a probe of
+            the env infers (:func:`~meta_rl.agents.infer.infer_task`, seeded ``seed``), not
+            for ``task``, which only makes the env. The probe's steps are the result's
+            ``belief.steps``.
 
     Raises:
         ValueError: a bad task, policy or episode count, or a model of another
@@ -83,10 +91,18 @@ def evaluate(
     """
     trained = load_mapping(mapping)
     full = _resolve_task(trained.task_space, task, extrapolate, stacklevel=3)
+    belief = None
+    if infer is not None and policy != "zero-shot":
+        raise ConfigError("infer applies to the zero-shot prediction (policy='zero-shot')")
     # One thread, as the command line runs: the same float sums, the same returns.
     with torch_threads(1):
         params: torch.Tensor | None = None
-        if isinstance(policy, OffPolicyAlgorithm):
+        if infer is not None:
+            from .infer import infer_task
+
+            belief = infer_task(trained, task=full, steps=infer, seed=seed, extrapolate=True)
+            params = trained.predict_descriptor(belief.descriptor)
+        elif isinstance(policy, OffPolicyAlgorithm):
             model = policy  # SAC or TD3: its own actor, deterministic
         elif isinstance(policy, BaseAlgorithm):
             params = plain_params(policy, trained.spec)
@@ -114,4 +130,5 @@ def evaluate(
         float(summary["return_mean"]),  # type: ignore[arg-type]
         float(summary["return_std"]),  # type: ignore[arg-type]
         tuple(returns),
+        belief,
     )

@@ -1,10 +1,10 @@
 """The ``meta-rl`` command line.
 
-Commands: ``families``, ``train``, ``adapt``, ``evaluate``, ``rollout``, ``benchmark``,
-``select-objective`` and ``demo``. Bad input exits with status 2 and one line on stderr; an
-internal error prints its traceback and exits with status 1 (``--debug``: a traceback for
-every error). Commands that report results take ``--json`` and then print one JSON object
-on stdout.
+Commands: ``families``, ``train``, ``add-inference``, ``adapt``, ``evaluate``,
+``rollout``, ``benchmark``, ``select-objective``, ``select-finetune`` and ``demo``. Bad
+input exits with status 2 and one line on stderr; an internal error prints its traceback
+and exits with status 1 (``--debug``: a traceback for every error). Commands that report
+results take ``--json`` and then print one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -202,6 +202,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The ``TrainConfig`` of parsed ``meta-rl train`` arguments."""
     from meta_rl.mapping.network import MappingConfig
     from meta_rl.training.config import TrainConfig
+    from meta_rl.training.inference import InferenceConfig
 
     return TrainConfig(
         family=args.family,
@@ -222,6 +223,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
             if (value := getattr(args, name)) is not None
         },
         **_phase_settings(args),
+        inference=InferenceConfig() if args.inference else None,
         resume=args.resume,
         progress=not args.json,
     )
@@ -254,29 +256,53 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add_inference(args: argparse.Namespace) -> int:
+    from meta_rl.errors import PathError
+    from meta_rl.training.inference import InferenceConfig, describe, train_inference
+
+    mapping = _load(args)
+    default = Path(f"{Path(str(args.checkpoint)).stem}-infer.safetensors")
+    if args.out is None and default.exists():
+        raise PathError(
+            f"{default} exists; pass --out to name the new checkpoint (the path of an existing "
+            "file replaces it)"
+        )
+    out = _writable(args.out, default)
+    config = InferenceConfig(probe_steps=args.probe_steps, min_steps=args.min_steps)
+    mapping.inference = train_inference(mapping, config, seed=args.seed)
+    mapping.save(out)
+    report = mapping.inference.report
+    result = {"checkpoint": str(out), "family": mapping.family_name, **report}
+    lines = [*describe(report), f"probes: {report['env_steps']} env steps, {report['seconds']} s"]
+    _emit(args, result, "\n".join([*lines, f"saved to {out}"]))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from meta_rl.evaluation import ParamsPolicy, run_episodes, summarise
+    from meta_rl.agents import evaluate
+    from meta_rl.evaluation import summarise
 
     mapping = _load(args)
     task = parse_task(args.task, mapping.task_space, extrapolate=args.extrapolate)
-    params = mapping.predict(task, extrapolate=True)
-    env = mapping.family.make(task=task, extrapolate=args.extrapolate)
-    try:
-        returns = run_episodes(
-            env,
-            ParamsPolicy(mapping.spec, params, env.action_space),
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # parse_task has said what the task is
+        scores = evaluate(
+            mapping,
+            task,
             episodes=args.episodes,
             seed=args.seed,
+            extrapolate=args.extrapolate,
+            infer=args.infer,
         )
-    finally:
-        env.close()
-    result = {"family": mapping.family_name, "task": task, **summarise(returns)}
-    _emit(
-        args,
-        result,
+    result = {"family": mapping.family_name, "task": task, **summarise(list(scores.returns))}
+    text = (
         f"{mapping.family_name} {_fmt_task(task)}: zero-shot return "
-        f"{result['return_mean']:.1f} +- {result['return_std']:.1f} over {args.episodes} episodes",
+        f"{result['return_mean']:.1f} +- {result['return_std']:.1f} over {args.episodes} episodes"
     )
+    if scores.belief is not None:
+        result["inferred"] = scores.belief.to_json()
+        text += f" ({_fmt_belief(scores.belief)})"
+    _emit(args, result, text)
     return 0
 
 
@@ -293,8 +319,14 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = adapt(
-            mapping, task=task, algo=args.algo, seed=args.seed, extrapolate=args.extrapolate
+            mapping,
+            task=task,
+            algo=args.algo,
+            seed=args.seed,
+            extrapolate=args.extrapolate,
+            infer=args.infer,
         )
+    belief = getattr(model, "belief", None)
     env = mapping.family.make(task=task, extrapolate=args.extrapolate)
 
     def score(policy: Any) -> float:
@@ -303,7 +335,10 @@ def cmd_adapt(args: argparse.Namespace) -> int:
 
     warm = int(getattr(model, "warm_steps", 0))  # an off-policy warm start's own env steps
     try:
-        params = mapping.predict(task, extrapolate=True)
+        if belief is None:
+            params = mapping.predict(task, extrapolate=True)
+        else:
+            params = mapping.predict_descriptor(belief.descriptor)
         zero_shot = score(ParamsPolicy(mapping.spec, params, env.action_space))
         learn = max(0, args.steps - warm)
         if learn:
@@ -322,13 +357,15 @@ def cmd_adapt(args: argparse.Namespace) -> int:
         "fine_tuned_return": tuned,
         "model": str(out),
     }
-    _emit(
-        args,
-        result,
+    text = (
         f"{mapping.family_name} {_fmt_task(task)}: zero-shot {zero_shot:.1f}, after "
         f"{warm + learn} fine-tune env steps of {result['algo']}: {tuned:.1f}; SB3 model saved "
-        f"to {out}",
+        f"to {out}"
     )
+    if belief is not None:
+        result["inferred"] = belief.to_json()
+        text += f" ({_fmt_belief(belief)}, not counted in the fine-tune's steps)"
+    _emit(args, result, text)
     return 0
 
 
@@ -344,8 +381,15 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         seed=args.seed,
         gif=None if args.gif is None else _writable(args.gif),
         extrapolate=args.extrapolate,
+        infer=args.infer,
     )
     lines = [f"{mapping.family_name} {_fmt_task(task)}:"]
+    if "inferred" in result:
+        inferred = result["inferred"]
+        lines[0] += (
+            f" the policy for {_fmt_task(inferred['task'])}, inferred from a probe of "
+            f"{inferred['probe_steps']} steps"
+        )
     lines += [f"  episode {i}: return {r:.1f}" for i, r in enumerate(result["returns"])]
     if args.gif is not None:
         lines.append(f"  GIF of episode 0 written to {args.gif}")
@@ -550,7 +594,19 @@ def _checkpoint_args(p: argparse.ArgumentParser, *, episodes: int) -> None:
         action="store_true",
         help="accept a task outside the family's bounds (warns: the mapping never saw it)",
     )
+    p.add_argument(
+        "--infer",
+        type=_positive,
+        metavar="STEPS",
+        help="hide the task from the model: a probe of STEPS env steps infers it (the task "
+        "only makes the env; the mapping needs an inference model)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _fmt_belief(belief: Any) -> str:
+    """What a probe inferred, for the command's output."""
+    return f"inferred {_fmt_task(belief.task)} from a probe of {belief.steps} steps"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -620,8 +676,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--hidden", type=_positive, nargs="+", default=[64, 64])
     p.add_argument("--rank", type=_non_negative, default=32, help="low-rank output (0: full)")
+    p.add_argument(
+        "--inference",
+        action="store_true",
+        help="also train an inference model, so that the task can be inferred from a probe "
+        "(evaluate/adapt/rollout --infer)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "add-inference",
+        help="train an inference model for a mapping (tasks from a probe) and save both",
+    )
+    p.add_argument("checkpoint", help="checkpoint path, or a shipped mapping's name (pendulum)")
+    p.add_argument(
+        "--out",
+        help="the new checkpoint (default: <name>-infer.safetensors here; give the input's "
+        "path to replace it)",
+    )
+    p.add_argument(
+        "--probe-steps", type=_positive, default=200, help="the longest probe trained on"
+    )
+    p.add_argument("--min-steps", type=_positive, default=20, help="the shortest probe trained on")
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_add_inference)
 
     p = sub.add_parser("evaluate", help="zero-shot return of the predicted policy on a task")
     _checkpoint_args(p, episodes=10)

@@ -222,10 +222,10 @@ def learning_curve(
     step 0 is the model as given. SB3 always finishes a rollout, so a point can come a little
     after its checkpoint: each point's x is the env steps the model had really taken. A
     model that took steps before it was given (an off-policy warm start's
-    ``model.warm_steps``) counts them: its first point is at those steps, and it learns
-    only what each checkpoint leaves. A fine-tune that diverges keeps its last finite
-    policy for the remaining points. PPO and A2C models act through ``spec``'s parameters,
-    SAC and TD3 with their own deterministic actor.
+    ``model.warm_steps``, a probe's ``model.probe_steps``) counts them: its first point is
+    at those steps, and it learns only what each checkpoint leaves. A fine-tune that
+    diverges keeps its last finite policy for the remaining points. PPO and A2C models act
+    through ``spec``'s parameters, SAC and TD3 with their own deterministic actor.
     """
     if list(checkpoints) != sorted(set(checkpoints)) or min(checkpoints) < 0:
         raise ConfigError(f"checkpoints must be increasing and non-negative, got {checkpoints}")
@@ -233,7 +233,7 @@ def learning_curve(
     from meta_rl.infra.divergence import DivergenceGuard
 
     env = family.make(task=task, extrapolate=extrapolate)
-    before = int(getattr(model, "warm_steps", 0))
+    before = int(getattr(model, "warm_steps", 0)) + int(getattr(model, "probe_steps", 0))
     curve, done = [], 0
     guard = DivergenceGuard()  # a diverged fine-tune keeps its last finite policy
     try:

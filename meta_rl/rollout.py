@@ -42,6 +42,7 @@ def rollout(
     gif: Path | None = None,
     extrapolate: bool = False,
     fps: int = 30,
+    infer: int | None = None,
 ) -> dict[str, Any]:
     """Deterministic episodes of the zero-shot policy for ``task``.
 
@@ -54,9 +55,19 @@ def rollout(
             extra: imageio and pygame).
         extrapolate: The task may lie outside the bounds.
         fps: Frames per second of the GIF.
+        infer: Probe steps: the policy is then the prediction for the task a probe of an
+            env of ``task`` infers (``task`` only makes the env; ``out["inferred"]`` says
+            what the probe found).
     """
-    params = mapping.predict(task, extrapolate=True)
     out: dict[str, Any] = {"family": mapping.family_name, "task": task}
+    if infer is None:
+        params = mapping.predict(task, extrapolate=True)
+    else:
+        from meta_rl.agents.infer import infer_task
+
+        belief = infer_task(mapping, task=task, steps=infer, seed=seed, extrapolate=True)
+        params = mapping.predict_descriptor(belief.descriptor)
+        out["inferred"] = belief.to_json()
     if gif is not None:
         try:
             import imageio.v3 as iio

@@ -262,7 +262,15 @@ def test_top_level_fields_of_the_wrong_type_or_range_are_refused(
 ):
     tensors, meta = base
     meta[field] = value
+    if field == "family":  # a family of no known module (one with a module: below)
+        meta.pop("family_module", None)
     refused(tmp_path, tensors, meta, match)
+
+
+def test_an_unknown_family_of_a_recorded_module_names_the_module(tmp_path, base):
+    tensors, meta = base
+    meta["family"], meta["family_module"] = "NoSuchFamily", "no_such_module"
+    refused(tmp_path, tensors, meta, "--module no_such_module")
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,8 @@ from meta_rl.envs import Family, TaskSpace, get_family
 from meta_rl.errors import CheckpointError, MetaRLError, TaskError
 from meta_rl.infra.files import load_tensors, save_tensors
 from meta_rl.mapping.critic import PREFIX, TaskCritic
+from meta_rl.mapping.inference import PREFIX as INFERENCE_PREFIX
+from meta_rl.mapping.inference import TaskInference
 from meta_rl.mapping.network import MappingNetwork, check_mapping_fits
 from meta_rl.mapping.policy import PolicyArch, PolicySpec
 from meta_rl.mapping.schema import FORMAT_VERSION, parse_checkpoint
@@ -53,6 +55,9 @@ class TrainedMapping:
             ``sacd``), from the same validation round as the network; ``None`` for other
             objectives and for checkpoints saved before critics were kept. An off-policy
             fine-tune (``adapt(..., algo="sac")``) starts from it.
+        inference: The task encoder that infers the descriptor from a probe of the env
+            (:mod:`meta_rl.mapping.inference`); ``None`` until one is trained
+            (``meta-rl train --inference``, ``meta-rl add-inference``).
     """
 
     family_name: str
@@ -63,6 +68,7 @@ class TrainedMapping:
     recipe: Recipe
     info: dict[str, Any] = field(default_factory=dict)
     critic: TaskCritic | None = None
+    inference: TaskInference | None = None
 
     @cached_property
     def spec(self) -> PolicySpec:
@@ -140,16 +146,29 @@ class TrainedMapping:
                 bounds that its descriptor (or, unclamped, the prediction) overflows.
         """
         d = torch.as_tensor(self.descriptor(task, extrapolate=extrapolate))
-        inside = self.input_descriptor(d, clamp=clamp)
-        with torch.no_grad():
-            params = self.network(inside).detach()
-        if not (torch.isfinite(d).all() and torch.isfinite(params).all()):
+        try:
+            return self.predict_descriptor(d, clamp=clamp)
+        except TaskError:
             raise TaskError(
                 f"cannot predict a policy for {task}: it lies too far outside the bounds "
                 f"({self.task_space.describe_bounds()}) and its descriptor or prediction "
-                "overflows; "
-                "choose values nearer the bounds"
-            )
+                "overflows; choose values nearer the bounds"
+            ) from None
+
+    def predict_descriptor(
+        self, descriptor: np.ndarray | torch.Tensor, *, clamp: bool | None = None
+    ) -> torch.Tensor:
+        """Flat policy parameters for a descriptor (a task's, or one a probe inferred),
+        clamped to :meth:`training_region` where ``clamp`` (default :attr:`clamps`) says so.
+
+        Raises:
+            TaskError: the descriptor or the prediction is not finite.
+        """
+        d = torch.as_tensor(np.asarray(descriptor, dtype=np.float32))
+        with torch.no_grad():
+            params = self.network(self.input_descriptor(d, clamp=clamp)).detach()
+        if not (torch.isfinite(d).all() and torch.isfinite(params).all()):
+            raise TaskError("the descriptor or the mapping's prediction for it is not finite")
         return params
 
     # ---------------------------------------------------------------- files
@@ -169,6 +188,7 @@ class TrainedMapping:
             "recipe": asdict(self.recipe),
             "info": self.info,
             **({"critic": self.critic.to_json()} if self.critic is not None else {}),
+            **({"inference": self.inference.to_json()} if self.inference is not None else {}),
             "versions": _versions(),
         }
 
@@ -178,6 +198,8 @@ class TrainedMapping:
         tensors = {k: v for k, v in self.network.state_dict().items()}
         if self.critic is not None:
             tensors.update(self.critic.checkpoint_tensors())
+        if self.inference is not None:
+            tensors.update(self.inference.checkpoint_tensors())
         save_tensors(path, tensors, self.metadata())
         return path
 
@@ -209,7 +231,8 @@ class TrainedMapping:
         )
         try:
             network.load_state_dict(
-                {k: v for k, v in tensors.items() if not k.startswith(PREFIX)}, strict=True
+                {k: v for k, v in tensors.items() if not k.startswith((PREFIX, INFERENCE_PREFIX))},
+                strict=True,
             )
         except RuntimeError as err:  # parse_checkpoint has checked every name and shape
             first = str(err).splitlines()[0:2]
@@ -238,6 +261,7 @@ class TrainedMapping:
             recipe=checked.recipe,
             info=checked.info,
             critic=checked.critic,
+            inference=checked.inference,
         )
         if checked.layout and checked.layout != mapping.spec.layout():
             raise CheckpointError(

@@ -33,6 +33,11 @@ The schema (``format_version`` 1)::
     critic          optional: objective "td3" | "sacd" (a phase of the checkpoint's
                     objective), hidden: non-empty list of positive ints, gamma in (0, 1]; its
                     weights are named critic.q1.0.weight and so on
+    inference       optional: hidden: non-empty list of positive ints; probe_steps,
+                    min_steps: positive ints, min_steps <= probe_steps; noise in [0, 1];
+                    report: object; its weights are inference.input_mean,
+                    inference.input_std (the transitions' width) and inference.net.0.weight
+                    and so on
     versions        optional object of strings
 """
 
@@ -51,6 +56,7 @@ from meta_rl.envs.registry import UNAVAILABLE
 from meta_rl.envs.task_space import SPLIT_KINDS
 from meta_rl.errors import CheckpointError, FamilyError
 from meta_rl.mapping.critic import CRITIC_OBJECTIVES, PREFIX, TaskCritic, critic_shapes
+from meta_rl.mapping.inference import TaskInference, encoder_shapes, transition_width
 from meta_rl.mapping.network import MappingConfig
 from meta_rl.mapping.policy import PolicyArch, policy_numel
 from meta_rl.objectives.registry import PHASES, phase_infos
@@ -81,6 +87,7 @@ class CheckedCheckpoint:
     info: dict[str, Any]
     layout: list[tuple[str, list[int]]] | None
     critic: TaskCritic | None = None
+    inference: TaskInference | None = None
 
 
 def _fail(field: str, must: str, value: Any) -> NoReturn:
@@ -230,15 +237,41 @@ def _check_critic(
     return data, shapes
 
 
+def _check_inference(
+    meta: Mapping[str, Any], arch: PolicyArch, space: TaskSpace
+) -> tuple[dict[str, Any] | None, dict[str, tuple[int, ...]]]:
+    """The task encoder's metadata (or ``None``) and the shapes of its weights."""
+    data = meta.get("inference")
+    if data is None:
+        return None, {}
+    data = _object(data, "inference")
+    hidden = _sizes(_get(data, "hidden", "inference.hidden"), "inference.hidden", empty=False)
+    steps = {}
+    for key in ("probe_steps", "min_steps"):
+        value = _get(data, key, f"inference.{key}")
+        if not (_is_int(value) and 1 <= value <= 10**7):
+            _fail(f"inference.{key}", "a positive whole number", value)
+        steps[key] = value
+    if steps["min_steps"] > steps["probe_steps"]:
+        _fail("inference.min_steps", "at most inference.probe_steps", steps["min_steps"])
+    noise = _get(data, "noise", "inference.noise")
+    if not _is_real(noise) or not 0 <= noise <= 1:
+        _fail("inference.noise", "a number in [0, 1]", noise)
+    _object(data.get("report", {}), "inference.report")
+    width = transition_width(arch.obs_dim, arch.action_dim)
+    return data, encoder_shapes(width, space.dim, hidden)
+
+
 def _check_weights(
     tensors: Mapping[str, torch.Tensor],
     space: TaskSpace,
     arch: PolicyArch,
     config: MappingConfig,
     critic: Mapping[str, tuple[int, ...]],
+    inference: Mapping[str, tuple[int, ...]],
 ) -> None:
-    """The weights are exactly the tensors the metadata's sizes make (the mapping's and the
-    critic's), float32 and finite."""
+    """The weights are exactly the tensors the metadata's sizes make (the mapping's, the
+    critic's and the task encoder's), float32 and finite."""
     if "base" not in tensors:
         raise CheckpointError("the checkpoint has no base parameters")
     numel = policy_numel(arch)
@@ -248,7 +281,7 @@ def _check_weights(
             f"the mapping predicts {list(base.shape)} parameters (its base), the policy of "
             f"policy.arch has {numel}: the weights do not match the metadata"
         )
-    expected = {**config.parameter_shapes(space.dim, numel), **critic}
+    expected = {**config.parameter_shapes(space.dim, numel), **critic, **inference}
     missing = [name for name in expected if name not in tensors]
     unexpected = [name for name in tensors if name not in expected]
     if missing or unexpected:
@@ -357,7 +390,10 @@ def parse_checkpoint(
     config = _check_config(meta)
     objective = _check_objective(meta, arch)
     critic_meta, critic = _check_critic(meta, objective, arch, space)
-    _check_weights(tensors, space, arch, config, critic)
+    inference_meta, inference = _check_inference(meta, arch, space)
+    _check_weights(tensors, space, arch, config, critic, inference)
+    if inference and not bool((tensors["inference.input_std"] > 0).all()):
+        raise CheckpointError("inference.input_std must be positive (a corrupted encoder)")
     recipe = recipe_from_json(_get(meta, "recipe", "recipe"), family=family_obj.name)
     info = _check_info(meta, space)
     versions = meta.get("versions", {})
@@ -380,4 +416,7 @@ def parse_checkpoint(
             critic_meta["gamma"],
             {k[len(PREFIX) :]: tensors[k] for k in critic},
         ),
+        inference=None
+        if inference_meta is None
+        else TaskInference.from_json(inference_meta, {k: tensors[k] for k in inference}),
     )

@@ -17,6 +17,7 @@ from meta_rl.objectives.on_policy import RLConfig
 from meta_rl.objectives.registry import PHASES, check_objective, phase_infos
 from meta_rl.objectives.sacd import SACDConfig
 from meta_rl.objectives.td3 import TD3Config
+from meta_rl.training.inference import InferenceConfig
 from meta_rl.training.recipes import Recipe, is_builtin_recipe, recipe_for
 
 
@@ -70,6 +71,8 @@ class TrainConfig:
             recipe's ``off_policy``).
         sacd: Settings of the ``sacd`` phase (default: :class:`SACDConfig`'s, under the
             recipe's ``off_policy``).
+        inference: Train a task encoder at the end (:mod:`meta_rl.training.inference`), so
+            that the mapping can infer a task from a probe of its env; ``None``: none.
         keep_going: Train on past a base policy no better than random on the default task
             (by default the run stops there with
             :class:`~meta_rl.training.health.WeakBaseError`, which says what to try).
@@ -101,6 +104,7 @@ class TrainConfig:
     rl: RLConfig = None  # type: ignore[assignment]
     td3: TD3Config | None = None
     sacd: SACDConfig | None = None
+    inference: InferenceConfig | None = None
     keep_going: bool = False
     resume: bool = False
     progress: bool = True
@@ -220,6 +224,8 @@ def settings_key(config: TrainConfig) -> str:
             fields.pop("recipe")
         else:  # a family's own or automatic recipe: a change to it is a new run
             fields["recipe"] = asdict(recipe_for(config.family))
+    if config.inference is None:  # keys of runs from before the field stay
+        fields.pop("inference")
     fields["split_seed"] = config.task_split_seed
     running = {info.name for info in phase_infos(config.objective)}
     for phase in PHASES:

@@ -54,6 +54,8 @@ from meta_rl.training.health import (
     summary,
     weak_base_message,
 )
+from meta_rl.training.inference import describe as describe_inference
+from meta_rl.training.inference import train_inference
 from meta_rl.training.recipes import automatic_notes
 
 logger = logging.getLogger(__name__)
@@ -291,6 +293,11 @@ class Trainer:
             info=info,
             critic=self.best.critic,
         )
+        if config.inference is not None:
+            trained.inference = train_inference(trained, config.inference, seed=config.seed)
+            for line in describe_inference(trained.inference.report):
+                logger.info(line)
+            self.log.update(inference=trained.inference.report)
         self.log.update(
             result={k: v for k, v in info.items() if k != "split" and k not in self.drawn}
         )

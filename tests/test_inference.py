@@ -1,0 +1,195 @@
+"""Inferring the task from a probe: the encoder, its checkpoint, the API and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from meta_rl.agents import adapt, evaluate, infer_task
+from meta_rl.cli import main
+from meta_rl.errors import CheckpointError, ConfigError, FamilyError
+from meta_rl.infra.files import load_tensors, save_tensors
+from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.mapping.inference import run_probe
+from meta_rl.mapping.policy import plain_params
+from meta_rl.training.inference import InferenceConfig, probe_params, train_inference
+
+from .conftest import TINY_TRAIN
+
+SMALL = InferenceConfig(
+    probe_steps=40, min_steps=10, hidden=(32,), probes_per_task=1, updates=200, batch=32
+)
+"""An encoder of a few seconds: 1 probe of 40 steps per training task."""
+TASK = {"m": 1.6, "l": 1.2, "g": 11.0, "max_torque": 1.8}
+
+
+@pytest.fixture(scope="module")
+def inferring(tmp_path_factory):
+    """The shipped Pendulum mapping with a small encoder, saved and loaded back."""
+    trained = TrainedMapping.load("pendulum")
+    trained.inference = train_inference(trained, SMALL, seed=0)
+    path = tmp_path_factory.mktemp("inference") / "pendulum-infer.safetensors"
+    trained.save(path)
+    return path, TrainedMapping.load(path)
+
+
+def test_the_checkpoint_keeps_the_encoder_and_its_report(inferring):
+    _, loaded = inferring
+    assert loaded.inference is not None
+    report = loaded.inference.report
+    assert set(report["features"]) == {"m", "l", "g", "max_torque"}
+    assert report["env_steps"] == (report["train_tasks"] + report["val_tasks"]) * 40
+    # the network and the encoder load apart: the prediction is the shipped one's
+    shipped = TrainedMapping.load("pendulum")
+    assert torch.equal(loaded.predict(TASK), shipped.predict(TASK))
+    assert loaded.inference.identified().keys() == report["features"].keys()
+
+
+def test_a_probe_repeats_exactly_and_the_seed_matters(inferring):
+    _, trained = inferring
+    a = infer_task(trained, task=TASK, steps=60, seed=3)
+    b = infer_task(trained, task=TASK, steps=60, seed=3)
+    c = infer_task(trained, task=TASK, steps=60, seed=4)
+    assert np.array_equal(a.descriptor, b.descriptor) and np.array_equal(a.std, b.std)
+    assert not np.array_equal(a.descriptor, c.descriptor)
+    assert a.steps == 60 and set(a.task) == set(TASK)
+
+
+def test_the_belief_ignores_order_and_narrows_with_evidence(inferring):
+    _, trained = inferring
+    env = trained.family.make(task=TASK)
+    transitions = run_probe(trained.spec, probe_params(trained), env, steps=80, noise=0.3, seed=0)
+    env.close()
+    model = trained.inference
+    mean, std = model.belief(transitions)
+    shuffled = transitions[np.random.default_rng(0).permutation(len(transitions))]
+    mean2, std2 = model.belief(shuffled)
+    np.testing.assert_allclose(mean, mean2, atol=1e-5)
+    np.testing.assert_allclose(std, std2, atol=1e-5)
+    _, std_half = model.belief(transitions[:40])
+    assert (std <= std_half).all() and (std < std_half).any()
+
+
+def test_the_probe_does_not_read_the_task(inferring, monkeypatch):
+    """The env's task attribute is not consulted: the probe sees transitions only."""
+    _, trained = inferring
+    env = gym.make("meta_rl/Pendulum-v0", task=TASK)
+    expected = infer_task(trained, env, steps=40, seed=1)
+    base = env.unwrapped
+    monkeypatch.setattr(type(base), "task", property(lambda self: pytest.fail("task read")))
+    monkeypatch.setattr(
+        type(base), "descriptor", property(lambda self: pytest.fail("descriptor read"))
+    )
+    again = infer_task(trained, env, steps=40, seed=1)
+    assert np.array_equal(again.descriptor, expected.descriptor)
+
+
+def test_adapt_and_evaluate_predict_for_the_inferred_task(inferring):
+    _, trained = inferring
+    model = adapt(trained, task=TASK, infer=50, algo="ppo", seed=2)
+    assert model.probe_steps == 50 and model.warm_steps == 0
+    expected = trained.predict_descriptor(model.belief.descriptor)
+    assert torch.allclose(plain_params(model, trained.spec), expected)
+    scores = evaluate(trained, TASK, infer=50, seed=2, episodes=2)
+    assert scores.belief is not None and scores.belief.steps == 50
+    assert np.array_equal(scores.belief.descriptor, model.belief.descriptor)
+    known = adapt(trained, task=TASK, algo="ppo")
+    assert known.probe_steps == 0
+
+
+def test_an_env_given_to_adapt_is_probed(inferring):
+    _, trained = inferring
+    env = gym.make("meta_rl/Pendulum-v0", task=TASK)
+    model = adapt(trained, env, infer=40, algo="ppo", seed=5)
+    belief = infer_task(trained, task=TASK, steps=40, seed=5)
+    assert np.array_equal(model.belief.descriptor, belief.descriptor)
+
+
+def test_errors_say_what_to_do(inferring):
+    _, trained = inferring
+    with pytest.raises(ConfigError, match="at least 10 steps"):
+        infer_task(trained, task=TASK, steps=5)
+    with pytest.raises(CheckpointError, match="add-inference"):
+        infer_task("pendulum", task=TASK, steps=40)
+    with pytest.raises(FamilyError, match="do not match"):
+        infer_task(trained, gym.make("meta_rl/MountainCarContinuous-v0"), steps=40)
+    with pytest.raises(ConfigError, match="not both"):
+        infer_task(trained, gym.make("meta_rl/Pendulum-v0"), task=TASK, steps=40)
+    with pytest.raises(ConfigError, match="zero-shot"):
+        evaluate(trained, TASK, policy="base", infer=40)
+    env = trained.family.make(task=TASK)
+    transitions = run_probe(trained.spec, probe_params(trained), env, steps=40, noise=0.3, seed=0)
+    env.close()
+    with pytest.raises(FamilyError, match="unlike this family"):
+        trained.inference.belief(transitions * 1000)
+
+
+def test_a_corrupted_encoder_is_refused(inferring, tmp_path):
+    path, _ = inferring
+    tensors, meta = load_tensors(path)
+    bad = {**tensors, "inference.input_std": torch.zeros_like(tensors["inference.input_std"])}
+    save_tensors(tmp_path / "zero.safetensors", bad, meta)
+    with pytest.raises(CheckpointError, match="input_std"):
+        TrainedMapping.load(tmp_path / "zero.safetensors")
+    missing = {k: v for k, v in tensors.items() if k != "inference.net.0.bias"}
+    save_tensors(tmp_path / "missing.safetensors", missing, meta)
+    with pytest.raises(CheckpointError, match=r"inference\.net\.0\.bias"):
+        TrainedMapping.load(tmp_path / "missing.safetensors")
+    short = {**meta, "inference": {**meta["inference"], "min_steps": 500}}
+    save_tensors(tmp_path / "steps.safetensors", tensors, short)
+    with pytest.raises(CheckpointError, match="min_steps"):
+        TrainedMapping.load(tmp_path / "steps.safetensors")
+
+
+def test_the_config_refuses_bad_settings():
+    with pytest.raises(ConfigError, match="min_steps"):
+        InferenceConfig(probe_steps=10, min_steps=20)
+    with pytest.raises(ConfigError, match="noise"):
+        InferenceConfig(noise=2.0)
+
+
+def test_cli_infer_on_evaluate_adapt_and_rollout(capsys, inferring, tmp_path):
+    path, _ = inferring
+    for command in ("evaluate", "rollout"):
+        argv = [command, str(path), "--task", "m=1.6,l=1.2", "--infer", "40", "--json"]
+        assert main(argv) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["inferred"]["probe_steps"] == 40 and "m" in out["inferred"]["task"]
+    argv = ["adapt", str(path), "--task", "m=1.6", "--infer", "40", "--algo", "ppo"]
+    argv += ["--steps", "0", "--episodes", "1", "--out", str(tmp_path / "a.zip"), "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["inferred"]["probe_steps"] == 40
+    assert main(["evaluate", "pendulum", "--infer", "40"]) == 2
+    assert "add-inference" in capsys.readouterr().err
+
+
+def test_cli_add_inference_writes_a_new_checkpoint(capsys, tiny_mapping, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = str(tiny_mapping[0])
+    argv = ["add-inference", source, "--probe-steps", "20", "--min-steps", "10", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    written = tmp_path / out["checkpoint"]
+    assert written.name.endswith("-infer.safetensors")
+    assert TrainedMapping.load(written).inference.probe_steps == 20
+    assert TrainedMapping.load(source).inference is None  # the input is left as it was
+    before = written.read_bytes()
+    assert main(argv) == 2  # the default output exists: nothing is replaced unasked
+    assert "--out" in capsys.readouterr().err
+    assert written.read_bytes() == before
+
+
+def test_train_with_inference_saves_an_encoder(tmp_path):
+    from meta_rl.training.config import TrainConfig, settings_key
+    from meta_rl.training.trainer import train
+
+    settings = {**TINY_TRAIN, "n_train": 8, "workdir": tmp_path, "objective": "distill"}
+    config = TrainConfig(**settings, inference=SMALL)
+    trained, log = train(config)
+    assert trained.inference is not None and "features" in log["inference"]
+    plain = TrainConfig(**settings)
+    assert settings_key(plain) != settings_key(config)
