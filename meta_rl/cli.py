@@ -438,6 +438,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             finetune_algos=tuple(args.finetune_algos) if args.finetune_algos else None,
             context="context" in baselines,
             maml="maml" in baselines,
+            infer_steps=args.infer_steps,
         )
         result = score_mapping(config)
     else:
@@ -458,6 +459,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             baselines=baselines,
             train={"objective": args.objective, **_phase_settings(args)},
             progress=not args.json,
+            infer_steps=args.infer_steps,
         )
         result = run_benchmark(suite)
     _emit(args, result.to_json(), result.table + f"\n\nreport: {result.report}")
@@ -796,6 +798,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["context", "maml"],
         default=["context", "maml"],
         help="trained baselines to include (none: --baselines with no value)",
+    )
+    p.add_argument(
+        "--infer-steps",
+        type=_non_negative,
+        default=None,
+        help="probe steps of the 'task inferred' column (default: 200, or a --checkpoint's "
+        "inference model's; 0: no column); each trained mapping gets an inference model",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_benchmark)

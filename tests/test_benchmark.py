@@ -142,8 +142,11 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     result = run_benchmark(config)
     assert set(result.summary) == {"interpolation", "extrapolation"}
     for split, s in result.summary.items():
-        for key in ("context", "maml_before", "maml_after"):
+        for key in ("context", "maml_before", "maml_after", "inferred"):
             assert math.isfinite(getattr(s, key).mean), (split, key)
+        # the "task inferred" column: each run's mapping got an encoder, probed 40 steps
+        assert s.inferred_probe_steps == 40
+        assert all(row.inferred_probe_steps == 40 for row in result.tasks[split])
         for key in ("mapping", "default_expert", "ppo_scratch"):
             assert all(math.isfinite(p.score.mean) for p in getattr(s, key)), (split, key)
         assert s.targets["20x_fewer_steps_than_ppo"]["tasks"] == 2
@@ -160,6 +163,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     assert BenchmarkResult.from_json(saved).summary == result.summary
     assert BenchmarkResult.from_json(saved).tasks == result.tasks
     assert (out / "results.md").read_text().startswith("Family Pendulum")
+    assert "task inferred from a probe" in (out / "results.md").read_text()
     assert len(_png(out / "curves.png")) == 3
     assert len(_png(out / "zero_shot_by_descriptor.png")) == 3
     assert len(_png(out / "finetune.png")) == 3

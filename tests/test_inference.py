@@ -114,7 +114,7 @@ def test_errors_say_what_to_do(inferring):
     with pytest.raises(ConfigError, match="at least 10 steps"):
         infer_task(trained, task=TASK, steps=5)
     with pytest.raises(CheckpointError, match="add-inference"):
-        infer_task("pendulum", task=TASK, steps=40)
+        infer_task("pendulum-rl", task=TASK, steps=40)
     with pytest.raises(FamilyError, match="do not match"):
         infer_task(trained, gym.make("meta_rl/MountainCarContinuous-v0"), steps=40)
     with pytest.raises(ConfigError, match="not both"):
@@ -163,7 +163,7 @@ def test_cli_infer_on_evaluate_adapt_and_rollout(capsys, inferring, tmp_path):
     argv += ["--steps", "0", "--episodes", "1", "--out", str(tmp_path / "a.zip"), "--json"]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out)["inferred"]["probe_steps"] == 40
-    assert main(["evaluate", "pendulum", "--infer", "40"]) == 2
+    assert main(["evaluate", "pendulum-rl", "--infer", "40"]) == 2
     assert "add-inference" in capsys.readouterr().err
 
 

@@ -39,6 +39,7 @@ from meta_rl.infra.files import write_json, write_text
 from meta_rl.infra.parallel import check_backend, run_jobs
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.training.config import TrainConfig, settings_key
+from meta_rl.training.inference import InferenceConfig, train_inference
 from meta_rl.training.trainer import train
 
 BASELINES = ("context", "maml")
@@ -75,6 +76,8 @@ class BenchmarkConfig:
         baseline_steps: Env steps of the context and MAML baselines (default: each run's
             mapping's own training steps, the protocol's equal budget; set it only for smoke
             tests).
+        infer_steps: Probe steps of the "task inferred" column (default: 200); each run's
+            mapping gets an inference model for it (cached in its checkpoint); 0: no column.
         progress: Show progress bars.
     """
 
@@ -96,9 +99,12 @@ class BenchmarkConfig:
     baseline_steps: int | None = None
     backend: str = "local"
     progress: bool = True
+    infer_steps: int | None = None
 
     def __post_init__(self) -> None:
         get_family(self.family)
+        if self.infer_steps is not None and self.infer_steps < 0:
+            raise ConfigError(f"infer_steps must be 0 or more, got {self.infer_steps}")
         check_budgets(self.budget, self.oracle_budget, self.sac_budget)
         check_backend(self.backend)
         if self.seeds < 1:
@@ -111,6 +117,18 @@ class BenchmarkConfig:
             raise ConfigError(f"baselines must be some of {BASELINES}, got {self.baselines!r}")
         object.__setattr__(self, "out_dir", Path(self.out_dir))
         object.__setattr__(self, "workdir", Path(self.workdir))
+
+    def inference_config(self) -> InferenceConfig:
+        """The inference models' training: probes up to ``infer_steps`` (a smoke run's
+        small and short)."""
+        if self.budget == "small":
+            steps = self.infer_steps or 40
+            return InferenceConfig(
+                probe_steps=steps, min_steps=min(10, steps), hidden=(32,), probes_per_task=1,
+                updates=100,
+            )  # fmt: skip
+        steps = self.infer_steps or InferenceConfig().probe_steps
+        return InferenceConfig(probe_steps=steps, min_steps=min(20, steps))
 
     def train_config(self, split: str, seed: int) -> TrainConfig:
         """The mapping's training for one run (see :func:`run_train_config`)."""
@@ -163,6 +181,18 @@ def mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
     return path, True
 
 
+def with_inference(path: Path, seed: int, config: InferenceConfig | None = None) -> float:
+    """Give the cached mapping at ``path`` an inference model where it has none (trained
+    with ``seed``; the file is rewritten atomically, its network unchanged). Returns the
+    seconds it took (0 where the mapping had one)."""
+    trained = TrainedMapping.load(path)
+    if trained.inference is not None:
+        return 0.0
+    trained.inference = train_inference(trained, config, seed=seed)
+    trained.save(path)
+    return float(trained.inference.report["seconds"])
+
+
 def _curve_stats(results: Sequence[ScoreResult], key: str | Any) -> list[CurvePoint]:
     """Per point of a score curve (attribute ``key`` of every row, or ``key(row)``): its
     env steps (the mean over the rows: an off-policy warm start's steps move them) and
@@ -204,6 +234,9 @@ def _summarise_split(results: Sequence[ScoreResult]) -> SplitSummary:
         summary.context = pooled("context_score")
         # Each run's context policy gets that run's pipeline steps: one figure per run.
         summary.context_env_steps = [res.rows[0].context_steps for res in results]
+    if first.inferred is not None:
+        summary.inferred = pooled("inferred_score")
+        summary.inferred_probe_steps = first.inferred_probe_steps
     if first.maml_after_score is not None:
         summary.maml_before = pooled("maml_before_score")
         summary.maml_after = pooled("maml_after_score")
@@ -332,6 +365,7 @@ def _one_run(
             baseline_steps=config.baseline_steps or int(info["env_steps"]),
             backend=config.backend,
             progress=config.progress,
+            infer_steps=config.infer_steps,
         )
     )
     run = RunRecord(
@@ -361,6 +395,9 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
     mappings = {
         pair: mapping_for(config.train_config(*pair), _run_dir(config, *pair)) for pair in pairs
     }
+    if config.infer_steps != 0:  # the "task inferred" column: an encoder for each mapping
+        for (_, seed), (path, _) in mappings.items():
+            with_inference(path, seed, config.inference_config())
     first = [pair for pair in pairs if pair[1] == 0]
     rest = [pair for pair in pairs if pair[1] != 0]
     done_by_pair: dict[tuple[str, int], tuple[RunRecord, ScoreResult]] = {}
@@ -458,6 +495,11 @@ def _markdown(result: BenchmarkResult) -> str:
         ):
             for point in curve:
                 lines.append(f"| {name} | {point.steps} | {point.score.format()} |")
+        if s.inferred is not None:
+            lines.append(
+                f"| mapping, zero-shot, task inferred from a probe | {s.inferred_probe_steps} | "
+                f"{s.inferred.format()} |"
+            )
         if s.context is not None:
             lines.append(
                 f"| context-conditioned PPO (trained for "

@@ -144,6 +144,11 @@ class TaskRow:
     """Env steps of each fine-tune's first point at ``"0.9"`` and ``"0.95"`` of the oracle."""
     seed: int | None = None
     """The run's seed, where rows of several seeds are pooled."""
+    inferred: float | None = None
+    """The zero-shot return of the prediction for the task a probe inferred."""
+    inferred_score: float | None = None
+    inferred_probe_steps: int | None = None
+    inferred_task: dict[str, float] | None = None
 
     _CURVES = (
         "fine_tune_curve",
@@ -165,6 +170,7 @@ class TaskRow:
         ),
         ("finetunes", "finetune_scores", "steps_to_level"),
         ("seed",),
+        ("inferred", "inferred_score", "inferred_probe_steps", "inferred_task"),
     )
 
     @property
@@ -215,6 +221,8 @@ class ScoreSummary:
     maml_after: Interval | None = None
     finetunes: dict[str, dict[str, Interval]] = field(default_factory=dict)
     """Every fine-tune's pooled curve (``TaskRow.finetunes``' keys), by env steps."""
+    inferred: Interval | None = None
+    """The zero-shot score with the task inferred from a probe (``TaskRow.inferred``)."""
 
     @property
     def zero_shot(self) -> Interval | None:
@@ -227,7 +235,7 @@ class ScoreSummary:
             "default_fine_tune": {k: v.to_json() for k, v in self.default_fine_tune.items()},
             "zero_shot": None if self.zero_shot is None else self.zero_shot.to_json(),
         }
-        for name in ("context", "maml_before", "maml_after"):
+        for name in ("context", "maml_before", "maml_after", "inferred"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value.to_json()
@@ -243,7 +251,7 @@ class ScoreSummary:
     def from_json(cls, data: Mapping[str, Any]) -> ScoreSummary:
         optional = {
             name: Interval.from_json(data[name])
-            for name in ("context", "maml_before", "maml_after")
+            for name in ("context", "maml_before", "maml_after", "inferred")
             if name in data
         }
         return cls(
@@ -331,12 +339,17 @@ class SplitSummary:
     """Pooled score curves of every fine-tune (``TaskRow.finetunes``' keys)."""
     steps_to_level: dict[str, dict[str, list[int | None]]] = field(default_factory=dict)
     """Per level (``"0.9"``, ``"0.95"``) and fine-tune, each task's env steps to it."""
+    inferred: Interval | None = None
+    """Zero-shot with the task inferred from a probe of ``inferred_probe_steps``."""
+    inferred_probe_steps: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             name: [p.to_json() for p in getattr(self, name)]
             for name in ("mapping", "default_expert", "ppo_scratch")
         }
+        if self.inferred is not None:
+            out["inferred"] = {**self.inferred.to_json(), "probe_steps": self.inferred_probe_steps}
         if self.context is not None:
             out["context"] = {**self.context.to_json(), "env_steps": self.context_env_steps}
         if self.maml_before is not None:
@@ -362,6 +375,9 @@ class SplitSummary:
         if "context" in data:
             extra["context"] = Interval.from_json(data["context"])
             extra["context_env_steps"] = list(data["context"].get("env_steps", []))
+        if "inferred" in data:
+            extra["inferred"] = Interval.from_json(data["inferred"])
+            extra["inferred_probe_steps"] = data["inferred"].get("probe_steps")
         if "maml_before" in data:
             extra["maml_before"] = Interval.from_json(data["maml_before"])
         if "maml_after" in data:

@@ -150,6 +150,8 @@ class ScoreConfig:
             policy-gradient step on each test task; cached in ``out_dir``.
         baseline_steps: Env steps of the context and MAML baselines (default: the mapping's
             training steps times the budget's factor).
+        infer_steps: Probe steps of the "task inferred" column, scored where the mapping
+            has an inference model (default: the model's ``probe_steps``; 0: no column).
         oracle_cache: JSON cache of oracle runs (default: ``out_dir/oracles.json``).
         backend: ``"local"`` (processes here) or ``"ray"`` (oracle runs, baselines and
             per-task evaluations as Ray tasks; see :mod:`meta_rl.infra.parallel`).
@@ -173,8 +175,11 @@ class ScoreConfig:
     backend: str = "local"
     progress: bool = True
     finetune_algos: tuple[str, ...] | None = None
+    infer_steps: int | None = None
 
     def __post_init__(self) -> None:
+        if self.infer_steps is not None and self.infer_steps < 0:
+            raise ConfigError(f"infer_steps must be 0 or more, got {self.infer_steps}")
         check_budgets(self.budget, self.oracle_budget, self.sac_budget)
         check_backend(self.backend)
         steps = list(self.finetune_steps)
@@ -414,6 +419,15 @@ def _task_row(
             }
         )
 
+    if mapping.inference is not None and config.infer_steps != 0:
+        inferred, belief = _evaluate_inferred(mapping, config, task, episodes)
+        extra.update(
+            inferred=inferred,
+            inferred_score=score(inferred),
+            inferred_probe_steps=belief.steps,
+            inferred_task=belief.task,
+        )
+
     ppo_curve = [(int(s), float(r)) for s, r in oracle["ppo_curve"]]
     return TaskRow(
         task=task,
@@ -648,6 +662,27 @@ def _pooled(curves: Sequence[Sequence[tuple[int, float | None]]]) -> dict[str, I
     return out
 
 
+def _evaluate_inferred(
+    mapping: TrainedMapping, config: ScoreConfig, task: Task, episodes: int
+) -> tuple[float, Any]:
+    """The zero-shot return on ``task`` of the prediction for the task that a probe of an
+    env of ``task`` infers (the probe seeded apart from the evaluation episodes)."""
+    from meta_rl.agents.infer import infer_task
+
+    assert mapping.inference is not None
+    steps = config.infer_steps or mapping.inference.probe_steps
+    belief = infer_task(mapping, task=task, steps=steps, seed=config.seed + 2, extrapolate=True)
+    value = evaluate_params(
+        mapping.spec,
+        mapping.predict_descriptor(belief.descriptor),
+        mapping.family,
+        task,
+        episodes=episodes,
+        seed=config.seed + 1,
+    )
+    return value, belief
+
+
 def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
     def curve(name: str) -> dict[str, Interval]:
         return _pooled([getattr(r, name) for r in rows])
@@ -655,6 +690,7 @@ def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
     has = rows[0] if rows else None
     context = has is not None and has.context_score is not None
     maml = has is not None and has.maml_after_score is not None
+    inferred = has is not None and has.inferred is not None
     return ScoreSummary(
         default_expert=_stat([r.default_expert_score for r in rows]),
         fine_tune=curve("fine_tune_scores"),
@@ -666,6 +702,7 @@ def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
         finetunes={k: _pooled([r.finetune_scores[k] for r in rows]) for k in has.finetunes}
         if has is not None and has.finetunes
         else {},
+        inferred=_stat([r.inferred_score for r in rows]) if inferred else None,
     )
 
 
@@ -705,6 +742,11 @@ def _markdown(result: ScoreResult) -> str:
     for steps, v in s.fine_tune.items():
         name = "mapping, zero-shot" if steps == "0" else f"mapping + {steps} fine-tune steps"
         lines.append(f"| {name} | {_fmt(v)} |")
+    if s.inferred is not None:
+        probe = result.rows[0].inferred_probe_steps
+        lines.append(
+            f"| mapping, zero-shot, task inferred from a {probe}-step probe | {_fmt(s.inferred)} |"
+        )
     last = list(s.default_fine_tune)[-1]
     lines.append(
         f"| default-task expert + {last} fine-tune steps | {_fmt(s.default_fine_tune[last])} |"
