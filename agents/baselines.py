@@ -113,3 +113,105 @@ def evaluate_context_policy(
         return float(np.mean(run_episodes(env, act, episodes=episodes, seed=seed)))
     finally:
         env.close()
+
+
+RECURRENT_LSTM = 64
+"""Hidden units of the recurrent baseline's LSTM (one layer, actor and critic each)."""
+
+
+def _recurrent_env(family: Family, tasks: Sequence[Task]):
+    """A family env that draws one of ``tasks`` at every reset and does not show it."""
+    return TaskResampling(family.make(), [dict(t) for t in tasks])
+
+
+def train_recurrent_policy(
+    family: Family,
+    tasks: Sequence[Task],
+    recipe: Recipe,
+    *,
+    steps: int,
+    seed: int,
+    progress_bar: bool = False,
+    threads: int | None = DEFAULT_THREADS,
+) -> Any:
+    """The baseline for a task that is not given: sb3-contrib's ``RecurrentPPO`` (an LSTM
+    policy that must tell the task from its own history), on ``n_envs`` envs that resample
+    their task from ``tasks`` at every reset, with the recipe's PPO settings for runs from
+    scratch and its actor and critic sizes after the LSTM."""
+    from sb3_contrib import RecurrentPPO
+
+    if not tasks:
+        raise ConfigError("the recurrent policy needs at least one training task")
+    env = make_vec_env(lambda: _recurrent_env(family, tasks), n_envs=recipe.n_envs, seed=seed)
+    settings = {k: v for k, v in recipe.scratch.items() if k not in ("use_sde", "sde_sample_freq")}
+    rollout = int(settings.get("n_steps", 2048))
+    if steps < rollout * recipe.n_envs:  # a budget under one rollout (smoke runs) shrinks it
+        settings["n_steps"] = max(16, steps // recipe.n_envs)
+        settings["batch_size"] = min(int(settings.get("batch_size", 64)), settings["n_steps"])
+    policy_kwargs = {
+        "net_arch": {"pi": list(recipe.pi), "vf": list(recipe.vf)},
+        "lstm_hidden_size": RECURRENT_LSTM,
+        "log_std_init": recipe.log_std_init,
+    }
+    if hasattr(env.action_space, "n"):
+        policy_kwargs.pop("log_std_init")
+    with torch_threads(threads):
+        model = RecurrentPPO(
+            "MlpLstmPolicy", env, seed=seed, verbose=0, policy_kwargs=policy_kwargs, **settings
+        )
+        callback = StepProgress(steps, "recurrent policy") if progress_bar else None
+        model.learn(steps, callback=callback)
+    return model
+
+
+def recurrent_policy_state(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What rebuilds a trained recurrent baseline's policy: its tensors (a safetensors-ready
+    state dict) and the settings :func:`rebuild_recurrent_policy` takes."""
+    state = {k: v.detach().clone().contiguous() for k, v in model.policy.state_dict().items()}
+    kwargs = {k: v for k, v in model.policy_kwargs.items() if k != "activation_fn"}
+    return state, {"policy_kwargs": kwargs}
+
+
+def rebuild_recurrent_policy(
+    family: Family, tasks: Sequence[Task], state: Mapping[str, Any], meta: Mapping[str, Any]
+) -> Any:
+    """The recurrent baseline's policy from :func:`recurrent_policy_state`'s output, for the
+    spaces of ``tasks``' resampling env (no pickle involved)."""
+    from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
+
+    env = _recurrent_env(family, tasks)
+    try:
+        policy = RecurrentActorCriticPolicy(
+            env.observation_space, env.action_space, lambda _: 0.0, **meta["policy_kwargs"]
+        )
+    finally:
+        env.close()
+    policy.load_state_dict(dict(state))
+    policy.set_training_mode(False)
+    return policy
+
+
+def evaluate_recurrent_policy(
+    policy: Any, family: Family, task: Mapping[str, float], *, episodes: int, seed: int
+) -> float:
+    """Mean deterministic return of a recurrent policy (``RecurrentPPO``'s) on one task,
+    its LSTM state reset at each episode's start; episode ``i`` is reset with ``seed + i``."""
+    env = family.make(task=task)
+    returns = []
+    try:
+        env.action_space.seed(seed)
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            state, start, total, done = None, np.ones((1,), dtype=bool), 0.0, False
+            while not done:
+                action, state = policy.predict(
+                    obs[None], state=state, episode_start=start, deterministic=True
+                )
+                start = np.zeros((1,), dtype=bool)
+                obs, reward, terminated, truncated, _ = env.step(action[0])
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return float(np.mean(returns))

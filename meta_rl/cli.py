@@ -438,6 +438,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             finetune_algos=tuple(args.finetune_algos) if args.finetune_algos else None,
             context="context" in baselines,
             maml="maml" in baselines,
+            recurrent="recurrent" in baselines,
             infer_steps=args.infer_steps,
         )
         result = score_mapping(config)
@@ -795,9 +796,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--baselines",
         nargs="*",
-        choices=["context", "maml"],
-        default=["context", "maml"],
-        help="trained baselines to include (none: --baselines with no value)",
+        choices=["context", "maml", "recurrent"],
+        default=["context", "maml", "recurrent"],
+        help="trained baselines to include (recurrent: RecurrentPPO with the task hidden; "
+        "none: --baselines with no value)",
     )
     p.add_argument(
         "--infer-steps",

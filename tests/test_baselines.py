@@ -1,11 +1,19 @@
-"""Baselines at tiny budgets: the context-conditioned policy and MAML produce finite numbers."""
+"""Baselines at tiny budgets: the context-conditioned policy, the recurrent policy and MAML
+produce finite numbers."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from meta_rl.agents.baselines import evaluate_context_policy, train_context_policy
+from meta_rl.agents.baselines import (
+    evaluate_context_policy,
+    evaluate_recurrent_policy,
+    rebuild_recurrent_policy,
+    recurrent_policy_state,
+    train_context_policy,
+    train_recurrent_policy,
+)
 from meta_rl.benchmarks.maml import (
     MamlConfig,
     adapt_params,
@@ -15,6 +23,7 @@ from meta_rl.benchmarks.maml import (
     sample_episodes,
 )
 from meta_rl.envs import get_family
+from meta_rl.infra.files import load_tensors, save_tensors
 from meta_rl.mapping.policy import (
     PolicyArch,
     PolicySpec,
@@ -34,6 +43,22 @@ def test_context_policy_sees_descriptor_and_runs():
     assert model.observation_space.shape == (3 + family.task_space.dim,)
     ret = evaluate_context_policy(model, family, tasks[0], episodes=1, seed=0)
     assert np.isfinite(ret)
+
+
+def test_recurrent_policy_hides_the_task_and_reloads_without_pickle(tmp_path):
+    family = get_family("Pendulum")
+    recipe = recipe_for("pendulum")
+    tasks = family.task_space.sample(3, 0)
+    model = train_recurrent_policy(family, tasks, recipe, steps=256, seed=0)
+    assert model.observation_space.shape == (3,)  # no descriptor: the task is hidden
+    assert model.num_timesteps == 256  # a budget under one rollout shrinks the rollout
+    state, meta = recurrent_policy_state(model)
+    save_tensors(tmp_path / "recurrent.safetensors", state, meta)
+    tensors, loaded_meta = load_tensors(tmp_path / "recurrent.safetensors")
+    policy = rebuild_recurrent_policy(family, tasks, tensors, loaded_meta)
+    own = evaluate_recurrent_policy(model.policy, family, tasks[0], episodes=2, seed=0)
+    again = evaluate_recurrent_policy(policy, family, tasks[0], episodes=2, seed=0)
+    assert np.isfinite(own) and own == again
 
 
 def _cartpole_batch(theta: torch.Tensor, spec: PolicySpec, tasks: list, config: MamlConfig):

@@ -142,7 +142,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     result = run_benchmark(config)
     assert set(result.summary) == {"interpolation", "extrapolation"}
     for split, s in result.summary.items():
-        for key in ("context", "maml_before", "maml_after", "inferred"):
+        for key in ("context", "maml_before", "maml_after", "inferred", "recurrent"):
             assert math.isfinite(getattr(s, key).mean), (split, key)
         # the "task inferred" column: each run's mapping got an encoder, probed 40 steps
         assert s.inferred_probe_steps == 40
@@ -164,6 +164,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     assert BenchmarkResult.from_json(saved).tasks == result.tasks
     assert (out / "results.md").read_text().startswith("Family Pendulum")
     assert "task inferred from a probe" in (out / "results.md").read_text()
+    assert "recurrent PPO, task hidden" in (out / "results.md").read_text()
     assert len(_png(out / "curves.png")) == 3
     assert len(_png(out / "zero_shot_by_descriptor.png")) == 3
     assert len(_png(out / "finetune.png")) == 3
@@ -235,7 +236,7 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
     assert any(differ)  # the seeds train different mappings
 
 
-@pytest.mark.parametrize("baseline", ["context", "maml"])
+@pytest.mark.parametrize("baseline", ["context", "maml", "recurrent"])
 def test_baselines_train_on_every_task_the_mapping_learned_from(monkeypatch, tmp_path, baseline):
     import meta_rl.agents.baselines as baselines_module
     import meta_rl.benchmarks.score as benchmark_module
@@ -252,10 +253,12 @@ def test_baselines_train_on_every_task_the_mapping_learned_from(monkeypatch, tmp
         raise RuntimeError("captured")
 
     monkeypatch.setattr(baselines_module, "train_context_policy", capture)
+    monkeypatch.setattr(baselines_module, "train_recurrent_policy", capture)
     monkeypatch.setattr(benchmark_module, "meta_train", capture)
     train_baseline = {
         "context": benchmark_module._context_policy,
         "maml": benchmark_module._maml_init,
+        "recurrent": benchmark_module._recurrent_policy,
     }
     config = ScoreConfig(checkpoint="cartpole", out_dir=tmp_path, baseline_steps=256)
     for objective, info, expected in [

@@ -42,7 +42,7 @@ from meta_rl.training.config import TrainConfig, settings_key
 from meta_rl.training.inference import InferenceConfig, train_inference
 from meta_rl.training.trainer import train
 
-BASELINES = ("context", "maml")
+BASELINES = ("context", "maml", "recurrent")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +69,7 @@ class BenchmarkConfig:
         finetune_algos: Fine-tunes curved from the prediction and from the default-task
             expert (default: the recipe's ``finetune_algo``, then ``ppo``).
         episodes: Evaluation episodes per task and point (default: the recipe's).
-        baselines: Which of ``"context"`` and ``"maml"`` to train and score.
+        baselines: Which of ``"context"``, ``"maml"`` and ``"recurrent"`` to train and score.
         train: Extra :class:`TrainConfig` settings (objective, mapping shape, tiny budgets).
         backend: ``"local"`` or ``"ray"`` (each run, and the jobs within it, as Ray tasks;
             see :mod:`meta_rl.infra.parallel`).
@@ -234,6 +234,9 @@ def _summarise_split(results: Sequence[ScoreResult]) -> SplitSummary:
         summary.context = pooled("context_score")
         # Each run's context policy gets that run's pipeline steps: one figure per run.
         summary.context_env_steps = [res.rows[0].context_steps for res in results]
+    if first.recurrent is not None:
+        summary.recurrent = pooled("recurrent_score")
+        summary.recurrent_env_steps = [res.rows[0].recurrent_steps for res in results]
     if first.inferred is not None:
         summary.inferred = pooled("inferred_score")
         summary.inferred_probe_steps = first.inferred_probe_steps
@@ -362,6 +365,7 @@ def _one_run(
             episodes=config.episodes,
             context="context" in config.baselines,
             maml="maml" in config.baselines,
+            recurrent="recurrent" in config.baselines,
             baseline_steps=config.baseline_steps or int(info["env_steps"]),
             backend=config.backend,
             progress=config.progress,
@@ -499,6 +503,12 @@ def _markdown(result: BenchmarkResult) -> str:
             lines.append(
                 f"| mapping, zero-shot, task inferred from a probe | {s.inferred_probe_steps} | "
                 f"{s.inferred.format()} |"
+            )
+        if s.recurrent is not None:
+            lines.append(
+                f"| recurrent PPO, task hidden (trained for "
+                f"{' / '.join(str(b) for b in s.recurrent_env_steps)}) | 0 | "
+                f"{s.recurrent.format()} |"
             )
         if s.context is not None:
             lines.append(

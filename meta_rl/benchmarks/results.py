@@ -149,6 +149,10 @@ class TaskRow:
     inferred_score: float | None = None
     inferred_probe_steps: int | None = None
     inferred_task: dict[str, float] | None = None
+    recurrent: float | None = None
+    """The recurrent baseline's return (``RecurrentPPO``, the task hidden)."""
+    recurrent_score: float | None = None
+    recurrent_steps: int | None = None
 
     _CURVES = (
         "fine_tune_curve",
@@ -171,6 +175,7 @@ class TaskRow:
         ("finetunes", "finetune_scores", "steps_to_level"),
         ("seed",),
         ("inferred", "inferred_score", "inferred_probe_steps", "inferred_task"),
+        ("recurrent", "recurrent_score", "recurrent_steps"),
     )
 
     @property
@@ -223,6 +228,8 @@ class ScoreSummary:
     """Every fine-tune's pooled curve (``TaskRow.finetunes``' keys), by env steps."""
     inferred: Interval | None = None
     """The zero-shot score with the task inferred from a probe (``TaskRow.inferred``)."""
+    recurrent: Interval | None = None
+    """The recurrent baseline's score (``TaskRow.recurrent``)."""
 
     @property
     def zero_shot(self) -> Interval | None:
@@ -235,7 +242,7 @@ class ScoreSummary:
             "default_fine_tune": {k: v.to_json() for k, v in self.default_fine_tune.items()},
             "zero_shot": None if self.zero_shot is None else self.zero_shot.to_json(),
         }
-        for name in ("context", "maml_before", "maml_after", "inferred"):
+        for name in ("context", "maml_before", "maml_after", "inferred", "recurrent"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value.to_json()
@@ -251,7 +258,7 @@ class ScoreSummary:
     def from_json(cls, data: Mapping[str, Any]) -> ScoreSummary:
         optional = {
             name: Interval.from_json(data[name])
-            for name in ("context", "maml_before", "maml_after", "inferred")
+            for name in ("context", "maml_before", "maml_after", "inferred", "recurrent")
             if name in data
         }
         return cls(
@@ -342,6 +349,9 @@ class SplitSummary:
     inferred: Interval | None = None
     """Zero-shot with the task inferred from a probe of ``inferred_probe_steps``."""
     inferred_probe_steps: int | None = None
+    recurrent: Interval | None = None
+    """The recurrent baseline (task hidden), trained for ``recurrent_env_steps`` per run."""
+    recurrent_env_steps: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -350,6 +360,8 @@ class SplitSummary:
         }
         if self.inferred is not None:
             out["inferred"] = {**self.inferred.to_json(), "probe_steps": self.inferred_probe_steps}
+        if self.recurrent is not None:
+            out["recurrent"] = {**self.recurrent.to_json(), "env_steps": self.recurrent_env_steps}
         if self.context is not None:
             out["context"] = {**self.context.to_json(), "env_steps": self.context_env_steps}
         if self.maml_before is not None:
@@ -375,6 +387,9 @@ class SplitSummary:
         if "context" in data:
             extra["context"] = Interval.from_json(data["context"])
             extra["context_env_steps"] = list(data["context"].get("env_steps", []))
+        if "recurrent" in data:
+            extra["recurrent"] = Interval.from_json(data["recurrent"])
+            extra["recurrent_env_steps"] = list(data["recurrent"].get("env_steps", []))
         if "inferred" in data:
             extra["inferred"] = Interval.from_json(data["inferred"])
             extra["inferred_probe_steps"] = data["inferred"].get("probe_steps")

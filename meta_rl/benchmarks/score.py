@@ -148,6 +148,9 @@ class ScoreConfig:
         maml: Also meta-train MAML on the training tasks for as many env steps as the
             mapping's training took, and score it before and after one inner
             policy-gradient step on each test task; cached in ``out_dir``.
+        recurrent: Also train the baseline for a task that is not given, sb3-contrib's
+            ``RecurrentPPO`` (no descriptor; an LSTM over its own history), on the same
+            training tasks for as many env steps; cached in ``out_dir``.
         baseline_steps: Env steps of the context and MAML baselines (default: the mapping's
             training steps times the budget's factor).
         infer_steps: Probe steps of the "task inferred" column, scored where the mapping
@@ -170,6 +173,7 @@ class ScoreConfig:
     episodes: int | None = None
     context: bool = False
     maml: bool = False
+    recurrent: bool = False
     baseline_steps: int | None = None
     oracle_cache: Path | None = None
     backend: str = "local"
@@ -335,6 +339,7 @@ def _task_row(
     episodes: int,
     context: dict[str, Any] | None,
     maml: dict[str, Any] | None,
+    recurrent: dict[str, Any] | None = None,
 ) -> TaskRow:
     """Worker: every method on one held-out task (its curves, scores and steps to 0.9)."""
 
@@ -419,6 +424,11 @@ def _task_row(
             }
         )
 
+    if recurrent is not None:
+        value = _evaluate_recurrent(recurrent, mapping, task, episodes, config.seed + 1)
+        extra.update(
+            recurrent=value, recurrent_score=score(value), recurrent_steps=recurrent["steps"]
+        )
     if mapping.inference is not None and config.infer_steps != 0:
         inferred, belief = _evaluate_inferred(mapping, config, task, episodes)
         extra.update(
@@ -486,12 +496,13 @@ def score_mapping(config: ScoreConfig) -> ScoreResult:
     oracle_results = oracles(mapping, tasks, recipe, config, episodes)
     trained = _train_baselines(mapping, config)
     context, maml = trained.get("context"), trained.get("maml")
+    recurrent = trained.get("recurrent")
 
     bar = tqdm(total=len(tasks), desc="methods", disable=not config.progress)
     rows = run_jobs(
         _task_row,
         [
-            (replace(config, progress=False), task, oracle, episodes, context, maml)
+            (replace(config, progress=False), task, oracle, episodes, context, maml, recurrent)
             for task, oracle in zip(tasks, oracle_results, strict=True)
         ],
         workers=config.workers,
@@ -553,25 +564,27 @@ def _baseline_budget(
 
 @torch_threads(1)  # one thread per job; the caller's count is given back
 def _baseline_job(name: str, config: ScoreConfig) -> dict[str, Any]:
-    """Worker: one trained baseline (``"context"`` or ``"maml"``), from its cache if there."""
+    """Worker: one trained baseline (``"context"``, ``"maml"`` or ``"recurrent"``), from
+    its cache if there."""
     mapping = TrainedMapping.load(config.checkpoint)
-    return (_context_policy if name == "context" else _maml_init)(mapping, config)
+    return _BASELINES[name](mapping, config)
 
 
 def _train_baselines(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
-    """The context policy and MAML's initialisation that ``config`` asks for; with two or
-    more workers both train at once, each in its own process."""
-    wanted = [name for name, on in (("context", config.context), ("maml", config.maml)) if on]
-    if config.backend == "ray" or (config.workers >= 2 and len(wanted) == 2):
+    """The baselines that ``config`` asks for; with two or more workers they train at once,
+    each in its own process."""
+    asked = (("context", config.context), ("maml", config.maml), ("recurrent", config.recurrent))
+    wanted = [name for name, on in asked if on]
+    if config.backend == "ray" or (config.workers >= 2 and len(wanted) >= 2):
         quiet = replace(config, progress=False)
         results = run_jobs(
-            _baseline_job, [(name, quiet) for name in wanted], workers=2, backend=config.backend
+            _baseline_job,
+            [(name, quiet) for name in wanted],
+            workers=config.workers,
+            backend=config.backend,
         )
         return dict(zip(wanted, results, strict=True))
-    return {
-        name: (_context_policy if name == "context" else _maml_init)(mapping, config)
-        for name in wanted
-    }
+    return {name: _BASELINES[name](mapping, config) for name in wanted}
 
 
 def _context_policy(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
@@ -633,6 +646,53 @@ def _maml_init(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
     return {"theta": theta, "steps": used}
 
 
+def _recurrent_policy(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
+    """The recurrent baseline (``RecurrentPPO``, the task hidden) for the mapping's training
+    tasks, cached as its policy's tensors (safetensors, no pickle) in ``out_dir``."""
+    from meta_rl.agents.baselines import (
+        RECURRENT_LSTM,
+        recurrent_policy_state,
+        train_recurrent_policy,
+    )
+
+    recipe = mapping.recipe
+    steps, path = _baseline_budget(
+        mapping,
+        config,
+        "recurrent",
+        {"ppo": recipe.scratch, "n_envs": recipe.n_envs, "lstm": RECURRENT_LSTM},
+    )
+    if path.exists():
+        tensors, meta = load_tensors(path)
+        return {"state": tensors, "meta": meta, "steps": meta["steps"]}
+    model = train_recurrent_policy(
+        mapping.family,
+        mapping.training_tasks,
+        recipe,
+        steps=steps,
+        seed=config.seed,
+        progress_bar=config.progress,
+    )
+    state, meta = recurrent_policy_state(model)
+    meta["steps"] = int(model.num_timesteps)
+    save_tensors(path, state, meta)
+    return {"state": state, "meta": meta, "steps": meta["steps"]}
+
+
+_BASELINES = {"context": _context_policy, "maml": _maml_init, "recurrent": _recurrent_policy}
+
+
+def _evaluate_recurrent(
+    recurrent: dict[str, Any], mapping: TrainedMapping, task: Task, episodes: int, seed: int
+) -> float:
+    from meta_rl.agents.baselines import evaluate_recurrent_policy, rebuild_recurrent_policy
+
+    policy = rebuild_recurrent_policy(
+        mapping.family, mapping.training_tasks, recurrent["state"], recurrent["meta"]
+    )
+    return evaluate_recurrent_policy(policy, mapping.family, task, episodes=episodes, seed=seed)
+
+
 def _evaluate_context(
     context: dict[str, Any], family: Any, task: Task, episodes: int, seed: int
 ) -> float:
@@ -691,6 +751,7 @@ def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
     context = has is not None and has.context_score is not None
     maml = has is not None and has.maml_after_score is not None
     inferred = has is not None and has.inferred is not None
+    recurrent = has is not None and has.recurrent is not None
     return ScoreSummary(
         default_expert=_stat([r.default_expert_score for r in rows]),
         fine_tune=curve("fine_tune_scores"),
@@ -703,6 +764,7 @@ def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
         if has is not None and has.finetunes
         else {},
         inferred=_stat([r.inferred_score for r in rows]) if inferred else None,
+        recurrent=_stat([r.recurrent_score for r in rows]) if recurrent else None,
     )
 
 
@@ -746,6 +808,11 @@ def _markdown(result: ScoreResult) -> str:
         probe = result.rows[0].inferred_probe_steps
         lines.append(
             f"| mapping, zero-shot, task inferred from a {probe}-step probe | {_fmt(s.inferred)} |"
+        )
+    if s.recurrent is not None:
+        lines.append(
+            f"| recurrent PPO, task hidden ({result.rows[0].recurrent_steps} env steps) | "
+            f"{_fmt(s.recurrent)} |"
         )
     last = list(s.default_fine_tune)[-1]
     lines.append(
