@@ -32,6 +32,7 @@ def _learner(objective: str, seed: int = 0, **settings):
     return learner, network
 
 
+@pytest.mark.slow  # a learning check (about a minute each): make test-slow
 @pytest.mark.parametrize(
     ("objective", "floor"),
     # Cancelling the drift keeps |x| near 0 after the first step: about -0.5 over ten steps
