@@ -193,3 +193,15 @@ def test_train_with_inference_saves_an_encoder(tmp_path):
     assert trained.inference is not None and "features" in log["inference"]
     plain = TrainConfig(**settings)
     assert settings_key(plain) != settings_key(config)
+
+
+def test_the_encoder_learns_from_training_tasks_and_their_stream_never_held_out_ones():
+    from meta_rl.training.inference import encoder_tasks, split_tasks
+
+    cartpole = TrainedMapping.load("cartpole")  # an `rl` mapping of 24 training tasks
+    tasks = encoder_tasks(cartpole, 100)
+    assert len(tasks) == 100 and tasks[:24] == cartpole.training_tasks
+    split = cartpole.info["split"]
+    assert not any(t in tasks for t in split["test"] + split["val"])
+    train, val = split_tasks(cartpole, 100)
+    assert not any(t in train for t in val) and all(t in val for t in split["val"])

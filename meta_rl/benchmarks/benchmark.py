@@ -124,8 +124,8 @@ class BenchmarkConfig:
         if self.budget == "small":
             steps = self.infer_steps or 40
             return InferenceConfig(
-                probe_steps=steps, min_steps=min(10, steps), hidden=(32,), probes_per_task=1,
-                updates=100,
+                probe_steps=steps, min_steps=min(10, steps), hidden=(32,), tasks=32,
+                probes_per_task=1, updates=100,
             )  # fmt: skip
         steps = self.infer_steps or InferenceConfig().probe_steps
         return InferenceConfig(probe_steps=steps, min_steps=min(20, steps))

@@ -2,7 +2,9 @@
 own probes.
 
 The probe policy is the mapping's prediction for the default task. It probes each of the
-mapping's training tasks (``TrainedMapping.training_tasks``) a few times; the encoder
+mapping's training tasks (``TrainedMapping.training_tasks``), and more from the same
+stream of its split (the way the off-policy objectives draw theirs; validation and test
+tasks are never among them) up to ``tasks``, a few times each; the encoder
 learns to give the task's descriptor from each probe's first ``n`` transitions, ``n``
 drawn between ``min_steps`` and ``probe_steps`` (Gaussian negative log-likelihood of the
 true descriptor under the belief). Every fifth training task, with the split's validation
@@ -50,6 +52,9 @@ class InferenceConfig:
         noise: Action noise of the probe (a fraction of the half-range, or the chance of
             a random discrete action).
         hidden: Hidden sizes of the encoder's MLP.
+        tasks: Tasks probed: the mapping's training tasks, then more drawn from its split's
+            training stream, up to this many (an encoder needs many tasks to tell features
+            apart; the mapping may have trained on few).
         probes_per_task: Probes of each task (different seeds).
         updates: Adam steps.
         batch: Probes per step.
@@ -60,13 +65,14 @@ class InferenceConfig:
     min_steps: int = 20
     noise: float = 0.3
     hidden: tuple[int, ...] = (128, 128)
+    tasks: int = 256
     probes_per_task: int = 4
     updates: int = 3000
     batch: int = 64
     lr: float = 1e-3
 
     def __post_init__(self) -> None:
-        for name in ("probe_steps", "min_steps", "probes_per_task", "updates", "batch"):
+        for name in ("probe_steps", "min_steps", "tasks", "probes_per_task", "updates", "batch"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
@@ -113,17 +119,30 @@ def _probes(
     return np.stack(out)
 
 
-def split_tasks(trained: TrainedMapping) -> tuple[list[Task], list[Task]]:
-    """The encoder's training tasks and its held-out ones (every fifth training task, and
-    the split's validation tasks)."""
-    tasks = trained.training_tasks
+def encoder_tasks(trained: TrainedMapping, n: int) -> list[Task]:
+    """The mapping's training tasks, then more from its split's training stream (which
+    begins with them), up to ``n``."""
+    tasks = list(trained.training_tasks)
+    if len(tasks) < n:
+        info = trained.info
+        stream = trained.task_space.split(
+            n, 0, kind=info.get("split_kind", "interpolation"), seed=int(info.get("split_seed", 0))
+        ).train
+        tasks += [t for t in stream if t not in tasks][: n - len(tasks)]
+    return tasks
+
+
+def split_tasks(trained: TrainedMapping, n: int = 256) -> tuple[list[Task], list[Task]]:
+    """The encoder's training tasks and its held-out ones (every fifth of
+    :func:`encoder_tasks`, and the split's validation tasks)."""
+    tasks = encoder_tasks(trained, n)
     val = [t for i, t in enumerate(tasks) if i % 5 == 4]
     train = [t for i, t in enumerate(tasks) if i % 5 != 4]
     val += [t for t in (trained.info.get("split") or {}).get("val") or [] if t not in train]
     if len(train) < 2 or len(val) < 2:
         raise ConfigError(
-            f"an inference model needs at least 4 training tasks (the mapping has "
-            f"{len(tasks)}); train the mapping with more (n_train)"
+            f"an inference model needs at least 4 tasks to learn from, got {len(tasks)}; "
+            "raise InferenceConfig.tasks"
         )
     return train, val
 
@@ -140,7 +159,7 @@ def train_inference(
     """
     config = config or InferenceConfig()
     started = time.time()
-    train_tasks, val_tasks = split_tasks(trained)
+    train_tasks, val_tasks = split_tasks(trained, config.tasks)
     space = trained.task_space
     arch = trained.arch
     width = transition_width(arch.obs_dim, arch.action_dim)
