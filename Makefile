@@ -46,9 +46,9 @@ format: $(STAMP)
 pretrained: $(STAMP)
 	$(BIN)/meta-rl train Pendulum --inference --out meta_rl/pretrained/pendulum.safetensors
 	$(BIN)/meta-rl train Pendulum --objective rl --out meta_rl/pretrained/pendulum-rl.safetensors
-	$(BIN)/meta-rl train CartPole --out meta_rl/pretrained/cartpole.safetensors
-	$(BIN)/meta-rl train Acrobot --out meta_rl/pretrained/acrobot.safetensors
-	$(BIN)/meta-rl train MountainCarContinuous --out meta_rl/pretrained/mountaincarcontinuous.safetensors
+	$(BIN)/meta-rl train CartPole --inference --out meta_rl/pretrained/cartpole.safetensors
+	$(BIN)/meta-rl train Acrobot --inference --out meta_rl/pretrained/acrobot.safetensors
+	$(BIN)/meta-rl train MountainCarContinuous --inference --out meta_rl/pretrained/mountaincarcontinuous.safetensors
 
 clean:
 	rm -rf $(VENV) build site *.egg-info
