@@ -149,8 +149,9 @@ def adapt(
     for the task, with a warm critic, ready for a fine-tune (``model.learn(steps)``).
 
     With ``infer=N`` the task is not read: a probe of ``N`` env steps of ``env`` (or of an
-    env of ``task``) infers it (:func:`~meta_rl.agents.infer.infer_task`); the model's
-    ``probe_steps`` is ``N`` and its ``belief`` what the probe found.
+    env of ``task``) infers it (:func:`~meta_rl.agents.infer.infer_task`, seeded
+    ``probe_seed(seed)``); the model's ``probe_steps`` is ``N`` and its ``belief`` what
+    the probe found.
 
     * PPO and A2C carry the predicted ``MlpPolicy`` exactly, critic included, with the
       recipe's ``finetune`` settings (smaller learning rate and clip range than from
@@ -276,7 +277,11 @@ def _model(
         )
     _warn_if_clamped(trained, full, stacklevel=4)
     descriptor = torch.as_tensor(trained.descriptor(full, extrapolate=True))
-    params = params_of(trained, descriptor)
+    try:
+        params = params_of(trained, descriptor)
+    except TaskError:
+        trained.predict(full, extrapolate=True)  # raises predict's message: what to do
+        raise
     return _build(trained, env, params, descriptor, algo, seed, threads, overrides)
 
 
@@ -294,7 +299,7 @@ def _inferred_model(
     steps: int,
 ) -> BaseAlgorithm:
     """:func:`_model` for a task a probe infers (the env's task is not read)."""
-    from .infer import _check_family, infer_task, probe_env
+    from .infer import _check_family, infer_task, probe_env, probe_seed
 
     if env is not None:
         if task is not None:
@@ -309,7 +314,7 @@ def _inferred_model(
             n_envs=n_envs or (1 if algo in OFF_POLICY_ALGOS else trained.recipe.finetune_n_envs),
             seed=seed,
         )
-    belief = infer_task(trained, env, steps=steps, seed=seed)
+    belief = infer_task(trained, env, steps=steps, seed=probe_seed(seed))
     descriptor = torch.as_tensor(belief.descriptor)
     model = _build(
         trained, env, params_of(trained, descriptor), descriptor, algo, seed, threads, overrides

@@ -15,9 +15,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize
 from tqdm.auto import tqdm
 
 from meta_rl.envs import DescriptorObservation, Family, Task, TaskResampling
@@ -144,14 +146,18 @@ def train_recurrent_policy(
         raise ConfigError("the recurrent policy needs at least one training task")
     env = make_vec_env(lambda: _recurrent_env(family, tasks), n_envs=recipe.n_envs, seed=seed)
     settings = {k: v for k, v in recipe.scratch.items() if k not in ("use_sde", "sde_sample_freq")}
+    own_kwargs = dict(settings.pop("policy_kwargs", None) or {})
+    if settings.pop("normalize", False):  # as the recipe's runs from scratch normalise
+        env = VecNormalize(env, gamma=float(settings.get("gamma", 0.99)))
     rollout = int(settings.get("n_steps", 2048))
     if steps < rollout * recipe.n_envs:  # a budget under one rollout (smoke runs) shrinks it
         settings["n_steps"] = max(16, steps // recipe.n_envs)
         settings["batch_size"] = min(int(settings.get("batch_size", 64)), settings["n_steps"])
     policy_kwargs = {
+        "log_std_init": recipe.log_std_init,
+        **{k: v for k, v in own_kwargs.items() if k != "net_arch"},
         "net_arch": {"pi": list(recipe.pi), "vf": list(recipe.vf)},
         "lstm_hidden_size": RECURRENT_LSTM,
-        "log_std_init": recipe.log_std_init,
     }
     if hasattr(env.action_space, "n"):
         policy_kwargs.pop("log_std_init")
@@ -166,10 +172,17 @@ def train_recurrent_policy(
 
 def recurrent_policy_state(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """What rebuilds a trained recurrent baseline's policy: its tensors (a safetensors-ready
-    state dict) and the settings :func:`rebuild_recurrent_policy` takes."""
+    state dict, with the observation statistics of a ``VecNormalize`` it trained in) and
+    the settings :func:`rebuild_recurrent_policy` takes."""
     state = {k: v.detach().clone().contiguous() for k, v in model.policy.state_dict().items()}
     kwargs = {k: v for k, v in model.policy_kwargs.items() if k != "activation_fn"}
-    return state, {"policy_kwargs": kwargs}
+    meta: dict[str, Any] = {"policy_kwargs": kwargs}
+    norm = model.get_vec_normalize_env()
+    if norm is not None:
+        state["obs_mean"] = torch.as_tensor(norm.obs_rms.mean, dtype=torch.float32)
+        state["obs_var"] = torch.as_tensor(norm.obs_rms.var, dtype=torch.float32)
+        meta["normalize"] = {"clip_obs": float(norm.clip_obs), "epsilon": float(norm.epsilon)}
+    return state, meta
 
 
 def rebuild_recurrent_policy(
@@ -186,16 +199,27 @@ def rebuild_recurrent_policy(
         )
     finally:
         env.close()
-    policy.load_state_dict(dict(state))
+    state = dict(state)
+    norm = meta.get("normalize")
+    obs_mean, obs_var = state.pop("obs_mean", None), state.pop("obs_var", None)
+    policy.load_state_dict(state)
     policy.set_training_mode(False)
+    if norm is not None:  # the observations as VecNormalize showed them in training
+        scale = np.sqrt(obs_var.numpy() + norm["epsilon"])
+        policy.meta_rl_obs_norm = lambda obs: np.clip(
+            (obs - obs_mean.numpy()) / scale, -norm["clip_obs"], norm["clip_obs"]
+        )
     return policy
 
 
 def evaluate_recurrent_policy(
     policy: Any, family: Family, task: Mapping[str, float], *, episodes: int, seed: int
 ) -> float:
-    """Mean deterministic return of a recurrent policy (``RecurrentPPO``'s) on one task,
-    its LSTM state reset at each episode's start; episode ``i`` is reset with ``seed + i``."""
+    """Mean deterministic return of a recurrent policy (``RecurrentPPO``'s, or one
+    :func:`rebuild_recurrent_policy` made) on one task, its LSTM state reset at each
+    episode's start; episode ``i`` is reset with ``seed + i``. A policy rebuilt from a
+    ``VecNormalize`` run sees its observations normalised as in training; pass such a
+    model's rebuilt policy, not ``model.policy``."""
     env = family.make(task=task)
     returns = []
     try:
@@ -203,9 +227,14 @@ def evaluate_recurrent_policy(
         for i in range(episodes):
             obs, _ = env.reset(seed=seed + i)
             state, start, total, done = None, np.ones((1,), dtype=bool), 0.0, False
+            normalize = getattr(policy, "meta_rl_obs_norm", None)
             while not done:
+                seen = obs if normalize is None else normalize(obs)
                 action, state = policy.predict(
-                    obs[None], state=state, episode_start=start, deterministic=True
+                    np.asarray(seen, dtype=np.float32)[None],
+                    state=state,
+                    episode_start=start,
+                    deterministic=True,
                 )
                 start = np.zeros((1,), dtype=bool)
                 obs, reward, terminated, truncated, _ = env.step(action[0])

@@ -30,6 +30,15 @@ from meta_rl.training.inference import probe_params
 from .adapt import MappingLike, _resolve_task, load_mapping
 from .threads import torch_threads
 
+PROBE_SEED = 1_000_003
+"""Offset of the probe's seed from a call's ``seed`` (``adapt``, ``evaluate``, ``rollout``
+and the benchmark): the probe's resets never repeat an evaluation episode's."""
+
+
+def probe_seed(seed: int) -> int:
+    """The seed of the probe that a call seeded ``seed`` runs."""
+    return int(seed) + PROBE_SEED
+
 
 def check_inference(trained: TrainedMapping) -> None:
     """Raise where ``trained`` has no task encoder, saying how to add one."""
@@ -47,7 +56,9 @@ def probe_env(env: gym.Env | VecEnv) -> gym.Env:
         return env.envs[0]
     if isinstance(env, VecEnv):
         raise ConfigError(
-            "a probe steps one env: pass a gym.Env or a DummyVecEnv (not a subprocess VecEnv)"
+            f"a probe steps one env: pass a gym.Env or a DummyVecEnv, not a "
+            f"{type(env).__name__} (unwrap VecNormalize or VecMonitor to the DummyVecEnv "
+            "inside; a subprocess VecEnv cannot be probed)"
         )
     return env
 
@@ -82,7 +93,9 @@ def infer_task(
     check_inference(trained)
     assert trained.inference is not None
     if (env is None) == (task is None):
-        raise ConfigError("give the env to probe, or a task to make one (not both)")
+        raise ConfigError(
+            "give either the env to probe or a task to make one (one of them, not both)"
+        )
     if steps < trained.inference.min_steps:
         raise ConfigError(
             f"a probe of {steps} steps is too short for this inference model: probe for at "

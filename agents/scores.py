@@ -20,7 +20,7 @@ deterministic policy, so the numbers differ only where the policies do, and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -45,7 +45,7 @@ class Evaluation:
     mean: float
     std: float
     returns: tuple[float, ...]
-    belief: Belief | None = None
+    belief: Belief | None = field(default=None, compare=False)
     """With ``infer``: what the probe inferred (its ``steps`` are the probe's env steps)."""
 
     @property
@@ -81,9 +81,9 @@ def evaluate(
         seed: Reset seed of the first episode; episode ``i`` is reset with ``seed + i``.
         extrapolate: Accept a task outside the family's bounds (warns).
         infer: Probe steps: the zero-shot prediction is then for the task that a probe of
-            the env infers (:func:`~meta_rl.agents.infer.infer_task`, seeded ``seed``), not
-            for ``task``, which only makes the env. The probe's steps are the result's
-            ``belief.steps``.
+            the env infers (:func:`~meta_rl.agents.infer.infer_task`, seeded
+            ``probe_seed(seed)``), not for ``task``, which only makes the env. The probe's
+            steps are the result's ``belief.steps``.
 
     Raises:
         ValueError: a bad task, policy or episode count, or a model of another
@@ -98,9 +98,11 @@ def evaluate(
     with torch_threads(1):
         params: torch.Tensor | None = None
         if infer is not None:
-            from .infer import infer_task
+            from .infer import infer_task, probe_seed
 
-            belief = infer_task(trained, task=full, steps=infer, seed=seed, extrapolate=True)
+            belief = infer_task(
+                trained, task=full, steps=infer, seed=probe_seed(seed), extrapolate=True
+            )
             params = trained.predict_descriptor(belief.descriptor)
         elif isinstance(policy, OffPolicyAlgorithm):
             model = policy  # SAC or TD3: its own actor, deterministic

@@ -63,9 +63,11 @@ def rollout(
     if infer is None:
         params = mapping.predict(task, extrapolate=True)
     else:
-        from meta_rl.agents.infer import infer_task
+        from meta_rl.agents.infer import infer_task, probe_seed
 
-        belief = infer_task(mapping, task=task, steps=infer, seed=seed, extrapolate=True)
+        belief = infer_task(
+            mapping, task=task, steps=infer, seed=probe_seed(seed), extrapolate=True
+        )
         params = mapping.predict_descriptor(belief.descriptor)
         out["inferred"] = belief.to_json()
     if gif is not None:

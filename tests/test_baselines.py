@@ -61,6 +61,25 @@ def test_recurrent_policy_hides_the_task_and_reloads_without_pickle(tmp_path):
     assert np.isfinite(own) and own == again
 
 
+def test_recurrent_policy_follows_a_recipe_that_normalises(tmp_path):
+    """MountainCarContinuous's runs from scratch use VecNormalize and their own
+    policy_kwargs: the recurrent baseline does too, and its rebuilt policy normalises its
+    observations as training did."""
+    family = get_family("MountainCarContinuous")
+    recipe = recipe_for("MountainCarContinuous")
+    tasks = family.task_space.sample(2, 0)
+    model = train_recurrent_policy(family, tasks, recipe, steps=64, seed=0)
+    norm = model.get_vec_normalize_env()
+    assert norm is not None
+    state, meta = recurrent_policy_state(model)
+    save_tensors(tmp_path / "recurrent.safetensors", state, meta)
+    tensors, loaded_meta = load_tensors(tmp_path / "recurrent.safetensors")
+    policy = rebuild_recurrent_policy(family, tasks, tensors, loaded_meta)
+    obs = np.array([-0.5, 0.01], dtype=np.float32)
+    np.testing.assert_allclose(policy.meta_rl_obs_norm(obs), norm.normalize_obs(obs), rtol=1e-5)
+    assert np.isfinite(evaluate_recurrent_policy(policy, family, tasks[0], episodes=1, seed=0))
+
+
 def _cartpole_batch(theta: torch.Tensor, spec: PolicySpec, tasks: list, config: MamlConfig):
     return sample_episodes(
         spec,

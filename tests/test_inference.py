@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from meta_rl.agents import adapt, evaluate, infer_task
+from meta_rl.agents.infer import probe_seed
 from meta_rl.cli import main
 from meta_rl.errors import CheckpointError, ConfigError, FamilyError
 from meta_rl.infra.files import load_tensors, save_tensors
@@ -96,6 +97,7 @@ def test_adapt_and_evaluate_predict_for_the_inferred_task(inferring):
     assert torch.allclose(plain_params(model, trained.spec), expected)
     scores = evaluate(trained, TASK, infer=50, seed=2, episodes=2)
     assert scores.belief is not None and scores.belief.steps == 50
+    assert scores == evaluate(trained, TASK, infer=50, seed=2, episodes=2)  # repeats
     assert np.array_equal(scores.belief.descriptor, model.belief.descriptor)
     known = adapt(trained, task=TASK, algo="ppo")
     assert known.probe_steps == 0
@@ -105,7 +107,7 @@ def test_an_env_given_to_adapt_is_probed(inferring):
     _, trained = inferring
     env = gym.make("meta_rl/Pendulum-v0", task=TASK)
     model = adapt(trained, env, infer=40, algo="ppo", seed=5)
-    belief = infer_task(trained, task=TASK, steps=40, seed=5)
+    belief = infer_task(trained, task=TASK, steps=40, seed=probe_seed(5))
     assert np.array_equal(model.belief.descriptor, belief.descriptor)
 
 
@@ -205,3 +207,15 @@ def test_the_encoder_learns_from_training_tasks_and_their_stream_never_held_out_
     assert not any(t in tasks for t in split["test"] + split["val"])
     train, val = split_tasks(cartpole, 100)
     assert not any(t in train for t in val) and all(t in val for t in split["val"])
+
+
+def test_an_explicit_probe_length_needs_an_inference_model_before_any_work(tmp_path):
+    from meta_rl.benchmarks.score import ScoreConfig, score_mapping
+
+    config = ScoreConfig(checkpoint="pendulum-rl", out_dir=tmp_path, infer_steps=50)
+    with pytest.raises(CheckpointError, match="add-inference"):
+        score_mapping(config)
+    config = ScoreConfig(checkpoint="pendulum", out_dir=tmp_path, infer_steps=5)
+    with pytest.raises(ConfigError, match="min_steps"):
+        score_mapping(config)
+    assert not any(tmp_path.iterdir())  # nothing trained, nothing written

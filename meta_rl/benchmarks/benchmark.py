@@ -182,11 +182,17 @@ def mapping_for(config: TrainConfig, run_dir: Path) -> tuple[Path, bool]:
 
 
 def with_inference(path: Path, seed: int, config: InferenceConfig | None = None) -> float:
-    """Give the cached mapping at ``path`` an inference model where it has none (trained
-    with ``seed``; the file is rewritten atomically, its network unchanged). Returns the
-    seconds it took (0 where the mapping had one)."""
+    """Give the cached mapping at ``path`` an inference model where it has none, or one
+    trained for other probe lengths than ``config``'s (trained with ``seed``; the file is
+    rewritten atomically, its network unchanged). Returns the seconds it took (0 where the
+    mapping had a fitting one)."""
     trained = TrainedMapping.load(path)
-    if trained.inference is not None:
+    wanted = config or InferenceConfig()
+    have = trained.inference
+    if have is not None and (have.probe_steps, have.min_steps) == (
+        wanted.probe_steps,
+        wanted.min_steps,
+    ):
         return 0.0
     trained.inference = train_inference(trained, config, seed=seed)
     trained.save(path)

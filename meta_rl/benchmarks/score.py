@@ -492,6 +492,7 @@ def score_mapping(config: ScoreConfig) -> ScoreResult:
         tasks = tasks[:2]
     if not tasks:
         raise CheckpointError(f"{config.checkpoint} lists no test tasks in its metadata")
+    _check_infer_steps(mapping, config)
     config.out_dir.mkdir(parents=True, exist_ok=True)
     oracle_results = oracles(mapping, tasks, recipe, config, episodes)
     trained = _train_baselines(mapping, config)
@@ -722,16 +723,35 @@ def _pooled(curves: Sequence[Sequence[tuple[int, float | None]]]) -> dict[str, I
     return out
 
 
+def _check_infer_steps(mapping: TrainedMapping, config: ScoreConfig) -> None:
+    """Before any work: an explicit probe length needs an inference model that takes it."""
+    if not config.infer_steps:
+        return
+    if mapping.inference is None:
+        raise CheckpointError(
+            f"{config.checkpoint} has no inference model for the inferred-task column; add "
+            "one with `meta-rl add-inference`, or leave out --infer-steps"
+        )
+    if config.infer_steps < mapping.inference.min_steps:
+        raise ConfigError(
+            f"--infer-steps {config.infer_steps} is shorter than the inference model's "
+            f"min_steps ({mapping.inference.min_steps})"
+        )
+
+
 def _evaluate_inferred(
     mapping: TrainedMapping, config: ScoreConfig, task: Task, episodes: int
 ) -> tuple[float, Any]:
     """The zero-shot return on ``task`` of the prediction for the task that a probe of an
-    env of ``task`` infers (the probe seeded apart from the evaluation episodes)."""
-    from meta_rl.agents.infer import infer_task
+    env of ``task`` infers (seeded as ``evaluate(..., infer=)`` seeds it, apart from the
+    evaluation episodes)."""
+    from meta_rl.agents.infer import infer_task, probe_seed
 
     assert mapping.inference is not None
     steps = config.infer_steps or mapping.inference.probe_steps
-    belief = infer_task(mapping, task=task, steps=steps, seed=config.seed + 2, extrapolate=True)
+    belief = infer_task(
+        mapping, task=task, steps=steps, seed=probe_seed(config.seed + 1), extrapolate=True
+    )
     value = evaluate_params(
         mapping.spec,
         mapping.predict_descriptor(belief.descriptor),

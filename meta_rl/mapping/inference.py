@@ -160,7 +160,7 @@ def encoder_shapes(width: int, dim: int, hidden: Sequence[int]) -> dict[str, tup
     return shapes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Belief:
     """What a probe says about the task.
 

@@ -78,7 +78,8 @@ class InferenceConfig:
                 raise ConfigError(f"{name} must be a whole number of at least 1, got {value!r}")
         if self.min_steps > self.probe_steps:
             raise ConfigError(
-                f"min_steps ({self.min_steps}) must not exceed probe_steps ({self.probe_steps})"
+                f"min_steps ({self.min_steps}) must not exceed probe_steps ({self.probe_steps}) "
+                "(on the command line: --min-steps, --probe-steps)"
             )
         if not 0 <= self.noise <= 1:
             raise ConfigError(f"noise must be in [0, 1], got {self.noise!r}")
@@ -120,8 +121,8 @@ def _probes(
 
 
 def encoder_tasks(trained: TrainedMapping, n: int) -> list[Task]:
-    """The mapping's training tasks, then more from its split's training stream (which
-    begins with them), up to ``n``."""
+    """The mapping's training tasks, then more drawn from its split's training region with
+    the split's seed (never a validation or test task), up to ``n``."""
     tasks = list(trained.training_tasks)
     if len(tasks) < n:
         info = trained.info

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from meta_rl.envs import Family, Task, TaskSplit, get_family
+from meta_rl.errors import MetaRLError
 from meta_rl.evaluation import evaluate_params
 from meta_rl.infra.divergence import Divergence
 from meta_rl.infra.files import (
@@ -294,10 +295,18 @@ class Trainer:
             critic=self.best.critic,
         )
         if config.inference is not None:
-            trained.inference = train_inference(trained, config.inference, seed=config.seed)
-            for line in describe_inference(trained.inference.report):
-                logger.info(line)
-            self.log.update(inference=trained.inference.report)
+            try:
+                trained.inference = train_inference(trained, config.inference, seed=config.seed)
+            except MetaRLError as err:  # the mapping is kept: an encoder can come later
+                logger.warning(
+                    "warning: no inference model (%s); the mapping is saved without one, "
+                    "`meta-rl add-inference` can add one",
+                    err,
+                )
+            else:
+                for line in describe_inference(trained.inference.report):
+                    logger.info(line)
+                self.log.update(inference=trained.inference.report)
         self.log.update(
             result={k: v for k, v in info.items() if k != "split" and k not in self.drawn}
         )

@@ -2,7 +2,8 @@
 
 For every test task of a shipped mapping: the zero-shot return of the prediction for the
 task's own descriptor, and of the prediction for the descriptor that a probe of the env
-infers (the task hidden), with the benchmark's evaluation episodes and seeds. Scores are
+infers (the task hidden), with the benchmark's evaluation episodes and seeds (the probe's
+too). Scores are
 normalised with the random and oracle returns that the family's published benchmark
 measured on the same tasks (seed 0 of its interpolation split). Writes ``results.md`` and
 ``results.json`` beside this file.
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from meta_rl.agents import infer_task
+from meta_rl.agents.infer import probe_seed
 from meta_rl.evaluation import evaluate_params
 from meta_rl.mapping.checkpoint import TrainedMapping
 
@@ -74,7 +76,7 @@ def family_report(
         known = returns(trained.predict(task))
         row = {"task": task, "known": known, "known_score": score(known), "inferred": {}}
         for n in steps:
-            belief = infer_task(trained, task=task, steps=n, seed=seed + 2)
+            belief = infer_task(trained, task=task, steps=n, seed=probe_seed(seed + 1))
             value = returns(trained.predict_descriptor(belief.descriptor))
             row["inferred"][str(n)] = {
                 "return": value,
