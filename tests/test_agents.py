@@ -76,7 +76,7 @@ def test_learn_runs_on_one_thread_and_gives_the_callers_count_back(tiny_mapping,
 def test_threads_argument(tiny_mapping, two_threads):
     path, *_ = tiny_mapping
     untouched, three = Threads(), Threads()
-    adapt(path, task=TASK, threads=None, **QUICK).learn(STEPS, callback=untouched)
+    adapt(path, task=TASK, threads=None, algo="ppo").learn(STEPS, callback=untouched)
     adapt(path, task=TASK, threads=3, algo="a2c").learn(STEPS, callback=three)
     assert untouched.seen == {2} and three.seen == {3}
     assert torch.get_num_threads() == 2

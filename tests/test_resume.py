@@ -85,7 +85,14 @@ def test_killed_and_terminated_training_resumes_to_the_same_result(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("objective", "average_tau"), [("rl", 0.0), ("td3", 0.0), ("sacd", 0.0), ("td3", 0.05)]
+    ("objective", "average_tau"),
+    [
+        ("rl", 0.0),
+        ("td3", 0.0),
+        # the same off-policy machinery again (about 30 s each): make test-slow
+        pytest.param("sacd", 0.0, marks=pytest.mark.slow),
+        pytest.param("td3", 0.05, marks=pytest.mark.slow),
+    ],
 )
 def test_interrupted_iterative_phase_resumes_exactly(tmp_path, objective, average_tau):
     from meta_rl.mapping.network import MappingConfig
