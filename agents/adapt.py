@@ -256,7 +256,6 @@ def _model(
     or with ``infer`` the one a probe of that many steps infers."""
     check_threads(threads)
     trained = load_mapping(mapping)
-    family = trained.family
     algo = check_algo(trained, algo)
     if infer is not None:
         return _inferred_model(
@@ -270,11 +269,7 @@ def _model(
         trained.arch.check_env(env)  # type: ignore[arg-type]
     else:
         full = _resolve_task(trained.task_space, task, extrapolate, stacklevel=4)
-        env = make_vec_env(  # a constructor, not the id (no render_mode, as in make_agent)
-            partial(family.make, task=full, extrapolate=extrapolate),
-            n_envs=n_envs or (1 if algo in OFF_POLICY_ALGOS else trained.recipe.finetune_n_envs),
-            seed=seed,
-        )
+        env = _task_envs(trained, full, algo, n_envs, seed, extrapolate)
     _warn_if_clamped(trained, full, stacklevel=4)
     descriptor = torch.as_tensor(trained.descriptor(full, extrapolate=True))
     try:
@@ -283,6 +278,23 @@ def _model(
         trained.predict(full, extrapolate=True)  # raises predict's message: what to do
         raise
     return _build(trained, env, params, descriptor, algo, seed, threads, overrides)
+
+
+def _task_envs(
+    trained: TrainedMapping,
+    task: Task,
+    algo: str,
+    n_envs: int | None,
+    seed: int,
+    extrapolate: bool,
+) -> VecEnv:
+    """The fine-tune's envs of ``task``: ``n_envs``, else one for SAC and TD3 and the
+    recipe's count for PPO and A2C."""
+    return make_vec_env(  # a constructor, not the id (no render_mode, as in make_agent)
+        partial(trained.family.make, task=task, extrapolate=extrapolate),
+        n_envs=n_envs or (1 if algo in OFF_POLICY_ALGOS else trained.recipe.finetune_n_envs),
+        seed=seed,
+    )
 
 
 def _inferred_model(
@@ -309,11 +321,7 @@ def _inferred_model(
             env = DummyVecEnv([lambda: env])
     else:
         full = _resolve_task(trained.task_space, task, extrapolate, stacklevel=5)
-        env = make_vec_env(
-            partial(trained.family.make, task=full, extrapolate=extrapolate),
-            n_envs=n_envs or (1 if algo in OFF_POLICY_ALGOS else trained.recipe.finetune_n_envs),
-            seed=seed,
-        )
+        env = _task_envs(trained, full, algo, n_envs, seed, extrapolate)
     belief = infer_task(trained, env, steps=steps, seed=probe_seed(seed))
     descriptor = torch.as_tensor(belief.descriptor)
     model = _build(

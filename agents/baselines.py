@@ -54,7 +54,7 @@ class StepProgress(BaseCallback):
 
 def make_context_env(family: Family, tasks: Sequence[Mapping[str, float]]):
     """A family env that draws one of ``tasks`` at every reset and shows its descriptor."""
-    return DescriptorObservation(TaskResampling(family.make(), [dict(t) for t in tasks]))
+    return DescriptorObservation(_recurrent_env(family, tasks))
 
 
 def train_context_policy(
