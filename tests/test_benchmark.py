@@ -130,6 +130,8 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
         family="Pendulum",
         budget="small",
         seeds=1,
+        oracle_budget="0.01",  # the oracles' runs: half of small's, their curves as long
+        sac_budget="0.005",
         out_dir=tmp_path / "out",
         workdir=tmp_path / "runs",
         workers=2,  # oracles and the two baselines in worker processes

@@ -82,6 +82,16 @@ def test_the_actor_loss_reaches_the_mapping_through_predicted_parameters_after_w
 
 
 @pytest.mark.parametrize("objective", LEARNERS)
+def test_off_policy_learning_runs_on_the_callers_threads(objective):
+    # A second thread, taken while another process holds the other core, made gradient
+    # steps a hundred times slower: the learner keeps the count it is given.
+    learner, _ = _learner(objective)
+    seen: list[int] = []
+    learner.train(on_iteration=lambda *_: seen.append(torch.get_num_threads()))
+    assert seen == [1, 1] and torch.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("objective", LEARNERS)
 def test_off_policy_learning_is_seeded(objective):
     runs = []
     for _ in range(2):

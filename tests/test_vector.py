@@ -172,6 +172,10 @@ def test_speed_script_runs(tmp_path, capsys):
     data = json.loads((tmp_path / "speed.json").read_text())
     rates = [r["batched"] for r in data["vector_envs"]] + [r["sync"] for r in data["vector_envs"]]
     assert all(r > 0 for r in rates) and data["mapping_latency"]["single_median_ms"] > 0
+    # The td3 objective's gradient steps beside SB3's TD3 and SAC, with their ratio.
+    assert data["td3"]["updates_per_second"] > 0 and data["td3"]["batch"] == 256
+    assert [r["algo"] for r in data["sb3_off_policy"]] == ["TD3", "SAC"]
+    assert "x the td3 objective's" in printed
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,9 @@ Prints, and with ``--json`` also writes:
 * SB3 PPO's env steps per second on Gymnasium's Pendulum-v1, on the family's env, and on
   the batched family env through :class:`meta_rl.agents.FamilyVecEnv`;
 * the mapping's prediction latency (shipped Pendulum mapping);
-* the ``rl`` objective's env steps per second on batched and on one-env-per-task rollouts.
+* the ``rl`` objective's env steps per second on batched and on one-env-per-task rollouts;
+* the ``td3`` objective's gradient steps per second and rollout env steps per second, beside
+  SB3's ``TD3`` and ``SAC`` with the same critic, actor and batch sizes (the ratio).
 
 Run: ``python -m meta_rl.benchmarks.speed [--quick] [--json FILE]``.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import gymnasium as gym
@@ -192,6 +195,83 @@ def rl_rollouts(iterations: int) -> list[dict[str, Any]]:
     return out
 
 
+OFF_POLICY_BATCH = 256
+"""Transitions per gradient step on both sides (the ``td3`` objective's 16 tasks of 16)."""
+
+
+def _seconds_per_call(call: Callable[[], None], calls: int) -> float:
+    start = time.perf_counter()
+    for _ in range(calls):
+        call()
+    return (time.perf_counter() - start) / calls
+
+
+def td3_objective(updates: int) -> dict[str, Any]:
+    """The ``td3`` objective on Pendulum as its recipe runs it (16 tasks per rollout of
+    200 steps, a twin 256-256 critic, batches of 16 tasks x 16 states, the actor and the
+    targets every second step): rollout env steps per second, and gradient steps per
+    second once the actor learns."""
+    from meta_rl.mapping.network import MappingConfig, MappingNetwork
+    from meta_rl.mapping.policy import PolicyArch, PolicySpec, build_policy
+    from meta_rl.objectives.td3 import TD3Config, TD3Learner
+
+    family = get_family("Pendulum")
+    arch = PolicyArch.for_env(family.make(), pi=(64, 64), vf=(64, 64))
+    spec = PolicySpec(arch)
+    tasks = family.task_space.sample(64, 0)
+    descriptors = torch.as_tensor(np.stack([family.task_space.to_descriptor(t) for t in tasks]))
+    torch.manual_seed(0)
+    network = MappingNetwork(
+        family.task_space.dim, spec.flatten(build_policy(arch)), MappingConfig()
+    )
+    config = TD3Config(
+        tasks=None, warmup_iterations=0, batch_tasks=16, batch_states=OFF_POLICY_BATCH // 16
+    )
+    learner = TD3Learner(spec, network, family, tasks, descriptors, config, seed=0)
+    start = time.perf_counter()
+    learner._collect(1)
+    collect = time.perf_counter() - start
+    rollout_steps = learner._n_chosen * config.n_steps
+    # Time whole actor periods, as the objective makes them (a shortened _update).
+    learner.config = replace(config, n_steps=1, tasks_per_iteration=1, updates_per_step=2.0)
+    per_call = _seconds_per_call(lambda: learner._update(1), max(1, updates // 2))
+    return {
+        "rollout_env_steps_per_second": rollout_steps / collect,
+        "updates_per_second": 2 / per_call,
+        "batch": OFF_POLICY_BATCH,
+    }
+
+
+def sb3_off_policy(updates: int) -> list[dict[str, Any]]:
+    """SB3's ``TD3`` and ``SAC`` on Gymnasium's Pendulum-v1 with the ``td3`` objective's
+    sizes (actor 64-64, critics 256-256, batches of 256): gradient steps per second."""
+    from stable_baselines3 import SAC, TD3
+
+    from meta_rl.infra.sb3 import silence
+
+    out = []
+    for algo in (TD3, SAC):
+        model = silence(
+            algo(
+                "MlpPolicy",
+                "Pendulum-v1",
+                batch_size=OFF_POLICY_BATCH,
+                learning_starts=1000,
+                policy_kwargs={"net_arch": {"pi": [64, 64], "qf": [256, 256]}},
+                device="cpu",
+                seed=0,
+            )
+        )
+        model.learn(1000)  # fills the buffer; no gradient step yet
+        model.train(gradient_steps=10, batch_size=OFF_POLICY_BATCH)  # warm-up
+        start = time.perf_counter()
+        model.train(gradient_steps=updates, batch_size=OFF_POLICY_BATCH)
+        out.append(
+            {"algo": algo.__name__, "updates_per_second": updates / (time.perf_counter() - start)}
+        )
+    return out
+
+
 def _print(results: dict[str, Any]) -> None:
     print("## Env steps per second (one process)\n")
     print("| family | envs | batched | SyncVectorEnv | ratio | Gymnasium's own | batched / own |")
@@ -221,6 +301,18 @@ def _print(results: dict[str, Any]) -> None:
     print("\n## rl objective rollouts (16 Pendulum tasks)\n")
     for r in results["rl"]:
         print(f"- {r['rollouts']}: {r['steps_per_second']:,.0f} env steps/s (with PPO updates)")
+    td3 = results["td3"]
+    print(f"\n## Off-policy gradient steps (Pendulum, batches of {td3['batch']})\n")
+    print(
+        f"- td3 objective: {td3['updates_per_second']:,.0f} gradient steps/s; rollouts "
+        f"{td3['rollout_env_steps_per_second']:,.0f} env steps/s (16 tasks)"
+    )
+    for r in results["sb3_off_policy"]:
+        ratio = r["updates_per_second"] / td3["updates_per_second"]
+        print(
+            f"- SB3 {r['algo']}: {r['updates_per_second']:,.0f} gradient steps/s "
+            f"({ratio:.2f}x the td3 objective's)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
         "sb3_ppo": sb3_ppo(1024 if args.quick else 8192),
         "mapping_latency": mapping_latency(50 if args.quick else 1000),
         "rl": rl_rollouts(1 if args.quick else 5),
+        "td3": td3_objective(20 if args.quick else 1000),
+        "sb3_off_policy": sb3_off_policy(20 if args.quick else 1000),
     }
     _print(results)
     if args.json:

@@ -12,7 +12,6 @@ critic means something.
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -356,10 +355,9 @@ class OffPolicyLearner:
                 exception's ``env_steps`` counts the steps taken.
         """
         env_steps = 0
-        threads = torch.get_num_threads()
-        # A 256-wide critic on batches of 256 gains from a second thread (the command line
-        # sets one for its small policies and worker processes).
-        torch.set_num_threads(max(threads, min(2, os.cpu_count() or 1)))
+        # On the caller's torch threads (the trainer's one). A second thread made an idle
+        # 2-core machine's gradient steps 1.4 times as fast, and made them a hundred times
+        # slower while another process held the other core (`make bench`, speed docs).
         try:
             for iteration in range(start_iteration + 1, self.config.iterations + 1):
                 returns = self._collect(iteration)
@@ -376,8 +374,6 @@ class OffPolicyLearner:
         except Divergence as err:
             err.env_steps = env_steps
             raise
-        finally:
-            torch.set_num_threads(threads)
         return env_steps
 
     @property
