@@ -10,11 +10,14 @@
 The probe runs the mapping's prediction for the default task in ``env`` (seeded action
 noise) and its task encoder (:mod:`meta_rl.mapping.inference`) reads the transitions; the
 env's own task, if it has one, is never read. The probe's env steps are the belief's
-``steps`` and a model's ``probe_steps``: count them in any budget.
+``steps`` and a model's ``probe_steps``: count them in any budget. With no probe at all,
+:class:`InferringAgent` acts from the first step and infers the task from its own
+transitions as they come.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 
 import gymnasium as gym
@@ -147,3 +150,117 @@ def _check_family(env: gym.Env, trained: TrainedMapping) -> None:
             f"the env ({type(base).__name__}) is not of the mapping's family "
             f"{trained.family_name}: probe an env of that family"
         )
+
+
+class InferringAgent:
+    """Acts in an env whose task is unknown, and re-infers the task from its own
+    transitions as they accumulate: no probe comes before the episode.
+
+    It starts with the prediction for the default task (the probe's policy, without its
+    noise). Once the episode holds the inference model's ``min_steps`` transitions, and
+    then every ``every`` steps, it infers the descriptor from all of the episode's
+    transitions and acts with the prediction for that belief::
+
+        agent = InferringAgent("pendulum", env, every=20)
+        obs, _ = env.reset(seed=0)
+        done = False
+        while not done:
+            action = agent.predict(obs)
+            next_obs, reward, terminated, truncated, _ = env.step(action)
+            agent.observe(obs, action, reward, next_obs)
+            obs, done = next_obs, terminated or truncated
+
+    or ``agent.run_episode(seed=0)``. The evidence carries over from one episode to the
+    next, since an env's task stays what it is when the env resets (an episode that ends
+    before ``min_steps``, as a pole falls, still counts); call :meth:`reset` where the
+    task changes. The latest ``window`` transitions are kept.
+
+    Args:
+        mapping: A mapping with an inference model (a path, a shipped name or a
+            :class:`~meta_rl.mapping.checkpoint.TrainedMapping`).
+        env: The env it will act in (its spaces and family are checked; its task is not
+            read).
+        every: Env steps between two inferences, after the first.
+        window: The most recent transitions that an inference reads.
+
+    Raises:
+        CheckpointError: the mapping has no inference model.
+        ConfigError: ``every`` is not a positive int.
+        FamilyError: an env of another family or other spaces.
+    """
+
+    def __init__(
+        self, mapping: MappingLike, env: gym.Env, *, every: int = 20, window: int = 1000
+    ) -> None:
+        from meta_rl.evaluation import ParamsPolicy  # evaluation imports this package
+
+        self.trained = load_mapping(mapping)
+        check_inference(self.trained)
+        assert self.trained.inference is not None
+        for name, value in (("every", every), ("window", window)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int (env steps), got {value!r}")
+        least = self.trained.inference.min_steps
+        if window < least:
+            raise ConfigError(f"window must hold the inference model's {least} steps at least")
+        self.every, self.window = every, window
+        self.env = probe_env(env)
+        _check_family(self.env, self.trained)
+        space = self.env.action_space
+        self._n_actions = int(space.n) if isinstance(space, gym.spaces.Discrete) else None
+        self._make_policy = lambda params: ParamsPolicy(self.trained.spec, params, space)
+        self._start = self._make_policy(probe_params(self.trained))
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every transition (the env's task changed): act with the default task's
+        prediction again."""
+        self._rows: deque[np.ndarray] = deque(maxlen=self.window)
+        self._seen = 0
+        self._policy = self._start
+        self.belief: Belief | None = None
+        """The latest belief (``None`` before ``min_steps`` transitions)."""
+        self.inferences = 0
+        """How many times the task was inferred since the last reset."""
+
+    def predict(self, obs: np.ndarray) -> np.ndarray | int:
+        """The current policy's deterministic action for ``obs``."""
+        return self._policy(obs)
+
+    def observe(
+        self, obs: np.ndarray, action: np.ndarray | int, reward: float, next_obs: np.ndarray
+    ) -> None:
+        """Record one transition (``next_obs``: the step's, also when the episode ended),
+        and infer the task again when its turn has come."""
+        from meta_rl.mapping.inference import transition
+
+        self._rows.append(transition(obs, action, float(reward), next_obs, self._n_actions))
+        self._seen += 1
+        inference = self.trained.inference
+        assert inference is not None
+        n = self._seen
+        if n < inference.min_steps or (n - inference.min_steps) % self.every:
+            return
+        with torch_threads(1):
+            mean, std = inference.belief(np.stack(self._rows))
+            params = self.trained.predict_descriptor(mean)
+        self.belief = Belief(
+            descriptor=mean.astype(np.float32),
+            std=std.astype(np.float32),
+            task=self.trained.task_space.from_descriptor(mean),
+            steps=len(self._rows),
+        )
+        self._policy = self._make_policy(params)
+        self.inferences += 1
+
+    def run_episode(self, seed: int | None = None) -> float:
+        """One episode in the env (reset with ``seed``), inferring as it goes; its return."""
+        obs, _ = self.env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            action = self.predict(obs)
+            next_obs, reward, terminated, truncated, _ = self.env.step(action)
+            self.observe(obs, action, float(reward), next_obs)
+            total += float(reward)
+            obs, done = next_obs, bool(terminated or truncated)
+        return total

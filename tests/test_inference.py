@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from meta_rl.agents import adapt, evaluate, infer_task
+from meta_rl.agents import InferringAgent, adapt, evaluate, infer_task
 from meta_rl.agents.infer import probe_seed
 from meta_rl.cli import main
 from meta_rl.errors import CheckpointError, ConfigError, FamilyError
@@ -128,6 +128,47 @@ def test_errors_say_what_to_do(inferring):
     env.close()
     with pytest.raises(FamilyError, match="unlike this family"):
         trained.inference.belief(transitions * 1000)
+
+
+def test_the_acting_agent_infers_from_its_own_transitions_on_schedule(inferring, monkeypatch):
+    _, trained = inferring
+    env = gym.make("meta_rl/Pendulum-v0", task=TASK)
+    agent = InferringAgent(trained, env, every=15)
+    start = agent.predict(np.float32([1.0, 0.0, 0.5]))
+    assert np.array_equal(start, InferringAgent(trained, env).predict(np.float32([1.0, 0.0, 0.5])))
+    base = env.unwrapped  # the task is never read, as by the probe
+    monkeypatch.setattr(type(base), "task", property(lambda self: pytest.fail("task read")))
+    first = agent.run_episode(seed=0)  # 200 steps: inferences at 10, 25, ..., 190
+    assert agent.inferences == 13 and agent.belief is not None and agent.belief.steps == 190
+    # The belief is the encoder's on every transition kept; the policy is its prediction.
+    expected = trained.predict_descriptor(agent.belief.descriptor)
+    obs = np.float32([0.3, -0.9, 1.2])
+    from meta_rl.evaluation import ParamsPolicy
+
+    assert np.allclose(
+        agent.predict(obs), ParamsPolicy(trained.spec, expected, env.action_space)(obs)
+    )
+    # Evidence carries over episodes until reset(); the same seeds repeat exactly.
+    agent.run_episode(seed=1)
+    assert agent.belief.steps == 400 and agent.inferences == 27  # 10 + 15 * 26 = 400
+    agent.reset()
+    assert agent.belief is None and np.array_equal(
+        agent.predict(np.float32([1.0, 0.0, 0.5])), start
+    )
+    assert agent.run_episode(seed=0) == first
+
+
+def test_the_acting_agent_refuses_what_it_cannot_use(inferring):
+    _, trained = inferring
+    env = gym.make("meta_rl/Pendulum-v0")
+    with pytest.raises(ConfigError, match="every must be a positive int"):
+        InferringAgent(trained, env, every=0)
+    with pytest.raises(ConfigError, match="window must hold"):
+        InferringAgent(trained, env, window=5)
+    with pytest.raises(CheckpointError, match="add-inference"):
+        InferringAgent("pendulum-rl", env)
+    with pytest.raises(FamilyError, match="do not match"):
+        InferringAgent(trained, gym.make("meta_rl/MountainCarContinuous-v0"))
 
 
 def test_a_corrupted_encoder_is_refused(inferring, tmp_path):

@@ -3,8 +3,8 @@
 For every test task of a shipped mapping: the zero-shot return of the prediction for the
 task's own descriptor, and of the prediction for the descriptor that a probe of the env
 infers (the task hidden), with the benchmark's evaluation episodes and seeds (the probe's
-too). Scores are
-normalised with the random and oracle returns that the family's published benchmark
+too), and of an ``InferringAgent`` that infers the task from its own transitions while it
+acts, with no probe. Scores are normalised with the random and oracle returns that the family's published benchmark
 measured on the same tasks (seed 0 of its interpolation split). Writes ``results.md`` and
 ``results.json`` beside this file.
 
@@ -28,12 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from meta_rl.agents import infer_task
+from meta_rl.agents import InferringAgent, infer_task
 from meta_rl.agents.infer import probe_seed
 from meta_rl.evaluation import evaluate_params
 from meta_rl.mapping.checkpoint import TrainedMapping
 
 HERE = Path(__file__).resolve().parent
+EVERY = 20
+"""Env steps between the inferences of the agent that infers while it acts."""
 SUITES = {
     "pendulum": "pendulum-td3",
     "cartpole": "cartpole-suite",
@@ -83,6 +85,13 @@ def family_report(
                 "score": score(value),
                 "task": belief.task,
             }
+        # No probe: the agent acts from the first step and infers from its own transitions
+        # every EVERY steps, the evidence carried over the task's episodes (same resets).
+        env = trained.family.make(task=task)
+        agent = InferringAgent(trained, env, every=EVERY)
+        value = float(np.mean([agent.run_episode(seed + 1 + i) for i in range(episodes)]))
+        env.close()
+        row["acting"] = {"return": value, "score": score(value), "every": EVERY}
         out["tasks"].append(row)
     defined = [r for r in out["tasks"] if r["known_score"] is not None]
     out["scored_tasks"] = len(defined)
@@ -90,6 +99,7 @@ def family_report(
     out["inferred_score"] = {
         str(n): float(np.mean([r["inferred"][str(n)]["score"] for r in defined])) for n in steps
     }
+    out["acting_score"] = float(np.mean([r["acting"]["score"] for r in defined]))
     out["identifiability"] = trained.inference.report["features"]
     out["seconds"] = round(time.time() - started, 1)
     return out
@@ -99,17 +109,20 @@ def markdown(reports: list[dict], steps: list[int], episodes: int) -> str:
     lines = [
         "Zero-shot normalised score on each shipped mapping's held-out test tasks "
         f"({episodes} episodes per task; a task whose oracle did not beat random is left "
-        "out, as in the benchmark), with the task known and with it inferred from a probe "
-        "of the given env steps (the probe's steps come on top of the episodes).",
+        "out, as in the benchmark), with the task known, with it inferred from a probe "
+        "of the given env steps (the probe's steps come on top of the episodes), and "
+        f"inferred while acting (`InferringAgent`, every {EVERY} steps, no probe: the "
+        "evidence of a task's episodes carries over, the first one starts from the "
+        "default task's prediction).",
         "",
         "| mapping | tasks | known task | "
         + " | ".join(f"inferred, {n}-step probe" for n in steps)
-        + " |",
-        "|---|---|---|" + "---|" * len(steps),
+        + " | inferred while acting |",
+        "|---|---|---|" + "---|" * (len(steps) + 1),
     ]
     for r in reports:
         known = r["known_score"]
-        inferred = [r["inferred_score"][str(n)] for n in steps]
+        inferred = [r["inferred_score"][str(n)] for n in steps] + [r["acting_score"]]
         cells = [f"{v:.3f} ({v - known:+.3f})" for v in inferred]
         name = Path(r["mapping"]).parent.name if "/" in r["mapping"] else r["mapping"]
         head = f"| `{name}` | {r['scored_tasks']} | {r['known_score']:.3f} | "
@@ -117,6 +130,7 @@ def markdown(reports: list[dict], steps: list[int], episodes: int) -> str:
     if len({r["family"] for r in reports}) == 1 and len(reports) > 1:  # seeds of one family
         known = float(np.mean([r["known_score"] for r in reports]))
         means = [float(np.mean([r["inferred_score"][str(n)] for r in reports])) for n in steps]
+        means.append(float(np.mean([r["acting_score"] for r in reports])))
         cells = [f"**{v:.3f}** ({v - known:+.3f})" for v in means]
         tasks = sum(r["scored_tasks"] for r in reports)
         lines.append(
