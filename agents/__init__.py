@@ -2,10 +2,9 @@
 
 ``adapt`` (the prediction for a task, to fine-tune), ``base_policy`` (the default-task
 expert, the baseline), ``evaluate`` (seeded returns of either, or of any SB3 model of the
-mapping's architecture), ``infer_task`` (the task of an env, from a short probe), ``InferringAgent`` (acts while
-it infers the task from its own transitions) and
-``torch_threads`` (the thread count their ``learn`` runs on,
-for a block of your own).
+mapping's architecture), ``infer_task`` (the task of an env, from a short probe),
+``InferringAgent`` (acts while it infers the task from its own transitions) and
+``torch_threads`` (the thread count their ``learn`` runs on, for a block of your own).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ For every test task of a shipped mapping: the zero-shot return of the prediction
 task's own descriptor, and of the prediction for the descriptor that a probe of the env
 infers (the task hidden), with the benchmark's evaluation episodes and seeds (the probe's
 too), and of an ``InferringAgent`` that infers the task from its own transitions while it
-acts, with no probe. Scores are normalised with the random and oracle returns that the family's published benchmark
-measured on the same tasks (seed 0 of its interpolation split). Writes ``results.md`` and
-``results.json`` beside this file.
+acts, with no probe. Scores are normalised with the random and oracle returns that the
+family's published benchmark measured on the same tasks (seed 0 of its interpolation
+split). Writes ``results.md`` and ``results.json`` beside this file.
 
     python docs/benchmarks/inference/report.py [--steps 50 100 200]
 
