@@ -19,11 +19,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/meta-rl demo
 
+# One pytest worker per core (pytest-xdist): every test keeps to its own tmp_path.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -n auto -m slow
 
 # Speed figures (a script, not a test): batched envs, wrappers, SB3, mapping latency.
 bench: $(STAMP)

@@ -153,40 +153,43 @@ def _check_family(env: gym.Env, trained: TrainedMapping) -> None:
 
 
 class InferringAgent:
-    """Acts in an env whose task is unknown, and re-infers the task from its own
-    transitions as they accumulate: no probe comes before the episode.
+    """Acts in an env whose task is unknown, and infers the task from its own transitions
+    as they accumulate: no probe comes first.
 
     It starts with the prediction for the default task (the probe's policy, without its
-    noise). Once the episode holds the inference model's ``min_steps`` transitions, and
-    then every ``every`` steps, it infers the descriptor from all of the episode's
-    transitions and acts with the prediction for that belief::
+    noise). Once it has seen the inference model's ``min_steps`` transitions, and then
+    every ``every`` steps, it infers the descriptor from the latest ``window`` transitions
+    and acts with the prediction for that belief::
 
         agent = InferringAgent("pendulum", env, every=20)
         obs, _ = env.reset(seed=0)
         done = False
         while not done:
-            action = agent.predict(obs)
+            action = agent.act(obs)
             next_obs, reward, terminated, truncated, _ = env.step(action)
             agent.observe(obs, action, reward, next_obs)
             obs, done = next_obs, terminated or truncated
 
     or ``agent.run_episode(seed=0)``. The evidence carries over from one episode to the
     next, since an env's task stays what it is when the env resets (an episode that ends
-    before ``min_steps``, as a pole falls, still counts); call :meth:`reset` where the
-    task changes. The latest ``window`` transitions are kept.
+    before ``min_steps``, as a pole falls, still counts): do not call :meth:`forget` at
+    each reset, only where the env's task changes.
 
     Args:
         mapping: A mapping with an inference model (a path, a shipped name or a
             :class:`~meta_rl.mapping.checkpoint.TrainedMapping`).
-        env: The env it will act in (its spaces and family are checked; its task is not
-            read).
+        env: The single (not vectorised) env it acts in: its spaces and family are
+            checked, its task is not read.
         every: Env steps between two inferences, after the first.
-        window: The most recent transitions that an inference reads.
+        window: The most recent transitions that an inference reads (at least the
+            model's ``min_steps``).
 
     Raises:
         CheckpointError: the mapping has no inference model.
-        ConfigError: ``every`` is not a positive int.
-        FamilyError: an env of another family or other spaces.
+        ConfigError: ``every`` or ``window`` is not a positive int, a window shorter than
+            ``min_steps``, or a vectorised env.
+        FamilyError: an env of another family or other spaces. :meth:`observe` raises it
+            too where the transitions turn out unlike the family's.
     """
 
     def __init__(
@@ -204,27 +207,35 @@ class InferringAgent:
         if window < least:
             raise ConfigError(f"window must hold the inference model's {least} steps at least")
         self.every, self.window = every, window
-        self.env = probe_env(env)
+        if isinstance(env, VecEnv):
+            raise ConfigError(
+                f"an InferringAgent acts in one env: pass a gym.Env, not a "
+                f"{type(env).__name__} (a vectorised env resets on its own, and the "
+                "transition across that reset would mislead the inference)"
+            )
+        self.env = env
         _check_family(self.env, self.trained)
         space = self.env.action_space
         self._n_actions = int(space.n) if isinstance(space, gym.spaces.Discrete) else None
         self._make_policy = lambda params: ParamsPolicy(self.trained.spec, params, space)
         self._start = self._make_policy(probe_params(self.trained))
-        self.reset()
+        self.forget()
 
-    def reset(self) -> None:
-        """Forget every transition (the env's task changed): act with the default task's
-        prediction again."""
+    def forget(self) -> None:
+        """Forget every transition, for an env whose task has changed: act with the
+        default task's prediction again. (Not at each episode's start: the evidence of
+        the env's earlier episodes is what the agent knows about its task.)"""
         self._rows: deque[np.ndarray] = deque(maxlen=self.window)
         self._seen = 0
         self._policy = self._start
         self.belief: Belief | None = None
         """The latest belief (``None`` before ``min_steps`` transitions)."""
         self.inferences = 0
-        """How many times the task was inferred since the last reset."""
+        """How many times the task was inferred since the agent began or forgot."""
 
-    def predict(self, obs: np.ndarray) -> np.ndarray | int:
-        """The current policy's deterministic action for ``obs``."""
+    def act(self, obs: np.ndarray) -> np.ndarray | int:
+        """The current policy's deterministic action for one observation (the action
+        itself, not SB3's ``(action, state)`` pair)."""
         return self._policy(obs)
 
     def observe(
@@ -258,7 +269,7 @@ class InferringAgent:
         obs, _ = self.env.reset(seed=seed)
         total, done = 0.0, False
         while not done:
-            action = self.predict(obs)
+            action = self.act(obs)
             next_obs, reward, terminated, truncated, _ = self.env.step(action)
             self.observe(obs, action, float(reward), next_obs)
             total += float(reward)

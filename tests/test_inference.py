@@ -131,40 +131,71 @@ def test_errors_say_what_to_do(inferring):
 
 
 def test_the_acting_agent_infers_from_its_own_transitions_on_schedule(inferring, monkeypatch):
-    _, trained = inferring
-    env = gym.make("meta_rl/Pendulum-v0", task=TASK)
-    agent = InferringAgent(trained, env, every=15)
-    start = agent.predict(np.float32([1.0, 0.0, 0.5]))
-    assert np.array_equal(start, InferringAgent(trained, env).predict(np.float32([1.0, 0.0, 0.5])))
-    base = env.unwrapped  # the task is never read, as by the probe
-    monkeypatch.setattr(type(base), "task", property(lambda self: pytest.fail("task read")))
-    first = agent.run_episode(seed=0)  # 200 steps: inferences at 10, 25, ..., 190
-    assert agent.inferences == 13 and agent.belief is not None and agent.belief.steps == 190
-    # The belief is the encoder's on every transition kept; the policy is its prediction.
-    expected = trained.predict_descriptor(agent.belief.descriptor)
-    obs = np.float32([0.3, -0.9, 1.2])
     from meta_rl.evaluation import ParamsPolicy
 
-    assert np.allclose(
-        agent.predict(obs), ParamsPolicy(trained.spec, expected, env.action_space)(obs)
-    )
-    # Evidence carries over episodes until reset(); the same seeds repeat exactly.
+    _, trained = inferring
+    env = gym.make("meta_rl/Pendulum-v0", task=TASK)
+    base = env.unwrapped  # the task is never read, as by the probe
+    monkeypatch.setattr(type(base), "task", property(lambda self: pytest.fail("task read")))
+    agent = InferringAgent(trained, env, every=15)
+    obs = np.float32([0.3, -0.9, 1.2])
+
+    def acts_as(params: torch.Tensor) -> bool:
+        return np.allclose(
+            agent.act(obs), ParamsPolicy(trained.spec, params, env.action_space)(obs)
+        )
+
+    assert agent.belief is None and acts_as(probe_params(trained))  # the default task's
+    first = agent.run_episode(seed=0)  # 200 steps: inferences at 10, 25, ..., 190
+    assert agent.inferences == 13 and agent.belief.steps == 190
+    assert acts_as(trained.predict_descriptor(agent.belief.descriptor))
+    # Evidence carries over the env's episodes until forget(); the same seeds repeat.
     agent.run_episode(seed=1)
     assert agent.belief.steps == 400 and agent.inferences == 27  # 10 + 15 * 26 = 400
-    agent.reset()
-    assert agent.belief is None and np.array_equal(
-        agent.predict(np.float32([1.0, 0.0, 0.5])), start
-    )
+    agent.forget()
+    assert agent.belief is None and agent.inferences == 0 and acts_as(probe_params(trained))
     assert agent.run_episode(seed=0) == first
 
 
+def test_the_acting_agent_reads_its_latest_window(inferring):
+    _, trained = inferring
+    env = gym.make("meta_rl/Pendulum-v0", task=TASK)
+    agent = InferringAgent(trained, env, every=1, window=30)
+    seen = []
+    obs, _ = env.reset(seed=4)
+    for _ in range(45):
+        action = agent.act(obs)
+        next_obs, reward, *_ = env.step(action)
+        agent.observe(obs, action, reward, next_obs)
+        seen.append(
+            np.concatenate([obs, np.ravel(action), [reward], next_obs - obs]).astype(np.float32)
+        )
+        obs = next_obs
+    mean, std = trained.inference.belief(np.stack(seen[-30:]))
+    assert agent.belief.steps == 30 and agent.inferences == 45 - 10 + 1
+    assert np.allclose(agent.belief.descriptor, mean) and np.allclose(agent.belief.std, std)
+
+
+def test_the_acting_agent_acts_on_discrete_actions(tmp_path):
+    trained = TrainedMapping.load("cartpole")  # shipped with an inference model
+    env = gym.make("meta_rl/CartPole-v0", task={"length": 0.9})
+    agent = InferringAgent(trained, env, every=10)
+    returns = [agent.run_episode(seed=i) for i in range(2)]
+    assert all(r >= 1 for r in returns) and isinstance(agent.act(env.reset(seed=0)[0]), int)
+    assert agent.belief is not None and set(agent.belief.task) == set(trained.task_space.names)
+
+
 def test_the_acting_agent_refuses_what_it_cannot_use(inferring):
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
     _, trained = inferring
     env = gym.make("meta_rl/Pendulum-v0")
     with pytest.raises(ConfigError, match="every must be a positive int"):
         InferringAgent(trained, env, every=0)
     with pytest.raises(ConfigError, match="window must hold"):
         InferringAgent(trained, env, window=5)
+    with pytest.raises(ConfigError, match="acts in one env"):
+        InferringAgent(trained, DummyVecEnv([lambda: gym.make("meta_rl/Pendulum-v0")]))
     with pytest.raises(CheckpointError, match="add-inference"):
         InferringAgent("pendulum-rl", env)
     with pytest.raises(FamilyError, match="do not match"):

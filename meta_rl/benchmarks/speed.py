@@ -228,8 +228,9 @@ def td3_objective(updates: int) -> dict[str, Any]:
         tasks=None, warmup_iterations=0, batch_tasks=16, batch_states=OFF_POLICY_BATCH // 16
     )
     learner = TD3Learner(spec, network, family, tasks, descriptors, config, seed=0)
+    learner._collect(1)  # warm-up (and a buffer to sample from)
     start = time.perf_counter()
-    learner._collect(1)
+    learner._collect(2)
     collect = time.perf_counter() - start
     rollout_steps = learner._n_chosen * config.n_steps
     # Time whole actor periods, as the objective makes them (a shortened _update).

@@ -168,7 +168,8 @@ class Belief:
         descriptor: The belief's mean, in descriptor units (what the mapping reads).
         std: Its standard deviation per feature, in descriptor units.
         task: The mean as feature values (``TaskSpace.from_descriptor``).
-        steps: The probe's env steps.
+        steps: The env steps whose transitions it reads: the probe's (an
+            ``InferringAgent``'s belief reads the latest of the steps it acted).
     """
 
     descriptor: np.ndarray
