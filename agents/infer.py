@@ -184,6 +184,12 @@ class InferringAgent:
         window: The most recent transitions that an inference reads (at least the
             model's ``min_steps``).
 
+    Attributes:
+        belief: The latest :class:`~meta_rl.mapping.inference.Belief` (``None`` until
+            ``min_steps`` transitions were seen). Its ``std`` is per feature, in descriptor
+            units, in the order of ``task_space.names``.
+        inferences: How many times the task was inferred since the agent began or forgot.
+
     Raises:
         CheckpointError: the mapping has no inference model.
         ConfigError: ``every`` or ``window`` is not a positive int, a window shorter than
@@ -229,9 +235,7 @@ class InferringAgent:
         self._seen = 0
         self._policy = self._start
         self.belief: Belief | None = None
-        """The latest belief (``None`` before ``min_steps`` transitions)."""
         self.inferences = 0
-        """How many times the task was inferred since the agent began or forgot."""
 
     def act(self, obs: np.ndarray) -> np.ndarray | int:
         """The current policy's deterministic action for one observation (the action
