@@ -54,7 +54,7 @@ class StepProgress(BaseCallback):
 
 def make_context_env(family: Family, tasks: Sequence[Mapping[str, float]]):
     """A family env that draws one of ``tasks`` at every reset and shows its descriptor."""
-    return DescriptorObservation(_recurrent_env(family, tasks))
+    return DescriptorObservation(_hidden_task_env(family, tasks))
 
 
 def train_context_policy(
@@ -121,7 +121,7 @@ RECURRENT_LSTM = 64
 """Hidden units of the recurrent baseline's LSTM (one layer, actor and critic each)."""
 
 
-def _recurrent_env(family: Family, tasks: Sequence[Task]):
+def _hidden_task_env(family: Family, tasks: Sequence[Task]):
     """A family env that draws one of ``tasks`` at every reset and does not show it."""
     return TaskResampling(family.make(), [dict(t) for t in tasks])
 
@@ -144,7 +144,7 @@ def train_recurrent_policy(
 
     if not tasks:
         raise ConfigError("the recurrent policy needs at least one training task")
-    env = make_vec_env(lambda: _recurrent_env(family, tasks), n_envs=recipe.n_envs, seed=seed)
+    env = make_vec_env(lambda: _hidden_task_env(family, tasks), n_envs=recipe.n_envs, seed=seed)
     settings = {k: v for k, v in recipe.scratch.items() if k not in ("use_sde", "sde_sample_freq")}
     own_kwargs = dict(settings.pop("policy_kwargs", None) or {})
     if settings.pop("normalize", False):  # as the recipe's runs from scratch normalise
@@ -192,7 +192,7 @@ def rebuild_recurrent_policy(
     spaces of ``tasks``' resampling env (no pickle involved)."""
     from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 
-    env = _recurrent_env(family, tasks)
+    env = _hidden_task_env(family, tasks)
     try:
         policy = RecurrentActorCriticPolicy(
             env.observation_space, env.action_space, lambda _: 0.0, **meta["policy_kwargs"]

@@ -126,6 +126,11 @@ def infer_task(
     finally:
         if own:
             probed.close()
+    return _belief(trained, mean, std, steps)
+
+
+def _belief(trained: TrainedMapping, mean: np.ndarray, std: np.ndarray, steps: int) -> Belief:
+    """The belief of an inference's mean and std over ``steps`` transitions."""
     return Belief(
         descriptor=mean.astype(np.float32),
         std=std.astype(np.float32),
@@ -259,12 +264,7 @@ class InferringAgent:
         with torch_threads(1):
             mean, std = inference.belief(np.stack(self._rows))
             params = self.trained.predict_descriptor(mean)
-        self.belief = Belief(
-            descriptor=mean.astype(np.float32),
-            std=std.astype(np.float32),
-            task=self.trained.task_space.from_descriptor(mean),
-            steps=len(self._rows),
-        )
+        self.belief = _belief(self.trained, mean, std, len(self._rows))
         self._policy = self._make_policy(params)
         self.inferences += 1
 

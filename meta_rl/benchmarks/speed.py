@@ -199,14 +199,7 @@ OFF_POLICY_BATCH = 256
 """Transitions per gradient step on both sides (the ``td3`` objective's 16 tasks of 16)."""
 
 
-def _seconds_per_call(call: Callable[[], None], calls: int) -> float:
-    start = time.perf_counter()
-    for _ in range(calls):
-        call()
-    return (time.perf_counter() - start) / calls
-
-
-def td3_objective(updates: int) -> dict[str, Any]:
+def td3_objective(seconds: float) -> dict[str, Any]:
     """The ``td3`` objective on Pendulum as its recipe runs it (16 tasks per rollout of
     200 steps, a twin 256-256 critic, batches of 16 tasks x 16 states, the actor and the
     targets every second step): rollout env steps per second, and gradient steps per
@@ -235,10 +228,9 @@ def td3_objective(updates: int) -> dict[str, Any]:
     rollout_steps = learner._n_chosen * config.n_steps
     # Time whole actor periods, as the objective makes them (a shortened _update).
     learner.config = replace(config, n_steps=1, tasks_per_iteration=1, updates_per_step=2.0)
-    per_call = _seconds_per_call(lambda: learner._update(1), max(1, updates // 2))
     return {
         "rollout_env_steps_per_second": rollout_steps / collect,
-        "updates_per_second": 2 / per_call,
+        "updates_per_second": _rate(lambda: learner._update(1), 2, seconds),
         "batch": OFF_POLICY_BATCH,
     }
 
@@ -329,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "sb3_ppo": sb3_ppo(1024 if args.quick else 8192),
         "mapping_latency": mapping_latency(50 if args.quick else 1000),
         "rl": rl_rollouts(1 if args.quick else 5),
-        "td3": td3_objective(20 if args.quick else 1000),
+        "td3": td3_objective(seconds if args.quick else 8.0),
         "sb3_off_policy": sb3_off_policy(20 if args.quick else 1000),
     }
     _print(results)
