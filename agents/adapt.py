@@ -38,7 +38,7 @@ from meta_rl.infra.sb3 import (
 from meta_rl.mapping.checkpoint import TrainedMapping
 
 from .threads import DEFAULT_THREADS, check_threads, scope_learn, torch_threads
-from .warm import WarmStart, warm_start
+from .warm import WarmStart, search_descriptor, warm_start
 
 if TYPE_CHECKING:
     from meta_rl.training.trainer import TrainResult
@@ -193,6 +193,7 @@ def adapt(
         mapping,
         env,
         lambda trained, descriptor: trained.predict_descriptor(descriptor),
+        searchable=True,
         task=task,
         algo=algo,
         n_envs=n_envs,
@@ -250,17 +251,20 @@ def _model(
     threads: int | None,
     overrides: Mapping[str, Any],
     infer: int | None = None,
+    searchable: bool = False,
 ) -> BaseAlgorithm:
     """An SB3 model of the mapping's architecture and fine-tune settings, on ``env`` or on
     envs of ``task``, carrying ``params_of(mapping, descriptor)``: the task's descriptor,
-    or with ``infer`` the one a probe of that many steps infers."""
+    or with ``infer`` the one a probe of that many steps infers. ``searchable``: the
+    parameters depend on the descriptor, so an off-policy warm start's ``search`` may
+    move it (not for the base policy)."""
     check_threads(threads)
     trained = load_mapping(mapping)
     algo = check_algo(trained, algo)
     if infer is not None:
         return _inferred_model(
             trained, env, params_of, task, algo, n_envs, seed, extrapolate, threads, overrides,
-            infer,
+            infer, searchable,
         )  # fmt: skip
     if env is not None:
         if task is not None:
@@ -277,7 +281,8 @@ def _model(
     except TaskError:
         trained.predict(full, extrapolate=True)  # raises predict's message: what to do
         raise
-    return _build(trained, env, params, descriptor, algo, seed, threads, overrides)
+    search = partial(params_of, trained) if searchable else None
+    return _build(trained, env, params, descriptor, algo, seed, threads, overrides, search)
 
 
 def _task_envs(
@@ -309,6 +314,7 @@ def _inferred_model(
     threads: int | None,
     overrides: Mapping[str, Any],
     steps: int,
+    searchable: bool,
 ) -> BaseAlgorithm:
     """:func:`_model` for a task a probe infers (the env's task is not read)."""
     from .infer import _check_family, infer_task, probe_env, probe_seed
@@ -324,9 +330,11 @@ def _inferred_model(
         env = _task_envs(trained, full, algo, n_envs, seed, extrapolate)
     belief = infer_task(trained, env, steps=steps, seed=probe_seed(seed))
     descriptor = torch.as_tensor(belief.descriptor)
+    search = partial(params_of, trained) if searchable else None
     model = _build(
-        trained, env, params_of(trained, descriptor), descriptor, algo, seed, threads, overrides
-    )
+        trained, env, params_of(trained, descriptor), descriptor, algo, seed, threads, overrides,
+        search,
+    )  # fmt: skip
     model.probe_steps = belief.steps  # type: ignore[attr-defined]
     model.belief = belief  # type: ignore[attr-defined]
     return model
@@ -341,12 +349,16 @@ def _build(
     seed: int,
     threads: int | None,
     overrides: Mapping[str, Any],
+    search: Callable[[torch.Tensor], torch.Tensor] | None,
 ) -> BaseAlgorithm:
     """The SB3 model on ``env`` carrying ``params``; an off-policy one's critic folded for
-    ``descriptor``."""
+    ``descriptor``, its warm start free to search around ``descriptor`` with ``search``
+    (descriptor to parameters) where one is given."""
     with torch_threads(threads):
         if algo in OFF_POLICY_ALGOS:
-            model = _off_policy_model(trained, descriptor, env, params, algo, seed, overrides)
+            model = _off_policy_model(
+                trained, descriptor, env, params, algo, seed, overrides, search
+            )
         else:
             model = make_agent(
                 trained.family,
@@ -373,9 +385,12 @@ def _off_policy_model(
     algo: str,
     seed: int,
     overrides: Mapping[str, Any],
+    search: Callable[[torch.Tensor], torch.Tensor] | None,
 ) -> BaseAlgorithm:
     """SB3's SAC or TD3 on ``env`` carrying ``params`` and a warm critic
-    (:mod:`meta_rl.agents.warm`)."""
+    (:mod:`meta_rl.agents.warm`); with ``search`` and the warm start's ``search`` setting,
+    ``params`` are those of the best descriptor found around ``descriptor``
+    (:func:`~meta_rl.agents.warm.search_descriptor`), whose steps count in ``warm_steps``."""
     warm, settings = WarmStart.split({**trained.recipe.off_policy_finetune(algo), **overrides})
     critic = (
         trained.critic if trained.critic is not None and trained.critic.objective == "td3" else None
@@ -391,14 +406,19 @@ def _off_policy_model(
         seed=seed,
         qf=critic.hidden if critic is not None else OFF_POLICY_HIDDEN,
     )
-    descriptor = trained.input_descriptor(descriptor)
-    model.warm_steps = warm_start(  # type: ignore[attr-defined]
+    searched, chosen = 0, descriptor
+    if search is not None and warm.search:
+        chosen, params, searched = search_descriptor(
+            model, trained.spec, search, descriptor, warm, seed=seed
+        )
+    model.search_descriptor = chosen  # type: ignore[attr-defined]
+    model.warm_steps = searched + warm_start(  # type: ignore[attr-defined]
         model,
         trained.spec,
         params,
         warm,
         critic=critic,
-        descriptor=descriptor.numpy(),
+        descriptor=trained.input_descriptor(descriptor).numpy(),
         seed=seed,
     )
     return model

@@ -20,6 +20,14 @@ actor and critic one activation, so the fine-tune's policy is
 The converted actor's zero-shot return is the prediction's within noise (the benchmark's
 fine-tune curves start at it; the tests check one task).
 
+With ``search`` (:func:`search_descriptor`), :func:`~meta_rl.agents.adapt` first scores the
+prediction and ``search`` predictions for descriptors drawn around the task's, one
+deterministic episode each from one shared start state, and keeps the best: near the task's
+descriptor the mapping holds a family of policies, and on a chaotic task (a pendulum that
+must be pumped up) one of them can swing up where the task's own prediction fails. Every
+step of those episodes goes into the replay buffer and counts in the fine-tune's env steps;
+the warm-up above then runs the chosen prediction.
+
 The critic:
 
 * a mapping trained by ``td3`` keeps its task-conditioned critic ``Q(s, a, d)``
@@ -34,7 +42,7 @@ The critic:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -70,6 +78,11 @@ class WarmStart:
         critic_updates: Critic-only TD steps on the warm-up transitions.
         log_std: SAC's initial log standard deviation (pre-``tanh``), the same in every
             state.
+        search: Descriptors drawn around the task's whose predictions are scored against
+            the task's own before the warm-up (:func:`search_descriptor`; one episode each,
+            counted); 0: no search, the task's prediction is used.
+        search_scale: Std of those draws, in descriptor units (each feature's bounds span
+            2).
     """
 
     warm_steps: int = 400
@@ -77,6 +90,8 @@ class WarmStart:
     fit_updates: int = 1000
     critic_updates: int = 500
     log_std: float = -2.0
+    search: int = 0
+    search_scale: float = 0.2
 
     @classmethod
     def split(cls, settings: Mapping[str, Any]) -> tuple[WarmStart, dict[str, Any]]:
@@ -86,7 +101,7 @@ class WarmStart:
         return cls(**own), {k: v for k, v in settings.items() if k not in names}
 
     def __post_init__(self) -> None:
-        for name in ("warm_steps", "fit_updates", "critic_updates"):
+        for name in ("warm_steps", "fit_updates", "critic_updates", "search"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a whole number of at least 0, got {value!r}")
@@ -96,6 +111,8 @@ class WarmStart:
             raise ConfigError(f"warm_noise must be in [0, 1], got {self.warm_noise!r}")
         if not -10 <= self.log_std <= 2:
             raise ConfigError(f"log_std must be in [-10, 2], got {self.log_std!r}")
+        if not 0 < self.search_scale <= 2:
+            raise ConfigError(f"search_scale must be in (0, 2], got {self.search_scale!r}")
 
 
 def _bounds(model: OffPolicyAlgorithm) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,26 +179,95 @@ def _rollout(
     replay buffer (as SB3 stores its own: actions in ``[-1, 1]``, the final observation of
     an episode as its next one); returns the states visited."""
     env = model.env
-    n_envs = env.num_envs
     obs = env.reset()
     states = []
-    for _ in range(-(-warm.warm_steps // n_envs)):
+    for _ in range(-(-warm.warm_steps // env.num_envs)):
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
         with torch.no_grad():
             action = predicted(x)
         noise = torch.randn(action.shape, generator=generator) * warm.warm_noise * half
         action = torch.maximum(torch.minimum(action + noise, mid + half), mid - half)
-        scaled = ((action - mid) / half).numpy()
-        new_obs, rewards, dones, infos = env.step(action.numpy())
-        after = np.array(new_obs, copy=True)
-        for i, done in enumerate(dones):
-            if done and infos[i].get("terminal_observation") is not None:
-                after[i] = infos[i]["terminal_observation"]
-        model.replay_buffer.add(obs, after, scaled, rewards, dones, infos)
         states.append(x)
-        obs = new_obs
+        obs, _, _ = _stored_step(model, obs, action, mid, half)
     model._last_obs = obs  # learn() goes on from here unless it resets the env
     return torch.cat(states)
+
+
+def _stored_step(
+    model: OffPolicyAlgorithm,
+    obs: np.ndarray,
+    action: torch.Tensor,
+    mid: torch.Tensor,
+    half: torch.Tensor,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step of ``model.env`` with ``action`` (env units), stored in the replay buffer
+    as SB3 stores its own (actions in ``[-1, 1]``, the final observation of an episode as
+    its next one); returns the next observations, the rewards and the dones."""
+    new_obs, rewards, dones, infos = model.env.step(action.numpy())
+    after = np.array(new_obs, copy=True)
+    for i, done in enumerate(dones):
+        if done and infos[i].get("terminal_observation") is not None:
+            after[i] = infos[i]["terminal_observation"]
+    scaled = ((action - mid) / half).numpy()
+    model.replay_buffer.add(obs, after, scaled, rewards, dones, infos)
+    return new_obs, rewards, dones
+
+
+SEARCH_HORIZON = 1000
+"""The most env steps of one candidate's episode in :func:`search_descriptor` (an env
+without a time limit is cut there)."""
+
+
+def search_descriptor(
+    model: OffPolicyAlgorithm,
+    spec: PolicySpec,
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    descriptor: torch.Tensor,
+    warm: WarmStart,
+    *,
+    seed: int,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The best of the prediction for ``descriptor`` and ``warm.search`` predictions for
+    descriptors drawn around it (Gaussian, std ``warm.search_scale``), each scored by the
+    return of one deterministic episode on ``model.env`` from the same start state (reset
+    seeded ``seed``): a paired comparison, so a candidate wins on its policy, not on an easy
+    start. Ties keep the earlier candidate, the task's own prediction first.
+
+    Every step goes into the model's replay buffer. Returns the chosen descriptor, its
+    prediction (``predict(descriptor)``) and the env steps taken.
+
+    Raises:
+        ConfigError: ``model.env`` holds more than one env (the candidates share one start
+            state, which one env gives).
+    """
+    env = model.env
+    if env.num_envs != 1:
+        raise ConfigError(
+            f"search runs its candidates one after another on one env; this fine-tune has "
+            f"{env.num_envs} (give one env, or search=0)"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    low, high = _bounds(model)
+    mid, half = (high + low) / 2, (high - low) / 2
+    draws = torch.randn((warm.search, descriptor.numel()), generator=generator)
+    candidates = [descriptor, *(descriptor + warm.search_scale * draws)]
+    best, best_params, best_return, steps = descriptor, None, -np.inf, 0
+    for candidate in candidates:
+        params = predict(candidate)
+        actor = params[spec.actor_rows][None]
+        env.seed(seed)
+        obs, total = env.reset(), 0.0
+        for _ in range(SEARCH_HORIZON):
+            x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
+            with torch.no_grad():
+                action = torch.clamp(spec.action_mean(actor, x[None])[0], low, high)
+            obs, rewards, dones = _stored_step(model, obs, action, mid, half)
+            total, steps = total + float(rewards[0]), steps + 1
+            if dones[0]:
+                break
+        if best_params is None or total > best_return:
+            best, best_params, best_return = candidate, params, total
+    return best, best_params, steps
 
 
 FIT_LR = 1e-4

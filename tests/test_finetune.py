@@ -134,11 +134,63 @@ def test_an_algorithm_that_does_not_fit_the_action_space_is_refused(tiny_mapping
         adapt(tiny_mapping[0], task={}, algo="dqn")
 
 
+def test_search_keeps_the_candidate_with_the_best_episode_from_the_shared_start(tiny_mapping):
+    from meta_rl.agents import base_policy
+    from meta_rl.agents.warm import search_descriptor
+    from meta_rl.evaluation import ParamsPolicy, run_episodes
+
+    path, trained, _, _ = tiny_mapping
+    quick = {**QUICK, "fit_updates": 0, "search": 3, "search_scale": 0.5}
+    model = adapt(path, task=TASK, algo="sac", seed=4, **quick)
+    # Four episodes of 200 steps (the prediction and three draws), then the warm-up; every
+    # step is in the replay buffer and counts.
+    assert model.warm_steps == 4 * 200 + 64 and model.replay_buffer.size() == model.warm_steps
+    # The candidates, drawn as the search draws them, each scored again here by one
+    # deterministic episode from the start that reset seed 4 gives.
+    d = torch.as_tensor(trained.descriptor(TASK))
+    draws = torch.randn((3, d.numel()), generator=torch.Generator().manual_seed(4))
+    candidates = [d, *(d + 0.5 * draws)]
+    env = trained.family.make(task=TASK)
+    returns = [
+        run_episodes(
+            env,
+            ParamsPolicy(trained.spec, trained.predict_descriptor(c), env.action_space),
+            episodes=1,
+            seed=4,
+        )[0]
+        for c in candidates
+    ]
+    best = int(np.argmax(returns))  # the first of equals, as the search keeps
+    assert len(set(returns)) > 1  # the draws are different policies
+    assert torch.equal(model.search_descriptor, candidates[best])
+    # The actor is the chosen prediction's (its hidden layers exactly, with no fit).
+    named = trained.spec.unflatten(trained.predict_descriptor(candidates[best]))
+    first = next(m for m in model.actor.latent_pi if isinstance(m, torch.nn.Linear))
+    assert torch.equal(first.weight, named["mlp_extractor.policy_net.0.weight"])
+    # Seeded: the same search again.
+    again = adapt(path, task=TASK, algo="sac", seed=4, **quick)
+    assert torch.equal(again.search_descriptor, model.search_descriptor)
+    # Without search, the task's own prediction; the base policy has no descriptor to move.
+    plain = adapt(path, task=TASK, algo="sac", seed=4, **QUICK)
+    assert torch.equal(plain.search_descriptor, d) and plain.warm_steps == 64
+    assert base_policy(path, task=TASK, algo="sac", seed=4, **quick).warm_steps == 64
+    # The candidates share one start state, so the search takes a single env.
+    two = adapt(path, task=TASK, algo="sac", n_envs=2, seed=4, **QUICK)
+    with pytest.raises(ConfigError, match="one env; this fine-tune has 2"):
+        search_descriptor(
+            two, trained.spec, trained.predict_descriptor, d, WarmStart(search=1), seed=0
+        )
+
+
 def test_warm_start_settings_are_checked():
     with pytest.raises(ConfigError, match="warm_noise must be in"):
         WarmStart(warm_noise=2.0)
     with pytest.raises(ConfigError, match="warm_steps must be at least 1"):
         WarmStart(warm_steps=0)
+    with pytest.raises(ConfigError, match="search must be a whole number"):
+        WarmStart(search=-1)
+    with pytest.raises(ConfigError, match="search_scale must be in"):
+        WarmStart(search_scale=0.0)
     warm, rest = WarmStart.split({"warm_steps": 10, "learning_rate": 1e-3})
     assert warm.warm_steps == 10 and rest == {"learning_rate": 1e-3}
 
