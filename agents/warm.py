@@ -400,14 +400,7 @@ def _critic_updates(model: OffPolicyAlgorithm, updates: int) -> None:
     model.policy.set_training_mode(True)
     for _ in range(updates):
         data = model.replay_buffer.sample(batch_size, env=model._vec_normalize_env)
-        with torch.no_grad():
-            if isinstance(model, SAC):
-                next_actions = model.actor(data.next_observations, deterministic=True)
-            else:
-                next_actions = model.actor_target(data.next_observations)
-            next_q = torch.cat(model.critic_target(data.next_observations, next_actions), dim=1)
-            next_q = next_q.min(dim=1, keepdim=True).values
-            target = data.rewards + (1 - data.dones) * model.gamma * next_q
+        target = _td_target(model, data)
         current = model.critic(data.observations, data.actions)
         loss = sum(F.mse_loss(q, target) for q in current)
         optimizer.zero_grad()
@@ -415,6 +408,23 @@ def _critic_updates(model: OffPolicyAlgorithm, updates: int) -> None:
         optimizer.step()
         polyak_update(model.critic.parameters(), model.critic_target.parameters(), model.tau)
     model.policy.set_training_mode(False)
+
+
+def _td_target(model: OffPolicyAlgorithm, data: Any) -> torch.Tensor:
+    """The TD target of a replay sample for the model's actor (SAC's deterministic action,
+    TD3's target actor): its reward plus the discounted smaller target-critic value of the
+    next state, where an n-step buffer (SB3's ``n_steps``) gives each sample its own reward
+    sum and discount."""
+    with torch.no_grad():
+        if isinstance(model, SAC):
+            next_actions = model.actor(data.next_observations, deterministic=True)
+        else:
+            next_actions = model.actor_target(data.next_observations)
+        next_q = torch.cat(model.critic_target(data.next_observations, next_actions), dim=1)
+        next_q = next_q.min(dim=1, keepdim=True).values
+        discounts = getattr(data, "discounts", None)  # only SB3 versions with n-step buffers
+        discounts = model.gamma if discounts is None else discounts
+        return data.rewards + (1 - data.dones) * discounts * next_q
 
 
 def _fresh_optimizers(model: BaseAlgorithm) -> None:

@@ -182,6 +182,23 @@ def test_search_keeps_the_candidate_with_the_best_episode_from_the_shared_start(
         )
 
 
+def test_the_critic_warm_up_bootstraps_n_step_samples_with_their_own_discount(tiny_mapping):
+    from stable_baselines3.common.buffers import NStepReplayBuffer
+
+    from meta_rl.agents.warm import _td_target
+
+    path, _, _, _ = tiny_mapping
+    model = adapt(path, task=TASK, algo="sac", seed=0, n_steps=3, **QUICK)
+    assert isinstance(model.replay_buffer, NStepReplayBuffer)
+    data = model.replay_buffer.sample(64)
+    assert not torch.allclose(data.discounts, torch.full_like(data.discounts, model.gamma))
+    with torch.no_grad():
+        next_actions = model.actor(data.next_observations, deterministic=True)
+        q1, q2 = model.critic_target(data.next_observations, next_actions)
+    want = data.rewards + (1 - data.dones) * data.discounts * torch.minimum(q1, q2)
+    assert torch.allclose(_td_target(model, data), want)
+
+
 def test_warm_start_settings_are_checked():
     with pytest.raises(ConfigError, match="warm_noise must be in"):
         WarmStart(warm_noise=2.0)
