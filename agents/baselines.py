@@ -1,12 +1,15 @@
-"""Baselines that are SB3 agents: the context-conditioned multi-task policy.
+"""Baselines that are SB3 agents: the context-conditioned multi-task policies (PPO, and SAC
+for continuous actions) and the recurrent policy for a task that is not given.
 
 (The two a user compares against first, the default-task expert and the zero-shot
 prediction, are :func:`meta_rl.agents.base_policy` and :func:`meta_rl.agents.adapt` before
 any ``learn``; :func:`meta_rl.agents.evaluate` scores them on seeded episodes.)
 
-The strongest alternative a user has: one PPO policy that sees the task descriptor in its
-observation and meets a new training task at every reset. Given the same env steps as the
-mapping pipeline, it is what the mapping has to beat.
+The strongest alternative a user has: one policy that sees the task descriptor in its
+observation and meets a new training task at every reset, trained by PPO or, for
+continuous actions, by SAC (the off-policy counterpart, fair against a mapping trained by an
+off-policy objective). Given the same env steps as the mapping pipeline, it is what the
+mapping has to beat.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize
@@ -99,12 +103,79 @@ def train_context_policy(
     return model
 
 
+def train_context_sac(
+    family: Family,
+    tasks: Sequence[Task],
+    recipe: Recipe,
+    *,
+    steps: int,
+    seed: int,
+    progress_bar: bool = False,
+    threads: int | None = DEFAULT_THREADS,
+) -> SAC:
+    """SB3's SAC on one env that resamples its task from ``tasks`` at every reset and shows
+    its descriptor: the off-policy counterpart of :func:`train_context_policy`, with the
+    recipe's SAC settings (those of the oracle's SAC run; SB3's defaults where it has none).
+    The arguments are :func:`train_context_policy`'s.
+
+    Raises:
+        ConfigError: no tasks, or a family with discrete actions (SAC needs continuous
+            ones; the context-conditioned PPO policy serves both).
+    """
+    if not tasks:
+        raise ConfigError("the context-conditioned SAC policy needs at least one training task")
+    env = make_vec_env(lambda: make_context_env(family, tasks), n_envs=1, seed=seed)
+    if not isinstance(env.action_space, gym.spaces.Box):
+        env.close()
+        raise ConfigError(
+            f"context-conditioned SAC needs continuous actions; {family.name} has "
+            f"{type(env.action_space).__name__} actions (use the context-conditioned PPO policy)"
+        )
+    settings = dict(recipe.sac or {})
+    if steps <= int(settings.get("learning_starts", 100)):  # a smoke budget still learns
+        settings["learning_starts"] = max(1, steps // 4)
+    with torch_threads(threads):
+        model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
+    model = scope_learn(model, threads)
+    model.learn(steps, callback=StepProgress(steps, "context SAC") if progress_bar else None)
+    return model
+
+
+def context_sac_state(model: SAC) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """What rebuilds a trained context SAC's policy: its tensors (a safetensors-ready state
+    dict of actor and critics) and the settings :func:`rebuild_context_sac` takes."""
+    state = {k: v.detach().clone().contiguous() for k, v in model.policy.state_dict().items()}
+    kwargs = {k: v for k, v in model.policy_kwargs.items() if k != "activation_fn"}
+    return state, {"policy_kwargs": kwargs}
+
+
+def rebuild_context_sac(
+    family: Family, tasks: Sequence[Task], state: Mapping[str, Any], meta: Mapping[str, Any]
+) -> Any:
+    """The context SAC's policy (SB3's ``SACPolicy``) from :func:`context_sac_state`'s
+    output, for the spaces of ``tasks``' context env (no pickle involved)."""
+    from stable_baselines3.sac.policies import SACPolicy
+
+    env = make_context_env(family, tasks)
+    try:
+        policy = SACPolicy(
+            env.observation_space, env.action_space, lambda _: 0.0, **meta["policy_kwargs"]
+        )
+    finally:
+        env.close()
+    policy.load_state_dict(dict(state))
+    policy.set_training_mode(False)
+    return policy
+
+
 def evaluate_context_policy(
-    model: PPO, family: Family, task: Mapping[str, float], *, episodes: int, seed: int
+    model: PPO | SAC | Any, family: Family, task: Mapping[str, float], *, episodes: int, seed: int
 ) -> float:
-    """Mean deterministic return of the context-conditioned policy on one task."""
+    """Mean deterministic return of a context-conditioned policy on one task: a trained
+    model (PPO or SAC), or a policy :func:`rebuild_context_sac` gave."""
     env = DescriptorObservation(family.make(task=task))
-    norm = model.get_vec_normalize_env()  # a recipe's runs from scratch may normalise
+    # A recipe's runs from scratch may normalise (PPO's); a bare policy never does.
+    norm = model.get_vec_normalize_env() if hasattr(model, "get_vec_normalize_env") else None
     try:
 
         def act(obs: np.ndarray) -> Any:

@@ -439,6 +439,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             context="context" in baselines,
             maml="maml" in baselines,
             recurrent="recurrent" in baselines,
+            context_sac="context-sac" in baselines,
             infer_steps=args.infer_steps,
         )
         result = score_mapping(config)
@@ -613,6 +614,8 @@ def _fmt_belief(belief: Any) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from meta_rl.benchmarks.benchmark import BASELINES, DEFAULT_BASELINES
+
     parser = _Parser(prog="meta-rl", description="Policies ready for a new environment at once.")
     parser.add_argument("--debug", action="store_true", help="print the traceback of any error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -796,10 +799,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--baselines",
         nargs="*",
-        choices=["context", "maml", "recurrent"],
-        default=["context", "maml", "recurrent"],
-        help="trained baselines to include (recurrent: RecurrentPPO with the task hidden; "
-        "none: --baselines with no value)",
+        choices=list(BASELINES),
+        default=list(DEFAULT_BASELINES),
+        help="trained baselines to include (default: context maml recurrent; recurrent: "
+        "RecurrentPPO with the task hidden; context-sac: SAC with the descriptor observed, "
+        "for continuous actions; none: --baselines with no value)",
     )
     p.add_argument(
         "--infer-steps",

@@ -1,17 +1,21 @@
-"""Baselines at tiny budgets: the context-conditioned policy, the recurrent policy and MAML
-produce finite numbers."""
+"""Baselines at tiny budgets: the context-conditioned policies (PPO, SAC), the recurrent
+policy and MAML produce finite numbers."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from meta_rl.agents.baselines import (
+    context_sac_state,
     evaluate_context_policy,
     evaluate_recurrent_policy,
+    rebuild_context_sac,
     rebuild_recurrent_policy,
     recurrent_policy_state,
     train_context_policy,
+    train_context_sac,
     train_recurrent_policy,
 )
 from meta_rl.benchmarks.maml import (
@@ -23,6 +27,7 @@ from meta_rl.benchmarks.maml import (
     sample_episodes,
 )
 from meta_rl.envs import get_family
+from meta_rl.errors import ConfigError
 from meta_rl.infra.files import load_tensors, save_tensors
 from meta_rl.mapping.policy import (
     PolicyArch,
@@ -43,6 +48,25 @@ def test_context_policy_sees_descriptor_and_runs():
     assert model.observation_space.shape == (3 + family.task_space.dim,)
     ret = evaluate_context_policy(model, family, tasks[0], episodes=1, seed=0)
     assert np.isfinite(ret)
+
+
+def test_context_sac_sees_the_descriptor_learns_and_reloads_without_pickle(tmp_path):
+    family = get_family("Pendulum")
+    recipe = recipe_for("pendulum")
+    tasks = family.task_space.sample(3, 0)
+    model = train_context_sac(family, tasks, recipe, steps=200, seed=0)
+    assert model.observation_space.shape == (3 + family.task_space.dim,)
+    assert model.num_timesteps == 200 and model.learning_rate == recipe.sac["learning_rate"]
+    assert model._n_updates > 0  # a budget under SAC's learning_starts still learns
+    state, meta = context_sac_state(model)
+    save_tensors(tmp_path / "context-sac.safetensors", state, meta)
+    tensors, loaded_meta = load_tensors(tmp_path / "context-sac.safetensors")
+    policy = rebuild_context_sac(family, tasks, tensors, loaded_meta)
+    own = evaluate_context_policy(model, family, tasks[0], episodes=2, seed=0)
+    again = evaluate_context_policy(policy, family, tasks[0], episodes=2, seed=0)
+    assert np.isfinite(own) and own == again
+    with pytest.raises(ConfigError, match="context-conditioned SAC needs continuous actions"):
+        train_context_sac(get_family("CartPole"), [{}], recipe_for("cartpole"), steps=64, seed=0)
 
 
 def test_recurrent_policy_hides_the_task_and_reloads_without_pickle(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from meta_rl.benchmarks.benchmark import BenchmarkConfig, run_benchmark
-from meta_rl.benchmarks.results import BenchmarkResult, Interval, bootstrap_ci
+from meta_rl.benchmarks.results import BenchmarkResult, Interval, SplitSummary, bootstrap_ci
 from meta_rl.benchmarks.score import (
     ScoreConfig,
     _candidates,
@@ -22,6 +22,7 @@ from meta_rl.benchmarks.score import (
     sac_scale,
 )
 from meta_rl.cli import build_parser
+from meta_rl.errors import ConfigError
 from meta_rl.evaluation import normalised_score
 from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.mapping.policy import PolicyArch
@@ -209,16 +210,22 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
         finetune_steps=(0,),
         finetune_algos=("ppo",),  # the off-policy curves are the first suite test's
         episodes=1,
-        baselines=("recurrent",),  # context and MAML: the first suite test's
+        baselines=("recurrent", "context-sac"),  # context and MAML: the first suite test's
         baseline_steps=256,
         train=tiny,
         progress=False,
     )
     result = run_benchmark(config)
-    recurrent = result.summary["interpolation"].recurrent
-    assert recurrent is not None and math.isfinite(recurrent.mean)
-    assert result.summary["interpolation"].recurrent_env_steps == [256, 256]
-    assert "recurrent PPO, task hidden" in (tmp_path / "out" / "results.md").read_text()
+    summary = result.summary["interpolation"]
+    for name in ("recurrent", "context_sac"):
+        assert math.isfinite(getattr(summary, name).mean), name
+        assert getattr(summary, f"{name}_env_steps") == [256, 256], name
+    assert SplitSummary.from_json(summary.to_json()).context_sac == summary.context_sac
+    assert "zero_shot_minus_context_sac" in summary.targets
+    report = (tmp_path / "out" / "results.md").read_text()
+    assert "recurrent PPO, task hidden" in report
+    assert "| context-conditioned SAC (trained for 256 / 256) | 0 |" in report
+    assert "mapping zero-shot minus context-conditioned SAC" in report
     by_seed = {0: [], 1: []}
     for row in result.tasks["interpolation"]:
         by_seed[row.seed].append((row.task, row.oracle))
@@ -241,6 +248,14 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
         )
     ]
     assert any(differ)  # the seeds train different mappings
+
+
+def test_the_context_sac_baseline_refuses_discrete_actions(tmp_path):
+    import meta_rl.benchmarks.score as benchmark_module
+
+    config = ScoreConfig(checkpoint="cartpole", out_dir=tmp_path, baseline_steps=256)
+    with pytest.raises(ConfigError, match="context-sac baseline needs continuous actions"):
+        benchmark_module._context_sac(TrainedMapping.load("cartpole"), config)
 
 
 @pytest.mark.parametrize("baseline", ["context", "maml", "recurrent"])

@@ -42,7 +42,11 @@ from meta_rl.training.config import TrainConfig, settings_key
 from meta_rl.training.inference import InferenceConfig, train_inference
 from meta_rl.training.trainer import train
 
-BASELINES = ("context", "maml", "recurrent")
+BASELINES = ("context", "maml", "recurrent", "context-sac")
+"""Every trained baseline the benchmark offers."""
+DEFAULT_BASELINES = ("context", "maml", "recurrent")
+"""Those it trains unless told: ``context-sac`` (Box actions only, and SAC's gradient step
+per env step makes it the longest) is asked for by name."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,7 +73,8 @@ class BenchmarkConfig:
         finetune_algos: Fine-tunes curved from the prediction and from the default-task
             expert (default: the recipe's ``finetune_algo``, then ``ppo``).
         episodes: Evaluation episodes per task and point (default: the recipe's).
-        baselines: Which of ``"context"``, ``"maml"`` and ``"recurrent"`` to train and score.
+        baselines: Which of :data:`BASELINES` (``"context"``, ``"maml"``, ``"recurrent"``,
+            ``"context-sac"``) to train and score; default :data:`DEFAULT_BASELINES`.
         train: Extra :class:`TrainConfig` settings (objective, mapping shape, tiny budgets).
         backend: ``"local"`` or ``"ray"`` (each run, and the jobs within it, as Ray tasks;
             see :mod:`meta_rl.infra.parallel`).
@@ -94,7 +99,7 @@ class BenchmarkConfig:
     finetune_steps: tuple[int, ...] = (0, 1000, 2000, 5000, 10000)
     finetune_algos: tuple[str, ...] | None = None
     episodes: int | None = None
-    baselines: tuple[str, ...] = BASELINES
+    baselines: tuple[str, ...] = DEFAULT_BASELINES
     train: dict[str, Any] = field(default_factory=dict)
     baseline_steps: int | None = None
     backend: str = "local"
@@ -243,6 +248,9 @@ def _summarise_split(results: Sequence[ScoreResult]) -> SplitSummary:
     if first.recurrent is not None:
         summary.recurrent = pooled("recurrent_score")
         summary.recurrent_env_steps = [res.rows[0].recurrent_steps for res in results]
+    if first.context_sac is not None:
+        summary.context_sac = pooled("context_sac_score")
+        summary.context_sac_env_steps = [res.rows[0].context_sac_steps for res in results]
     if first.inferred is not None:
         summary.inferred = pooled("inferred_score")
         summary.inferred_probe_steps = first.inferred_probe_steps
@@ -268,6 +276,10 @@ def targets(s: SplitSummary, ppo_budgets: Sequence[int]) -> dict[str, Any]:
     if s.context is not None and zero and zero.mean is not None and s.context.mean is not None:
         lead = zero.mean - s.context.mean
         out["zero_shot_minus_context"] = {"value": lead, "target": 0.1, "met": lead >= 0.1}
+    sac = s.context_sac
+    if sac is not None and zero and zero.mean is not None and sac.mean is not None:
+        lead = zero.mean - sac.mean
+        out["zero_shot_minus_context_sac"] = {"value": lead, "target": 0.0, "met": lead > 0}
     mapping_steps = s.steps_to_09["mapping_fine_tune"]
     ppo_steps = s.steps_to_09["ppo_scratch"]
     met = [
@@ -372,6 +384,7 @@ def _one_run(
             context="context" in config.baselines,
             maml="maml" in config.baselines,
             recurrent="recurrent" in config.baselines,
+            context_sac="context-sac" in config.baselines,
             baseline_steps=config.baseline_steps or int(info["env_steps"]),
             backend=config.backend,
             progress=config.progress,
@@ -522,6 +535,12 @@ def _markdown(result: BenchmarkResult) -> str:
                 f"{' / '.join(str(b) for b in s.context_env_steps)}) | 0 | "
                 f"{s.context.format()} |"
             )
+        if s.context_sac is not None:
+            lines.append(
+                f"| context-conditioned SAC (trained for "
+                f"{' / '.join(str(b) for b in s.context_sac_env_steps)}) | 0 | "
+                f"{s.context_sac.format()} |"
+            )
         if s.maml_after is not None and s.maml_before is not None:
             lines.append(f"| MAML, before adaptation | 0 | {s.maml_before.format()} |")
             lines.append(
@@ -535,6 +554,12 @@ def _markdown(result: BenchmarkResult) -> str:
             lines.append(
                 f"- mapping zero-shot minus context-conditioned PPO: {v['value']:+.3f} "
                 f"(target +0.1: {'met' if v['met'] else 'missed'})"
+            )
+        if "zero_shot_minus_context_sac" in t:
+            v = t["zero_shot_minus_context_sac"]
+            lines.append(
+                f"- mapping zero-shot minus context-conditioned SAC: {v['value']:+.3f} "
+                f"(target: ahead, {'met' if v['met'] else 'missed'})"
             )
         v = t["20x_fewer_steps_than_ppo"]
         lines.append(

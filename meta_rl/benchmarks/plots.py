@@ -72,13 +72,13 @@ def score_curves_plot(
     """Normalised score against env steps on held-out tasks, one panel per split kind.
 
     Curves (mapping, default expert, PPO from scratch) are drawn with their confidence
-    band; the context-conditioned policy is a band at its zero-shot score, MAML two points
-    (before and after its inner step) with error bars.
+    band; each context-conditioned policy (PPO, SAC) is a band at its zero-shot score, MAML
+    two points (before and after its inner step) with error bars.
 
     Args:
         summary: Per split kind, what :mod:`meta_rl.benchmarks.benchmark` summarises:
             curves as lists of ``{"steps", "mean", "low", "high"}``, and optional ``"context"``,
-            ``"maml_before"``, ``"maml_after"`` stats.
+            ``"context_sac"``, ``"maml_before"``, ``"maml_after"`` stats.
         path: PNG file to write.
         title: Figure title.
     """
@@ -105,10 +105,14 @@ def score_curves_plot(
                 color=f"C{i}",
                 alpha=0.2,
             )
-        context = s.get("context")  # type: ignore[union-attr]
-        if context and context["mean"] is not None:
-            ax.axhline(context["mean"], color="C3", linestyle="--", label="context-conditioned PPO")
-            ax.axhspan(context["low"], context["high"], color="C3", alpha=0.1)
+        for key, color, name in (
+            ("context", "C3", "context-conditioned PPO"),
+            ("context_sac", "C5", "context-conditioned SAC"),
+        ):
+            context = s.get(key)  # type: ignore[union-attr]
+            if context and context["mean"] is not None:
+                ax.axhline(context["mean"], color=color, linestyle="--", label=name)
+                ax.axhspan(context["low"], context["high"], color=color, alpha=0.1)
         for key, marker, name in (
             ("maml_before", "s", "MAML"),
             ("maml_after", "D", "MAML + 1 step"),

@@ -153,6 +153,10 @@ class TaskRow:
     """The recurrent baseline's return (``RecurrentPPO``, the task hidden)."""
     recurrent_score: float | None = None
     recurrent_steps: int | None = None
+    context_sac: float | None = None
+    """The context-conditioned SAC baseline's return (the descriptor observed)."""
+    context_sac_score: float | None = None
+    context_sac_steps: int | None = None
 
     _CURVES = (
         "fine_tune_curve",
@@ -176,6 +180,7 @@ class TaskRow:
         ("seed",),
         ("inferred", "inferred_score", "inferred_probe_steps", "inferred_task"),
         ("recurrent", "recurrent_score", "recurrent_steps"),
+        ("context_sac", "context_sac_score", "context_sac_steps"),
     )
 
     @property
@@ -212,6 +217,17 @@ def _intervals(data: Mapping[str, Any]) -> dict[str, Interval]:
     return {k: Interval.from_json(v) for k, v in data.items()}
 
 
+_SUMMARY_BASELINES = (
+    "context",
+    "maml_before",
+    "maml_after",
+    "inferred",
+    "recurrent",
+    "context_sac",
+)
+"""The optional scores of a :class:`ScoreSummary`, as its JSON names them."""
+
+
 @dataclass
 class ScoreSummary:
     """One mapping's scores over its test tasks (:class:`ScoreResult`)."""
@@ -230,6 +246,8 @@ class ScoreSummary:
     """The zero-shot score with the task inferred from a probe (``TaskRow.inferred``)."""
     recurrent: Interval | None = None
     """The recurrent baseline's score (``TaskRow.recurrent``)."""
+    context_sac: Interval | None = None
+    """The context-conditioned SAC baseline's score (``TaskRow.context_sac``)."""
 
     @property
     def zero_shot(self) -> Interval | None:
@@ -242,7 +260,7 @@ class ScoreSummary:
             "default_fine_tune": {k: v.to_json() for k, v in self.default_fine_tune.items()},
             "zero_shot": None if self.zero_shot is None else self.zero_shot.to_json(),
         }
-        for name in ("context", "maml_before", "maml_after", "inferred", "recurrent"):
+        for name in _SUMMARY_BASELINES:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value.to_json()
@@ -257,9 +275,7 @@ class ScoreSummary:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ScoreSummary:
         optional = {
-            name: Interval.from_json(data[name])
-            for name in ("context", "maml_before", "maml_after", "inferred", "recurrent")
-            if name in data
+            name: Interval.from_json(data[name]) for name in _SUMMARY_BASELINES if name in data
         }
         return cls(
             default_expert=Interval.from_json(data["default_expert"]),
@@ -352,6 +368,9 @@ class SplitSummary:
     recurrent: Interval | None = None
     """The recurrent baseline (task hidden), trained for ``recurrent_env_steps`` per run."""
     recurrent_env_steps: list[int] = field(default_factory=list)
+    context_sac: Interval | None = None
+    """The context-conditioned SAC baseline, trained for ``context_sac_env_steps`` per run."""
+    context_sac_env_steps: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -364,6 +383,11 @@ class SplitSummary:
             out["recurrent"] = {**self.recurrent.to_json(), "env_steps": self.recurrent_env_steps}
         if self.context is not None:
             out["context"] = {**self.context.to_json(), "env_steps": self.context_env_steps}
+        if self.context_sac is not None:
+            out["context_sac"] = {
+                **self.context_sac.to_json(),
+                "env_steps": self.context_sac_env_steps,
+            }
         if self.maml_before is not None:
             out["maml_before"] = self.maml_before.to_json()
         if self.maml_after is not None:
@@ -390,6 +414,9 @@ class SplitSummary:
         if "recurrent" in data:
             extra["recurrent"] = Interval.from_json(data["recurrent"])
             extra["recurrent_env_steps"] = list(data["recurrent"].get("env_steps", []))
+        if "context_sac" in data:
+            extra["context_sac"] = Interval.from_json(data["context_sac"])
+            extra["context_sac_env_steps"] = list(data["context_sac"].get("env_steps", []))
         if "inferred" in data:
             extra["inferred"] = Interval.from_json(data["inferred"])
             extra["inferred_probe_steps"] = data["inferred"].get("probe_steps")

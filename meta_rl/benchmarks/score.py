@@ -151,6 +151,9 @@ class ScoreConfig:
         recurrent: Also train the baseline for a task that is not given, sb3-contrib's
             ``RecurrentPPO`` (no descriptor; an LSTM over its own history), on the same
             training tasks for as many env steps; cached in ``out_dir``.
+        context_sac: Also train and score the context-conditioned SAC policy (Box actions:
+            the descriptor in the observation, a training task at every reset, the
+            recipe's SAC settings) for as many env steps; cached in ``out_dir``.
         baseline_steps: Env steps of the context and MAML baselines (default: the mapping's
             training steps times the budget's factor).
         infer_steps: Probe steps of the "task inferred" column, scored where the mapping
@@ -174,6 +177,7 @@ class ScoreConfig:
     context: bool = False
     maml: bool = False
     recurrent: bool = False
+    context_sac: bool = False
     baseline_steps: int | None = None
     oracle_cache: Path | None = None
     backend: str = "local"
@@ -340,6 +344,7 @@ def _task_row(
     context: dict[str, Any] | None,
     maml: dict[str, Any] | None,
     recurrent: dict[str, Any] | None = None,
+    context_sac: dict[str, Any] | None = None,
 ) -> TaskRow:
     """Worker: every method on one held-out task (its curves, scores and steps to 0.9)."""
 
@@ -429,6 +434,13 @@ def _task_row(
         extra.update(
             recurrent=value, recurrent_score=score(value), recurrent_steps=recurrent["steps"]
         )
+    if context_sac is not None:
+        value = _evaluate_context_sac(context_sac, mapping, task, episodes, config.seed + 1)
+        extra.update(
+            context_sac=value,
+            context_sac_score=score(value),
+            context_sac_steps=context_sac["steps"],
+        )
     if mapping.inference is not None and config.infer_steps != 0:
         inferred, belief = _evaluate_inferred(mapping, config, task, episodes)
         extra.update(
@@ -497,13 +509,22 @@ def score_mapping(config: ScoreConfig) -> ScoreResult:
     oracle_results = oracles(mapping, tasks, recipe, config, episodes)
     trained = _train_baselines(mapping, config)
     context, maml = trained.get("context"), trained.get("maml")
-    recurrent = trained.get("recurrent")
+    recurrent, context_sac = trained.get("recurrent"), trained.get("context-sac")
 
     bar = tqdm(total=len(tasks), desc="methods", disable=not config.progress)
     rows = run_jobs(
         _task_row,
         [
-            (replace(config, progress=False), task, oracle, episodes, context, maml, recurrent)
+            (
+                replace(config, progress=False),
+                task,
+                oracle,
+                episodes,
+                context,
+                maml,
+                recurrent,
+                context_sac,
+            )
             for task, oracle in zip(tasks, oracle_results, strict=True)
         ],
         workers=config.workers,
@@ -565,8 +586,8 @@ def _baseline_budget(
 
 @torch_threads(1)  # one thread per job; the caller's count is given back
 def _baseline_job(name: str, config: ScoreConfig) -> dict[str, Any]:
-    """Worker: one trained baseline (``"context"``, ``"maml"`` or ``"recurrent"``), from
-    its cache if there."""
+    """Worker: one trained baseline (``"context"``, ``"maml"``, ``"recurrent"`` or
+    ``"context-sac"``), from its cache if there."""
     mapping = TrainedMapping.load(config.checkpoint)
     return _BASELINES[name](mapping, config)
 
@@ -574,7 +595,12 @@ def _baseline_job(name: str, config: ScoreConfig) -> dict[str, Any]:
 def _train_baselines(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
     """The baselines that ``config`` asks for; with two or more workers they train at once,
     each in its own process."""
-    asked = (("context", config.context), ("maml", config.maml), ("recurrent", config.recurrent))
+    asked = (
+        ("context", config.context),
+        ("maml", config.maml),
+        ("recurrent", config.recurrent),
+        ("context-sac", config.context_sac),
+    )
     wanted = [name for name, on in asked if on]
     if config.backend == "ray" or (config.workers >= 2 and len(wanted) >= 2):
         quiet = replace(config, progress=False)
@@ -680,7 +706,52 @@ def _recurrent_policy(mapping: TrainedMapping, config: ScoreConfig) -> dict[str,
     return {"state": state, "meta": meta, "steps": meta["steps"]}
 
 
-_BASELINES = {"context": _context_policy, "maml": _maml_init, "recurrent": _recurrent_policy}
+def _context_sac(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
+    """The context-conditioned SAC policy for the mapping's training tasks, cached as its
+    policy's tensors (safetensors, no pickle) in ``out_dir``."""
+    from meta_rl.agents.baselines import context_sac_state, train_context_sac
+
+    if mapping.arch.action_kind != "box":
+        raise ConfigError(
+            f"the context-sac baseline needs continuous actions; {mapping.family_name} has "
+            "discrete ones (its context baseline is the PPO one, 'context')"
+        )
+    recipe = mapping.recipe
+    steps, path = _baseline_budget(mapping, config, "context-sac", {"sac": recipe.sac or {}})
+    if path.exists():
+        tensors, meta = load_tensors(path)
+        return {"state": tensors, "meta": meta, "steps": meta["steps"]}
+    model = train_context_sac(
+        mapping.family,
+        mapping.training_tasks,
+        recipe,
+        steps=steps,
+        seed=config.seed,
+        progress_bar=config.progress,
+    )
+    state, meta = context_sac_state(model)
+    meta["steps"] = int(model.num_timesteps)
+    save_tensors(path, state, meta)
+    return {"state": state, "meta": meta, "steps": meta["steps"]}
+
+
+_BASELINES = {
+    "context": _context_policy,
+    "maml": _maml_init,
+    "recurrent": _recurrent_policy,
+    "context-sac": _context_sac,
+}
+
+
+def _evaluate_context_sac(
+    context_sac: dict[str, Any], mapping: TrainedMapping, task: Task, episodes: int, seed: int
+) -> float:
+    from meta_rl.agents.baselines import evaluate_context_policy, rebuild_context_sac
+
+    policy = rebuild_context_sac(
+        mapping.family, mapping.training_tasks, context_sac["state"], context_sac["meta"]
+    )
+    return evaluate_context_policy(policy, mapping.family, task, episodes=episodes, seed=seed)
 
 
 def _evaluate_recurrent(
@@ -772,6 +843,7 @@ def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
     maml = has is not None and has.maml_after_score is not None
     inferred = has is not None and has.inferred is not None
     recurrent = has is not None and has.recurrent is not None
+    context_sac = has is not None and has.context_sac is not None
     return ScoreSummary(
         default_expert=_stat([r.default_expert_score for r in rows]),
         fine_tune=curve("fine_tune_scores"),
@@ -785,6 +857,7 @@ def _summarise(rows: list[TaskRow], steps: Sequence[int]) -> ScoreSummary:
         else {},
         inferred=_stat([r.inferred_score for r in rows]) if inferred else None,
         recurrent=_stat([r.recurrent_score for r in rows]) if recurrent else None,
+        context_sac=_stat([r.context_sac_score for r in rows]) if context_sac else None,
     )
 
 
@@ -842,6 +915,11 @@ def _markdown(result: ScoreResult) -> str:
     if s.context is not None:
         lines.append(
             f"| context-conditioned PPO ({first.context_steps} env steps) | {_fmt(s.context)} |"
+        )
+    if s.context_sac is not None:
+        lines.append(
+            f"| context-conditioned SAC ({first.context_sac_steps} env steps) | "
+            f"{_fmt(s.context_sac)} |"
         )
     if s.maml_after is not None and s.maml_before is not None:
         lines.append(
