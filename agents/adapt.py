@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from functools import partial
 from typing import TYPE_CHECKING, Any, Union
 
@@ -24,7 +25,7 @@ import gymnasium as gym
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, unwrap_vec_normalize
 
 from meta_rl.envs import Task, TaskSpace, family_of
 from meta_rl.errors import CheckpointError, ConfigError, FamilyError, TaskError
@@ -161,7 +162,10 @@ def adapt(
       the fine-tune's budget; PPO's and A2C's is 0), and the mapping's own critic where
       a ``td3`` mapping kept one, else a critic warmed up on those steps
       (:mod:`meta_rl.agents.warm`). Settings: the recipe's ``finetune_sac`` /
-      ``finetune_td3``.
+      ``finetune_td3``. With ``search=N`` the prediction is the best of the task's own and
+      ``N`` for nearby descriptors, one episode each on the env
+      (:func:`~meta_rl.agents.warm.search_descriptor`; ``model.search_descriptor``, else
+      ``None``); those steps count in ``model.warm_steps`` too.
 
     The optimizers are fresh; any setting can be overridden by keyword.
 
@@ -360,6 +364,12 @@ def _build(
                 trained, descriptor, env, params, algo, seed, overrides, search
             )
         else:
+            warm_only = sorted(set(overrides) & {f.name for f in fields(WarmStart)})
+            if warm_only:
+                raise ConfigError(
+                    f"{', '.join(warm_only)}: settings of an off-policy fine-tune's warm start "
+                    f"(algo='sac' or 'td3'), not of {algo.upper()}"
+                )
             model = make_agent(
                 trained.family,
                 None,
@@ -373,6 +383,7 @@ def _build(
                 env=env,
             )
             model.warm_steps = 0  # type: ignore[attr-defined]  # nothing ran before learn
+            model.search_descriptor = None  # type: ignore[attr-defined]  # no search
     model.probe_steps = 0  # type: ignore[attr-defined]  # the task was given
     return scope_learn(model, threads)
 
@@ -391,6 +402,11 @@ def _off_policy_model(
     (:mod:`meta_rl.agents.warm`); with ``search`` and the warm start's ``search`` setting,
     ``params`` are those of the best descriptor found around ``descriptor``
     (:func:`~meta_rl.agents.warm.search_descriptor`), whose steps count in ``warm_steps``."""
+    if unwrap_vec_normalize(env) is not None:
+        raise ConfigError(
+            "an off-policy fine-tune's warm start acts on the env's own observations and "
+            "rewards: give the env without VecNormalize"
+        )
     warm, settings = WarmStart.split({**trained.recipe.off_policy_finetune(algo), **overrides})
     critic = (
         trained.critic if trained.critic is not None and trained.critic.objective == "td3" else None
@@ -406,12 +422,12 @@ def _off_policy_model(
         seed=seed,
         qf=critic.hidden if critic is not None else OFF_POLICY_HIDDEN,
     )
-    searched, chosen = 0, descriptor
+    searched, chosen = 0, None
     if search is not None and warm.search:
         chosen, params, searched = search_descriptor(
             model, trained.spec, search, descriptor, warm, seed=seed
         )
-    model.search_descriptor = chosen  # type: ignore[attr-defined]
+    model.search_descriptor = chosen  # type: ignore[attr-defined]  # None: no search ran
     model.warm_steps = searched + warm_start(  # type: ignore[attr-defined]
         model,
         trained.spec,

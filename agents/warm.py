@@ -54,7 +54,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import polyak_update
 
-from meta_rl.errors import ConfigError
+from meta_rl.errors import ConfigError, TaskError
 from meta_rl.mapping.critic import TaskCritic
 from meta_rl.mapping.policy import PolicySpec
 
@@ -107,6 +107,11 @@ class WarmStart:
                 raise ConfigError(f"{name} must be a whole number of at least 0, got {value!r}")
         if self.warm_steps < 1 and self.fit_updates > 0:
             raise ConfigError("warm_steps must be at least 1: the actor is fitted on its states")
+        if self.warm_steps < 1 and self.critic_updates > 0 and self.search == 0:
+            raise ConfigError(
+                "warm_steps must be at least 1 (or search at least 1): the critic warms up "
+                "on their transitions"
+            )
         if not 0 <= self.warm_noise <= 1:
             raise ConfigError(f"warm_noise must be in [0, 1], got {self.warm_noise!r}")
         if not -10 <= self.log_std <= 2:
@@ -190,7 +195,7 @@ def _rollout(
         states.append(x)
         obs, _, _ = _stored_step(model, obs, action, mid, half)
     model._last_obs = obs  # learn() goes on from here unless it resets the env
-    return torch.cat(states)
+    return torch.cat(states) if states else torch.empty((0, *np.shape(obs)[1:]))
 
 
 def _stored_step(
@@ -199,23 +204,39 @@ def _stored_step(
     action: torch.Tensor,
     mid: torch.Tensor,
     half: torch.Tensor,
+    *,
+    cut: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One step of ``model.env`` with ``action`` (env units), stored in the replay buffer
     as SB3 stores its own (actions in ``[-1, 1]``, the final observation of an episode as
-    its next one); returns the next observations, the rewards and the dones."""
+    its next one); returns the next observations, the rewards and the dones. ``cut``: the
+    caller ends the episode here, stored as a time limit's end (so that neither a TD
+    target nor an n-step sum runs into the next episode)."""
     new_obs, rewards, dones, infos = model.env.step(action.numpy())
     after = np.array(new_obs, copy=True)
     for i, done in enumerate(dones):
         if done and infos[i].get("terminal_observation") is not None:
             after[i] = infos[i]["terminal_observation"]
+    if cut:
+        stored_dones = np.ones_like(dones)
+        infos = [
+            {**info, "TimeLimit.truncated": True} if not done else info
+            for info, done in zip(infos, dones, strict=True)
+        ]
+    else:
+        stored_dones = dones
     scaled = ((action - mid) / half).numpy()
-    model.replay_buffer.add(obs, after, scaled, rewards, dones, infos)
+    model.replay_buffer.add(obs, after, scaled, rewards, stored_dones, infos)
     return new_obs, rewards, dones
 
 
 SEARCH_HORIZON = 1000
 """The most env steps of one candidate's episode in :func:`search_descriptor` (an env
-without a time limit is cut there)."""
+without a time limit is cut there, and the cut is stored as a time limit's)."""
+SEARCH_SEED = 2_000_003
+"""Offset of the search's seed from the fine-tune's (``adapt``'s ``seed``): its shared
+start never repeats an evaluation episode's (``evaluate`` seeds its episodes ``seed``,
+``seed + 1``, ...), and its draws are not the warm-up's noise."""
 
 
 def search_descriptor(
@@ -230,8 +251,12 @@ def search_descriptor(
     """The best of the prediction for ``descriptor`` and ``warm.search`` predictions for
     descriptors drawn around it (Gaussian, std ``warm.search_scale``), each scored by the
     return of one deterministic episode on ``model.env`` from the same start state (reset
-    seeded ``seed``): a paired comparison, so a candidate wins on its policy, not on an easy
-    start. Ties keep the earlier candidate, the task's own prediction first.
+    seeded ``seed + SEARCH_SEED``): a paired comparison, so a candidate wins on its policy,
+    not on an easy start. Ties keep the earlier candidate, the task's own prediction first.
+
+    A draw is kept within the task space's bounds (``[-1, 1]`` per feature), or where the
+    task itself lies outside them, no further out than the task; a draw whose prediction is
+    not finite is skipped.
 
     Every step goes into the model's replay buffer. Returns the chosen descriptor, its
     prediction (``predict(descriptor)``) and the env steps taken.
@@ -246,22 +271,32 @@ def search_descriptor(
             f"search runs its candidates one after another on one env; this fine-tune has "
             f"{env.num_envs} (give one env, or search=0)"
         )
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed + SEARCH_SEED)
     low, high = _bounds(model)
     mid, half = (high + low) / 2, (high - low) / 2
     draws = torch.randn((warm.search, descriptor.numel()), generator=generator)
-    candidates = [descriptor, *(descriptor + warm.search_scale * draws)]
+    inside = (
+        torch.minimum(descriptor, torch.tensor(-1.0)),
+        torch.maximum(descriptor, torch.tensor(1.0)),
+    )
+    drawn = torch.clamp(descriptor + warm.search_scale * draws, *inside)
     best, best_params, best_return, steps = descriptor, None, -np.inf, 0
-    for candidate in candidates:
-        params = predict(candidate)
+    for candidate in [descriptor, *drawn]:
+        try:
+            params = predict(candidate)
+        except TaskError:
+            if best_params is None:
+                raise  # the task's own prediction: the caller's error
+            continue
         actor = params[spec.actor_rows][None]
-        env.seed(seed)
+        env.seed(seed + SEARCH_SEED)
         obs, total = env.reset(), 0.0
-        for _ in range(SEARCH_HORIZON):
+        for step in range(SEARCH_HORIZON):
             x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
             with torch.no_grad():
                 action = torch.clamp(spec.action_mean(actor, x[None])[0], low, high)
-            obs, rewards, dones = _stored_step(model, obs, action, mid, half)
+            cut = step == SEARCH_HORIZON - 1
+            obs, rewards, dones = _stored_step(model, obs, action, mid, half, cut=cut)
             total, steps = total + float(rewards[0]), steps + 1
             if dones[0]:
                 break

@@ -220,7 +220,9 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
     for name in ("recurrent", "context_sac"):
         assert math.isfinite(getattr(summary, name).mean), name
         assert getattr(summary, f"{name}_env_steps") == [256, 256], name
-    assert SplitSummary.from_json(summary.to_json()).context_sac == summary.context_sac
+    again = SplitSummary.from_json(summary.to_json())
+    assert again.context_sac == summary.context_sac
+    assert again.context_sac_env_steps == summary.context_sac_env_steps
     assert "zero_shot_minus_context_sac" in summary.targets
     report = (tmp_path / "out" / "results.md").read_text()
     assert "recurrent PPO, task hidden" in report
@@ -250,12 +252,47 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
     assert any(differ)  # the seeds train different mappings
 
 
+def test_the_context_sac_baseline_trains_on_every_task_a_td3_mapping_drew(monkeypatch, tmp_path):
+    import meta_rl.agents.baselines as baselines_module
+    import meta_rl.benchmarks.score as benchmark_module
+
+    mapping = TrainedMapping.load("pendulum")  # td3: it drew its tasks
+    seen = []
+
+    def capture(family, tasks, *args, **kwargs):
+        seen.append(list(tasks))
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(baselines_module, "train_context_sac", capture)
+    config = ScoreConfig(checkpoint="pendulum", out_dir=tmp_path, baseline_steps=256)
+    with pytest.raises(RuntimeError, match="captured"):
+        benchmark_module._context_sac(mapping, config)
+    assert seen == [mapping.training_tasks] and len(seen[0]) == 256
+
+
 def test_the_context_sac_baseline_refuses_discrete_actions(tmp_path):
     import meta_rl.benchmarks.score as benchmark_module
 
-    config = ScoreConfig(checkpoint="cartpole", out_dir=tmp_path, baseline_steps=256)
+    config = ScoreConfig(
+        checkpoint="cartpole", out_dir=tmp_path, baseline_steps=256, context_sac=True
+    )
     with pytest.raises(ConfigError, match="context-sac baseline needs continuous actions"):
         benchmark_module._context_sac(TrainedMapping.load("cartpole"), config)
+    # Before any oracle or mapping trains: nothing is written.
+    with pytest.raises(ConfigError, match="CartPole has discrete ones"):
+        benchmark_module.score_mapping(config)
+    suite = BenchmarkConfig(
+        family="CartPole", out_dir=tmp_path / "suite", baselines=("context-sac",)
+    )
+    with pytest.raises(ConfigError, match="CartPole has discrete ones"):
+        run_benchmark(suite)
+    assert list(tmp_path.iterdir()) == []
+    # The command line offers it, and leaves it out unless named.
+    parse = build_parser().parse_args
+    assert "context-sac" not in parse(["benchmark", "Pendulum"]).baselines
+    assert parse(["benchmark", "Pendulum", "--baselines", "context-sac"]).baselines == [
+        "context-sac"
+    ]
 
 
 @pytest.mark.parametrize("baseline", ["context", "maml", "recurrent"])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import json
+from dataclasses import asdict, fields, replace
 
 import numpy as np
 import pytest
@@ -136,7 +137,7 @@ def test_an_algorithm_that_does_not_fit_the_action_space_is_refused(tiny_mapping
 
 def test_search_keeps_the_candidate_with_the_best_episode_from_the_shared_start(tiny_mapping):
     from meta_rl.agents import base_policy
-    from meta_rl.agents.warm import search_descriptor
+    from meta_rl.agents.warm import SEARCH_SEED, search_descriptor
     from meta_rl.evaluation import ParamsPolicy, run_episodes
 
     path, trained, _, _ = tiny_mapping
@@ -145,18 +146,19 @@ def test_search_keeps_the_candidate_with_the_best_episode_from_the_shared_start(
     # Four episodes of 200 steps (the prediction and three draws), then the warm-up; every
     # step is in the replay buffer and counts.
     assert model.warm_steps == 4 * 200 + 64 and model.replay_buffer.size() == model.warm_steps
-    # The candidates, drawn as the search draws them, each scored again here by one
-    # deterministic episode from the start that reset seed 4 gives.
+    # The candidates, drawn as the search draws them (within the bounds), each scored
+    # again here by one deterministic episode from the start its seed gives.
     d = torch.as_tensor(trained.descriptor(TASK))
-    draws = torch.randn((3, d.numel()), generator=torch.Generator().manual_seed(4))
-    candidates = [d, *(d + 0.5 * draws)]
+    generator = torch.Generator().manual_seed(4 + SEARCH_SEED)
+    draws = torch.randn((3, d.numel()), generator=generator)
+    candidates = [d, *torch.clamp(d + 0.5 * draws, -1.0, 1.0)]
     env = trained.family.make(task=TASK)
     returns = [
         run_episodes(
             env,
             ParamsPolicy(trained.spec, trained.predict_descriptor(c), env.action_space),
             episodes=1,
-            seed=4,
+            seed=4 + SEARCH_SEED,
         )[0]
         for c in candidates
     ]
@@ -172,8 +174,18 @@ def test_search_keeps_the_candidate_with_the_best_episode_from_the_shared_start(
     assert torch.equal(again.search_descriptor, model.search_descriptor)
     # Without search, the task's own prediction; the base policy has no descriptor to move.
     plain = adapt(path, task=TASK, algo="sac", seed=4, **QUICK)
-    assert torch.equal(plain.search_descriptor, d) and plain.warm_steps == 64
-    assert base_policy(path, task=TASK, algo="sac", seed=4, **quick).warm_steps == 64
+    assert plain.search_descriptor is None and plain.warm_steps == 64
+    expert = base_policy(path, task=TASK, algo="sac", seed=4, **quick)
+    assert expert.search_descriptor is None and expert.warm_steps == 64
+    # VecNormalize would show the warm start and the search other observations and rewards.
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    normalised = VecNormalize(DummyVecEnv([lambda: trained.family.make(task=TASK)]))
+    with pytest.raises(ConfigError, match="without VecNormalize"):
+        adapt(path, normalised, algo="sac", **QUICK)
+    # A warm-start setting given to PPO is refused by name.
+    with pytest.raises(ConfigError, match="search: settings of an off-policy fine-tune"):
+        adapt(path, task=TASK, algo="ppo", search=2)
     # The candidates share one start state, so the search takes a single env.
     two = adapt(path, task=TASK, algo="sac", n_envs=2, seed=4, **QUICK)
     with pytest.raises(ConfigError, match="one env; this fine-tune has 2"):
@@ -204,6 +216,9 @@ def test_warm_start_settings_are_checked():
         WarmStart(warm_noise=2.0)
     with pytest.raises(ConfigError, match="warm_steps must be at least 1"):
         WarmStart(warm_steps=0)
+    with pytest.raises(ConfigError, match="the critic warms up on their transitions"):
+        WarmStart(warm_steps=0, fit_updates=0)
+    assert WarmStart(warm_steps=0, fit_updates=0, search=2).search == 2
     with pytest.raises(ConfigError, match="search must be a whole number"):
         WarmStart(search=-1)
     with pytest.raises(ConfigError, match="search_scale must be in"):
@@ -285,3 +300,14 @@ def test_a_checkpoint_saved_before_the_choice_takes_the_familys_fine_tune():
     assert recipe_from_json(old).finetune_algo == "ppo"  # no family: the defaults
     saved = {**old, "finetune_algo": "td3"}  # a recorded choice is kept
     assert recipe_from_json(saved, family="Pendulum").finetune_algo == "td3"
+
+
+def test_a_recipe_records_every_warm_start_setting():
+    from meta_rl.agents.warm import WarmStart
+    from meta_rl.training.recipes import recipe_for, recipe_from_json
+
+    warm = {f.name: getattr(WarmStart(), f.name) for f in fields(WarmStart)}
+    for algo in ("sac", "td3"):
+        recipe = replace(recipe_for("pendulum"), **{f"finetune_{algo}": {**warm, "search": 7}})
+        again = recipe_from_json(json.loads(json.dumps(asdict(recipe))), family="Pendulum")
+        assert again.off_policy_finetune(algo)["search"] == 7

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 from meta_rl.benchmarks.results import (
@@ -29,6 +30,7 @@ from meta_rl.benchmarks.score import (
     ScoreConfig,
     budget_scale,
     check_budgets,
+    check_context_sac,
     oracle_note,
     score_mapping,
 )
@@ -406,6 +408,13 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkResult:
     """Train and score every (split, seed) run, pool them, write the report and plots."""
     start = time.perf_counter()
     family = get_family(config.family)
+    if "context-sac" in config.baselines:  # before any mapping trains
+        env = family.make()
+        try:
+            kind = "box" if isinstance(env.action_space, gym.spaces.Box) else "discrete"
+        finally:
+            env.close()
+        check_context_sac(family.name, kind)
     config.out_dir.mkdir(parents=True, exist_ok=True)
     pairs = [(split, seed) for split in config.splits for seed in range(config.seeds)]
     # The mappings train here, one after the other: they share the work folder (its base

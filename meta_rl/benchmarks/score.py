@@ -493,6 +493,8 @@ def score_mapping(config: ScoreConfig) -> ScoreResult:
     jobs (``config.workers`` processes, or Ray tasks).
     """
     mapping = TrainedMapping.load(config.checkpoint)
+    if config.context_sac:  # before any oracle trains
+        check_context_sac(mapping.family_name, mapping.arch.action_kind)
     # Oracles follow the family's current recipe, not the one the mapping was trained with.
     recipe = recipe_for(mapping.family_name).scaled(
         oracle_scale(config.budget, config.oracle_budget),
@@ -706,16 +708,22 @@ def _recurrent_policy(mapping: TrainedMapping, config: ScoreConfig) -> dict[str,
     return {"state": state, "meta": meta, "steps": meta["steps"]}
 
 
+def check_context_sac(family_name: str, action_kind: str) -> None:
+    """Raise unless a family of ``action_kind`` (``"box"``, ``"discrete"``) can have the
+    context-sac baseline."""
+    if action_kind != "box":
+        raise ConfigError(
+            f"the context-sac baseline needs continuous actions; {family_name} has "
+            f"{action_kind} ones (its context baseline is the PPO one, 'context')"
+        )
+
+
 def _context_sac(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
     """The context-conditioned SAC policy for the mapping's training tasks, cached as its
     policy's tensors (safetensors, no pickle) in ``out_dir``."""
     from meta_rl.agents.baselines import context_sac_state, train_context_sac
 
-    if mapping.arch.action_kind != "box":
-        raise ConfigError(
-            f"the context-sac baseline needs continuous actions; {mapping.family_name} has "
-            "discrete ones (its context baseline is the PPO one, 'context')"
-        )
+    check_context_sac(mapping.family_name, mapping.arch.action_kind)
     recipe = mapping.recipe
     steps, path = _baseline_budget(mapping, config, "context-sac", {"sac": recipe.sac or {}})
     if path.exists():

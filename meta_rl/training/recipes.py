@@ -547,6 +547,8 @@ _WARM_SETTINGS: dict[str, Callable[[Any], bool]] = {
     "fit_updates": _count(0, _MAX_BUFFER),
     "critic_updates": _count(0, _MAX_BUFFER),
     "log_std": _real(-10.0, 2.0),
+    "search": _count(0, _MAX_BUFFER),
+    "search_scale": _real(0.0, 2.0, open_low=True),
 }
 FINETUNE_SAC_SETTINGS = {**SAC_SETTINGS, **_WARM_SETTINGS}
 """Every setting of a recipe's ``finetune_sac``: SAC's and the warm start's."""

@@ -11,10 +11,12 @@ stopping's; never a test task) and the shipped `pendulum` mapping:
   ranked by the mapping's critic, ``min(Q1, Q2)(s, a, d)`` for the task's ``d``, averaged
   over the states of two episodes of the task's own prediction; the return (10 episodes)
   of the top-ranked prediction, against the task's own and the best of the 31.
-* **episodes**: what ``adapt(..., search=N)`` does, without the fine-tune after it: the
-  task's prediction and N draws (std 0.2) each play one deterministic episode from one
-  shared start, the best is kept and scored on 10 other episodes; four repeats of other
-  draws and starts.
+* **episodes**: the selection ``adapt(..., search=N)`` makes, without the warm-up and the
+  fine-tune after it: the task's prediction and N draws (std 0.2) each play one
+  deterministic episode from one shared start, the best is kept and scored on 10 other
+  episodes; four repeats of other draws and starts. (The draws and starts are this
+  script's own stream, not ``adapt``'s: one generator for all tasks of a repeat, starts
+  seeded 100, 110, 120, 130.)
 """
 
 from __future__ import annotations
