@@ -10,7 +10,7 @@ in the output folder.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -430,12 +430,14 @@ def _task_row(
         )
 
     if recurrent is not None:
-        value = _evaluate_recurrent(recurrent, mapping, task, episodes, config.seed + 1)
+        value = _evaluate_trained("recurrent", recurrent, mapping, task, episodes, config.seed + 1)
         extra.update(
             recurrent=value, recurrent_score=score(value), recurrent_steps=recurrent["steps"]
         )
     if context_sac is not None:
-        value = _evaluate_context_sac(context_sac, mapping, task, episodes, config.seed + 1)
+        value = _evaluate_trained(
+            "context-sac", context_sac, mapping, task, episodes, config.seed + 1
+        )
         extra.update(
             context_sac=value,
             context_sac_score=score(value),
@@ -691,21 +693,36 @@ def _recurrent_policy(mapping: TrainedMapping, config: ScoreConfig) -> dict[str,
         "recurrent",
         {"ppo": recipe.scratch, "n_envs": recipe.n_envs, "lstm": RECURRENT_LSTM},
     )
-    if path.exists():
-        tensors, meta = load_tensors(path)
-        return {"state": tensors, "meta": meta, "steps": meta["steps"]}
-    model = train_recurrent_policy(
-        mapping.family,
-        mapping.training_tasks,
-        recipe,
-        steps=steps,
-        seed=config.seed,
-        progress_bar=config.progress,
+    return _trained_state(
+        mapping, config, steps, path, train_recurrent_policy, recurrent_policy_state
     )
-    state, meta = recurrent_policy_state(model)
-    meta["steps"] = int(model.num_timesteps)
-    save_tensors(path, state, meta)
-    return {"state": state, "meta": meta, "steps": meta["steps"]}
+
+
+def _trained_state(
+    mapping: TrainedMapping,
+    config: ScoreConfig,
+    steps: int,
+    path: Path,
+    train: Callable[..., Any],
+    state_of: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]],
+) -> dict[str, Any]:
+    """A baseline's policy tensors and settings from the cache file at ``path``; else
+    ``train`` (a :mod:`meta_rl.agents.baselines` trainer) runs ``steps`` env steps on the
+    mapping's training tasks, and ``state_of`` its model's tensors are saved there first
+    with the env steps taken (safetensors, no pickle)."""
+    if not path.exists():
+        model = train(
+            mapping.family,
+            mapping.training_tasks,
+            mapping.recipe,
+            steps=steps,
+            seed=config.seed,
+            progress_bar=config.progress,
+        )
+        state, meta = state_of(model)
+        save_tensors(path, state, {**meta, "steps": int(model.num_timesteps)})
+    tensors, meta = load_tensors(path)
+    return {"state": tensors, "meta": meta, "steps": meta["steps"]}
 
 
 def check_context_sac(family_name: str, action_kind: str) -> None:
@@ -724,23 +741,9 @@ def _context_sac(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]
     from meta_rl.agents.baselines import context_sac_state, train_context_sac
 
     check_context_sac(mapping.family_name, mapping.arch.action_kind)
-    recipe = mapping.recipe
-    steps, path = _baseline_budget(mapping, config, "context-sac", {"sac": recipe.sac or {}})
-    if path.exists():
-        tensors, meta = load_tensors(path)
-        return {"state": tensors, "meta": meta, "steps": meta["steps"]}
-    model = train_context_sac(
-        mapping.family,
-        mapping.training_tasks,
-        recipe,
-        steps=steps,
-        seed=config.seed,
-        progress_bar=config.progress,
-    )
-    state, meta = context_sac_state(model)
-    meta["steps"] = int(model.num_timesteps)
-    save_tensors(path, state, meta)
-    return {"state": state, "meta": meta, "steps": meta["steps"]}
+    sac = mapping.recipe.sac or {}
+    steps, path = _baseline_budget(mapping, config, "context-sac", {"sac": sac})
+    return _trained_state(mapping, config, steps, path, train_context_sac, context_sac_state)
 
 
 _BASELINES = {
@@ -751,26 +754,24 @@ _BASELINES = {
 }
 
 
-def _evaluate_context_sac(
-    context_sac: dict[str, Any], mapping: TrainedMapping, task: Task, episodes: int, seed: int
+def _evaluate_trained(
+    name: str,
+    trained: dict[str, Any],
+    mapping: TrainedMapping,
+    task: Task,
+    episodes: int,
+    seed: int,
 ) -> float:
-    from meta_rl.agents.baselines import evaluate_context_policy, rebuild_context_sac
+    """Mean return on ``task`` of the ``"recurrent"`` or ``"context-sac"`` baseline that
+    :func:`_trained_state` gave, its policy rebuilt from its tensors."""
+    from meta_rl.agents import baselines
 
-    policy = rebuild_context_sac(
-        mapping.family, mapping.training_tasks, context_sac["state"], context_sac["meta"]
-    )
-    return evaluate_context_policy(policy, mapping.family, task, episodes=episodes, seed=seed)
-
-
-def _evaluate_recurrent(
-    recurrent: dict[str, Any], mapping: TrainedMapping, task: Task, episodes: int, seed: int
-) -> float:
-    from meta_rl.agents.baselines import evaluate_recurrent_policy, rebuild_recurrent_policy
-
-    policy = rebuild_recurrent_policy(
-        mapping.family, mapping.training_tasks, recurrent["state"], recurrent["meta"]
-    )
-    return evaluate_recurrent_policy(policy, mapping.family, task, episodes=episodes, seed=seed)
+    rebuild, evaluate = {
+        "recurrent": (baselines.rebuild_recurrent_policy, baselines.evaluate_recurrent_policy),
+        "context-sac": (baselines.rebuild_context_sac, baselines.evaluate_context_policy),
+    }[name]
+    policy = rebuild(mapping.family, mapping.training_tasks, trained["state"], trained["meta"])
+    return evaluate(policy, mapping.family, task, episodes=episodes, seed=seed)
 
 
 def _evaluate_context(
