@@ -199,17 +199,17 @@ OFF_POLICY_BATCH = 256
 """Transitions per gradient step on both sides (the ``td3`` objective's 16 tasks of 16)."""
 
 
-def td3_objective(seconds: float) -> dict[str, Any]:
-    """The ``td3`` objective on Pendulum as its recipe runs it (16 tasks per rollout of
-    200 steps, a twin 256-256 critic, batches of 16 tasks x 16 states, the actor and the
-    targets every second step): rollout env steps per second, and gradient steps per
-    second once the actor learns."""
+def td3_learner(family_name: str = "Pendulum", pi: tuple[int, ...] = (64, 64)) -> Any:
+    """The ``td3`` objective as a recipe runs it (16 tasks per rollout of 200 steps, a twin
+    256-256 critic, batches of 16 tasks x 16 states, the actor and the targets every second
+    step) on an untrained mapping of ``pi``-sized policies for 16 tasks of the family, with
+    its first rollout in the buffer: a :class:`~meta_rl.objectives.td3.TD3Learner`."""
     from meta_rl.mapping.network import MappingConfig, MappingNetwork
     from meta_rl.mapping.policy import PolicyArch, PolicySpec, build_policy
     from meta_rl.objectives.td3 import TD3Config, TD3Learner
 
-    family = get_family("Pendulum")
-    arch = PolicyArch.for_env(family.make(), pi=(64, 64), vf=(64, 64))
+    family = get_family(family_name)
+    arch = PolicyArch.for_env(family.make(), pi=pi, vf=pi)
     spec = PolicySpec(arch)
     tasks = family.task_space.sample(64, 0)
     descriptors = torch.as_tensor(np.stack([family.task_space.to_descriptor(t) for t in tasks]))
@@ -222,35 +222,50 @@ def td3_objective(seconds: float) -> dict[str, Any]:
     )
     learner = TD3Learner(spec, network, family, tasks, descriptors, config, seed=0)
     learner._collect(1)  # warm-up (and a buffer to sample from)
+    return learner
+
+
+def actor_periods(learner: Any) -> Callable[[], None]:
+    """One whole actor period of ``learner`` per call (two critic steps, one actor step, the
+    targets), as its ``_update`` makes them."""
+    learner.config = replace(learner.config, n_steps=1, tasks_per_iteration=1, updates_per_step=2.0)
+    return lambda: learner._update(1)
+
+
+def td3_objective(seconds: float) -> dict[str, Any]:
+    """The ``td3`` objective on Pendulum as its recipe runs it (:func:`td3_learner`):
+    rollout env steps per second, and gradient steps per second once the actor learns."""
+    learner = td3_learner()
     start = time.perf_counter()
     learner._collect(2)
     collect = time.perf_counter() - start
-    rollout_steps = learner._n_chosen * config.n_steps
-    # Time whole actor periods, as the objective makes them (a shortened _update).
-    learner.config = replace(config, n_steps=1, tasks_per_iteration=1, updates_per_step=2.0)
+    rollout_steps = learner._n_chosen * learner.config.n_steps
     return {
         "rollout_env_steps_per_second": rollout_steps / collect,
-        "updates_per_second": _rate(lambda: learner._update(1), 2, seconds),
+        "updates_per_second": _rate(actor_periods(learner), 2, seconds),
         "batch": OFF_POLICY_BATCH,
     }
 
 
-def sb3_off_policy(updates: int) -> list[dict[str, Any]]:
-    """SB3's ``TD3`` and ``SAC`` on Gymnasium's Pendulum-v1 with the ``td3`` objective's
-    sizes (actor 64-64, critics 256-256, batches of 256): gradient steps per second."""
+def sb3_off_policy(
+    updates: int, env: Any = "Pendulum-v1", pi: tuple[int, ...] = (64, 64), algos: Any = None
+) -> list[dict[str, Any]]:
+    """SB3's ``TD3`` and ``SAC`` (or ``algos``) on ``env`` (Gymnasium's Pendulum-v1) with
+    the ``td3`` objective's sizes (actor ``pi``, critics 256-256, batches of 256): gradient
+    steps per second."""
     from stable_baselines3 import SAC, TD3
 
     from meta_rl.infra.sb3 import silence
 
     out = []
-    for algo in (TD3, SAC):
+    for algo in algos or (TD3, SAC):
         model = silence(
             algo(
                 "MlpPolicy",
-                "Pendulum-v1",
+                env,
                 batch_size=OFF_POLICY_BATCH,
                 learning_starts=1000,
-                policy_kwargs={"net_arch": {"pi": [64, 64], "qf": [256, 256]}},
+                policy_kwargs={"net_arch": {"pi": list(pi), "qf": [256, 256]}},
                 device="cpu",
                 seed=0,
             )
