@@ -21,7 +21,7 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,9 +104,11 @@ def scratch_sac_job(
     points: Sequence[int],
     episodes: int,
     seed: int,
+    on_point: Callable[[int, float], None] | None = None,
 ) -> Curve:
     """Worker: SB3's SAC from scratch on ``task`` (its default ``MlpPolicy``, ``settings``
-    on top), evaluated at ``points`` env steps; point 0 is its untrained policy."""
+    on top), evaluated at ``points`` env steps; point 0 is its untrained policy.
+    ``on_point(steps, mean_return)`` is called as each point is measured."""
     from stable_baselines3 import SAC
 
     from meta_rl.infra.sb3 import silence
@@ -128,6 +130,8 @@ def scratch_sac_job(
 
             returns = run_episodes(eval_env, act, episodes=episodes, seed=seed + 1)
             curve.append((done, float(np.mean(returns))))
+            if on_point is not None:
+                on_point(*curve[-1])
     finally:
         env.close()
         eval_env.close()

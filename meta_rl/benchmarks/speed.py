@@ -202,7 +202,7 @@ OFF_POLICY_BATCH = 256
 def td3_learner(family_name: str = "Pendulum", pi: tuple[int, ...] = (64, 64)) -> Any:
     """The ``td3`` objective as a recipe runs it (16 tasks per rollout of 200 steps, a twin
     256-256 critic, batches of 16 tasks x 16 states, the actor and the targets every second
-    step) on an untrained mapping of ``pi``-sized policies for 16 tasks of the family, with
+    step) on an untrained mapping of ``pi``-sized policies for 64 tasks of the family, with
     its first rollout in the buffer: a :class:`~meta_rl.objectives.td3.TD3Learner`."""
     from meta_rl.mapping.network import MappingConfig, MappingNetwork
     from meta_rl.mapping.policy import PolicyArch, PolicySpec, build_policy
@@ -225,6 +225,13 @@ def td3_learner(family_name: str = "Pendulum", pi: tuple[int, ...] = (64, 64)) -
     return learner
 
 
+def rollout_rate(learner: Any) -> float:
+    """Env steps per second of one rollout of ``learner`` (its second iteration's)."""
+    start = time.perf_counter()
+    learner._collect(2)
+    return learner._n_chosen * learner.config.n_steps / (time.perf_counter() - start)
+
+
 def actor_periods(learner: Any) -> Callable[[], None]:
     """One whole actor period of ``learner`` per call (two critic steps, one actor step, the
     targets), as its ``_update`` makes them."""
@@ -236,12 +243,8 @@ def td3_objective(seconds: float) -> dict[str, Any]:
     """The ``td3`` objective on Pendulum as its recipe runs it (:func:`td3_learner`):
     rollout env steps per second, and gradient steps per second once the actor learns."""
     learner = td3_learner()
-    start = time.perf_counter()
-    learner._collect(2)
-    collect = time.perf_counter() - start
-    rollout_steps = learner._n_chosen * learner.config.n_steps
     return {
-        "rollout_env_steps_per_second": rollout_steps / collect,
+        "rollout_env_steps_per_second": rollout_rate(learner),
         "updates_per_second": _rate(actor_periods(learner), 2, seconds),
         "batch": OFF_POLICY_BATCH,
     }

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from meta_rl.benchmarks.speed import actor_periods, sb3_off_policy, td3_learner
+from meta_rl.benchmarks.speed import actor_periods, rollout_rate, sb3_off_policy, td3_learner
 
 
 def main() -> None:
@@ -33,9 +33,7 @@ def main() -> None:
     torch.set_num_threads(1)
     pi = tuple(args.pi)
     learner = td3_learner(args.family, pi)
-    start = time.perf_counter()
-    learner._collect(2)
-    rollout = learner._n_chosen * learner.config.n_steps / (time.perf_counter() - start)
+    rollout = rollout_rate(learner)
     period = actor_periods(learner)
     for _ in range(5):
         period()
