@@ -83,6 +83,10 @@ class WarmStart:
             counted); 0: no search, the task's prediction is used.
         search_scale: Std of those draws, in descriptor units (each feature's bounds span
             2).
+        actor_delay: Env steps of the fine-tune during which the actor is held (its
+            optimizer skips its steps) while the critic learns from the fresh transitions
+            of the held policy; the gradient steps that follow the last of them are the
+            actor's first. 0: the actor learns from the first step.
     """
 
     warm_steps: int = 400
@@ -92,6 +96,7 @@ class WarmStart:
     log_std: float = -2.0
     search: int = 0
     search_scale: float = 0.2
+    actor_delay: int = 0
 
     @classmethod
     def split(cls, settings: Mapping[str, Any]) -> tuple[WarmStart, dict[str, Any]]:
@@ -101,7 +106,7 @@ class WarmStart:
         return cls(**own), {k: v for k, v in settings.items() if k not in names}
 
     def __post_init__(self) -> None:
-        for name in ("warm_steps", "fit_updates", "critic_updates", "search"):
+        for name in ("warm_steps", "fit_updates", "critic_updates", "search", "actor_delay"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{name} must be a whole number of at least 0, got {value!r}")
@@ -169,6 +174,8 @@ def warm_start(
         _load_critic(model, critic, descriptor, mid, half)
     _critic_updates(model, warm.critic_updates)
     _fresh_optimizers(model)
+    if warm.actor_delay:
+        _hold_actor(model, warm.actor_delay)
     return len(states)  # warm_steps, rounded up to whole steps of every env
 
 
@@ -460,6 +467,32 @@ def _td_target(model: OffPolicyAlgorithm, data: Any) -> torch.Tensor:
         discounts = getattr(data, "discounts", None)  # only SB3 versions with n-step buffers
         discounts = model.gamma if discounts is None else discounts
         return data.rewards + (1 - data.dones) * discounts * next_q
+
+
+def _stored(model: OffPolicyAlgorithm) -> int:
+    """Transitions in the model's replay buffer (every env's), however often ``learn`` reset
+    its step count."""
+    buffer = model.replay_buffer
+    return buffer.size() * buffer.n_envs
+
+
+def _hold_actor(model: OffPolicyAlgorithm, env_steps: int) -> None:
+    """Skip the actor's optimizer steps until ``env_steps`` more transitions are in the
+    replay buffer (SB3 trains after each env step, so the actor's first update follows
+    the last held step): the critic first learns the held policy's values on fresh data. The
+    count is the buffer's, so ``learn`` called in pieces holds it once; a full buffer
+    releases it. Only this model's optimizer object changes (a saved model loads with a
+    plain one)."""
+    until = _stored(model) + env_steps
+    optimizer = model.actor.optimizer
+    step = optimizer.step
+
+    def held_step(closure: Callable[[], float] | None = None) -> float | None:
+        if _stored(model) < until and not model.replay_buffer.full:
+            return None
+        return step(closure)
+
+    optimizer.step = held_step  # type: ignore[method-assign]
 
 
 def _fresh_optimizers(model: BaseAlgorithm) -> None:

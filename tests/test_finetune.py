@@ -119,6 +119,25 @@ def test_seeded_off_policy_fine_tunes_repeat_exactly(tiny_mapping):
     assert torch.equal(run(), run())
 
 
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_an_actor_delay_holds_the_actor_while_the_critic_learns(tiny_mapping, algo):
+    """The actor stays the converted prediction for ``actor_delay`` env steps (counted by
+    the replay buffer, so across ``learn`` calls that reset the step count), then learns."""
+    path = tiny_mapping[0]
+    model = adapt(path, task=TASK, algo=algo, seed=0, actor_delay=40, **QUICK)
+
+    def weights(part: torch.nn.Module) -> torch.Tensor:
+        return torch.nn.utils.parameters_to_vector(part.parameters()).detach().clone()
+
+    actor, critic = weights(model.actor), weights(model.critic)
+    model.learn(24)
+    model.learn(14)  # step count reset: 38 env steps in all, still held
+    assert torch.equal(weights(model.actor), actor)
+    assert not torch.equal(weights(model.critic), critic)
+    model.learn(8, reset_num_timesteps=False)
+    assert not torch.equal(weights(model.actor), actor)
+
+
 def test_an_algorithm_that_does_not_fit_the_action_space_is_refused(tiny_mapping):
     from meta_rl.agents import load_mapping
 
@@ -221,6 +240,8 @@ def test_warm_start_settings_are_checked():
     assert WarmStart(warm_steps=0, fit_updates=0, search=2).search == 2
     with pytest.raises(ConfigError, match="search must be a whole number"):
         WarmStart(search=-1)
+    with pytest.raises(ConfigError, match="actor_delay must be a whole number"):
+        WarmStart(actor_delay=1.5)
     with pytest.raises(ConfigError, match="search_scale must be in"):
         WarmStart(search_scale=0.0)
     warm, rest = WarmStart.split({"warm_steps": 10, "learning_rate": 1e-3})
