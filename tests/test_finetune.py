@@ -309,6 +309,27 @@ def test_select_finetune_scores_candidates_on_validation_tasks_and_resumes(tiny_
     )
 
 
+def test_the_recipes_own_fine_tune_is_kept_unless_beaten_beyond_the_noise():
+    from meta_rl.benchmarks.finetune import CandidateResult, choose_winner
+
+    def candidate(name: str, finals: list[float], worst_drop: float = 0.0) -> CandidateResult:
+        curves = [[(0, 0.0), (100, f)] for f in finals]
+        mean = [(0, 0.0), (100, float(np.mean(finals)))]
+        return CandidateResult(name, name, {}, curves, mean, worst_drop=worst_drop, noise=1.0)
+
+    own = candidate("ppo", [10.0, 20.0, 30.0, 40.0])
+    close = candidate("a2c", [11.0, 19.0, 32.0, 40.0])  # +0.5, paired noise 1.3
+    far = candidate("sac", [15.0, 26.0, 34.0, 46.0])  # +5.25, paired noise 1.0
+    winner, reason = choose_winner([own, close], incumbent="ppo")
+    assert winner is own and "within the noise (1.3)" in reason
+    winner, reason = choose_winner([own, close, far], incumbent="ppo")
+    assert winner is far and "5.2 ahead of the recipe's own `ppo`" in reason
+    # No incumbent among the candidates, or an unsafe one: the best safe last point.
+    assert choose_winner([close, far], incumbent="ppo")[0] is far
+    unsafe_own = candidate("ppo", [50.0] * 4, worst_drop=9.0)
+    assert choose_winner([unsafe_own, close], incumbent="ppo")[0] is close
+
+
 def test_a_checkpoint_saved_before_the_choice_takes_the_familys_fine_tune():
     from meta_rl.training.recipes import recipe_for, recipe_from_json
 

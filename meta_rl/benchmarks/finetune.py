@@ -234,6 +234,32 @@ def _recipe_settings(recipe: Recipe, algo: str) -> dict[str, Any]:
     return dict(recipe.finetune)
 
 
+def choose_winner(
+    scored: Sequence[CandidateResult], *, incumbent: str | None
+) -> tuple[CandidateResult, str]:
+    """The winner and why: the safe candidate with the best last point, unless the
+    recipe's own fine-tune (the candidate named ``incumbent``, a bare algorithm, which
+    runs the recipe's settings) is safe too and the leader's lead over it at the last
+    point, paired by task, is within the noise (twice its standard error): a choice
+    already made is not replaced on noise."""
+    safe = [c for c in scored if c.safe] or list(scored)
+    best = max(safe, key=lambda c: c.final)
+    own = next((c for c in safe if c.name == incumbent), None)
+    if own is None or own is best:
+        return best, "the safe candidate with the best last point"
+    diffs = np.array([b[-1][1] - o[-1][1] for b, o in zip(best.curves, own.curves, strict=True)])
+    lead, noise = float(diffs.mean()), 2 * float(diffs.std(ddof=1)) / math.sqrt(len(diffs))
+    if lead <= noise:
+        return own, (
+            f"the recipe's own fine-tune; `{best.name}` leads it at the last point by "
+            f"{lead:.1f}, within the noise ({noise:.1f})"
+        )
+    return best, (
+        f"the safe candidate with the best last point, {lead:.1f} ahead of the recipe's "
+        f"own `{own.name}` (noise {noise:.1f})"
+    )
+
+
 def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
     """Score every candidate on validation tasks, pick the winner, write the report."""
     from meta_rl.agents.adapt import check_algo
@@ -313,8 +339,7 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
                 noise=noise,
             )
         )
-    safe = [c for c in scored if c.safe] or scored
-    winner = max(safe, key=lambda c: c.final)
+    winner, reason = choose_winner(scored, incumbent=recipe.finetune_algo)
     result = {
         "family": mapping.family_name,
         "checkpoint": path,
@@ -336,6 +361,7 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
             for c in scored
         ],
         "winner": winner.name,
+        "reason": reason,
         "seconds": round(time.time() - started, 1),
     }
     write_json(config.out_dir / "results.json", result)
@@ -368,5 +394,6 @@ def selection_table(result: Mapping[str, Any]) -> str:
             f"| {c['name']} | {cells} | {c['worst_drop']:.1f} | {c['noise']:.1f} | "
             f"{'yes' if c['safe'] else 'no'} |"
         )
-    lines += ["", f"Winner: `{result['winner']}` (the safe candidate with the best last point)."]
+    reason = result.get("reason", "the safe candidate with the best last point")
+    lines += ["", f"Winner: `{result['winner']}` ({reason})."]
     return "\n".join(lines)

@@ -199,6 +199,8 @@ _CARTPOLE = Recipe(
     oracle_steps=150_000,
     finetune=warm_start(_CARTPOLE_PPO, n_steps=64, batch_size=128, n_epochs=10, learning_rate=2e-4),
     finetune_n_envs=4,
+    # Kept by `meta-rl select-finetune CartPole` on validation tasks (the benchmarks' docs).
+    finetune_algo="ppo",
     # Chosen by `meta-rl select-objective` on validation tasks (the benchmarks' docs).
     objective="rl",
 )
@@ -222,6 +224,8 @@ _ACROBOT = Recipe(
     oracle_steps=300_000,
     finetune=warm_start(_ACROBOT_PPO, n_steps=128, batch_size=128, n_epochs=4, learning_rate=2e-4),
     finetune_n_envs=4,
+    # Kept by `meta-rl select-finetune Acrobot` on validation tasks (the benchmarks' docs).
+    finetune_algo="ppo",
     # Chosen by `meta-rl select-objective` on validation tasks (the benchmarks' docs).
     objective="rl",
 )
@@ -247,6 +251,9 @@ _MOUNTAIN_CAR = Recipe(
         _MOUNTAIN_CAR_PPO, n_steps=256, batch_size=128, n_epochs=5, learning_rate=1e-4
     ),
     finetune_n_envs=4,
+    # Kept by `meta-rl select-finetune MountainCarContinuous` on validation tasks (the
+    # benchmarks' docs): A2C within the noise; SAC and TD3, without a mapping critic, unsafe.
+    finetune_algo="ppo",
     # The plain policies' std: independent noise has to be large to move the car far.
     log_std_init=0.0,
     # rl-zoo3's PPO, gSDE and VecNormalize included, on 8 envs instead of 1: without them
