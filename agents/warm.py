@@ -480,15 +480,22 @@ def _hold_actor(model: OffPolicyAlgorithm, env_steps: int) -> None:
     """Skip the actor's optimizer steps until ``env_steps`` more transitions are in the
     replay buffer (SB3 trains after each env step, so the actor's first update follows
     the last held step): the critic first learns the held policy's values on fresh data. The
-    count is the buffer's, so ``learn`` called in pieces holds it once; a full buffer
-    releases it. Only this model's optimizer object changes (a saved model loads with a
-    plain one)."""
+    count is the buffer's, so ``learn`` called in pieces holds it once. Only this model's
+    optimizer object changes: a saved, copied or pickled model comes back with a plain
+    one. SAC's automatic entropy coefficient goes on learning meanwhile."""
     until = _stored(model) + env_steps
+    buffer = model.replay_buffer
+    if until > buffer.buffer_size * buffer.n_envs:
+        raise ConfigError(
+            f"actor_delay={env_steps} outlasts the replay buffer ({buffer.buffer_size} "
+            f"transitions per env, {_stored(model)} already in it): give a larger "
+            "buffer_size or a shorter delay"
+        )
     optimizer = model.actor.optimizer
     step = optimizer.step
 
     def held_step(closure: Callable[[], float] | None = None) -> float | None:
-        if _stored(model) < until and not model.replay_buffer.full:
+        if _stored(model) < until:
             return None
         return step(closure)
 

@@ -136,6 +136,8 @@ def test_an_actor_delay_holds_the_actor_while_the_critic_learns(tiny_mapping, al
     assert not torch.equal(weights(model.critic), critic)
     model.learn(8, reset_num_timesteps=False)
     assert not torch.equal(weights(model.actor), actor)
+    with pytest.raises(ConfigError, match="actor_delay=100 outlasts the replay buffer"):
+        adapt(path, task=TASK, algo=algo, seed=0, actor_delay=100, buffer_size=128, **QUICK)
 
 
 def test_an_algorithm_that_does_not_fit_the_action_space_is_refused(tiny_mapping):
@@ -328,6 +330,10 @@ def test_the_recipes_own_fine_tune_is_kept_unless_beaten_beyond_the_noise():
     assert choose_winner([close, far], incumbent="ppo")[0] is far
     unsafe_own = candidate("ppo", [50.0] * 4, worst_drop=9.0)
     assert choose_winner([unsafe_own, close], incumbent="ppo")[0] is close
+    # None safe: the best last point, and no claim that the recipe's own was kept.
+    unsafe_close = candidate("a2c", [11.0, 19.0, 32.0, 40.0], worst_drop=9.0)
+    winner, reason = choose_winner([unsafe_own, unsafe_close], incumbent="ppo")
+    assert winner is unsafe_own and "recipe's own" not in reason
 
 
 def test_a_checkpoint_saved_before_the_choice_takes_the_familys_fine_tune():

@@ -244,7 +244,7 @@ def choose_winner(
     already made is not replaced on noise."""
     safe = [c for c in scored if c.safe] or list(scored)
     best = max(safe, key=lambda c: c.final)
-    own = next((c for c in safe if c.name == incumbent), None)
+    own = next((c for c in scored if c.algo == incumbent and not c.settings and c.safe), None)
     if own is None or own is best:
         return best, "the safe candidate with the best last point"
     diffs = np.array([b[-1][1] - o[-1][1] for b, o in zip(best.curves, own.curves, strict=True)])
@@ -377,8 +377,8 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
 def selection_table(result: Mapping[str, Any]) -> str:
     """The selection's report in Markdown."""
     zero = float(np.mean(result["zero_shot"]))
-    points = [c for c in result["candidates"][0]["mean"]]
-    head = " | ".join(f"{s} steps" for s, _ in points)
+    points = result["points"]
+    head = " | ".join(f"{s:,} steps" for s in points)
     lines = [
         f"Fine-tune selection for {result['family']} ({result['checkpoint']}): "
         f"{len(result['tasks'])} validation tasks past early stopping's, "

@@ -567,7 +567,7 @@ _WARM_SETTINGS: dict[str, Callable[[Any], bool]] = {
     "log_std": _real(-10.0, 2.0),
     "search": _count(0, _MAX_BUFFER),
     "search_scale": _real(0.0, 2.0, open_low=True),
-    "actor_delay": _count(0, 10**7),
+    "actor_delay": _count(0, _MAX_BUFFER),
 }
 FINETUNE_SAC_SETTINGS = {**SAC_SETTINGS, **_WARM_SETTINGS}
 """Every setting of a recipe's ``finetune_sac``: SAC's and the warm start's."""

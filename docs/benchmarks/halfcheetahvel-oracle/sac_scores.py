@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from meta_rl.evaluation import normalised_score
+
 METHODS = {
     "mapping": lambda row: row["fine_tune_curve"][0][1],
     "context PPO": lambda row: row["context"],
@@ -61,7 +63,7 @@ def main() -> None:
                 for name, value in METHODS.items():
                     ret = value(row)
                     raw[name].append(ret)
-                    scores[name].append((ret - row["random"]) / (oracle - row["random"]))
+                    scores[name].append(normalised_score(ret, row["random"], oracle))
         n_seeds = len(list(args.published.glob(f"{split}-seed*")))
         print(
             f"{split}: {len(sac)} test tasks with SAC finished "
