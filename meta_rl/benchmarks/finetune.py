@@ -234,6 +234,11 @@ def _recipe_settings(recipe: Recipe, algo: str) -> dict[str, Any]:
     return dict(recipe.finetune)
 
 
+def _paired_noise(diffs: np.ndarray) -> float:
+    """Twice the standard error of the mean of per-task differences."""
+    return 2 * float(diffs.std(ddof=1)) / math.sqrt(len(diffs))
+
+
 def choose_winner(
     scored: Sequence[CandidateResult], *, incumbent: str | None
 ) -> tuple[CandidateResult, str]:
@@ -248,7 +253,7 @@ def choose_winner(
     if own is None or own is best:
         return best, "the safe candidate with the best last point"
     diffs = np.array([b[-1][1] - o[-1][1] for b, o in zip(best.curves, own.curves, strict=True)])
-    lead, noise = float(diffs.mean()), 2 * float(diffs.std(ddof=1)) / math.sqrt(len(diffs))
+    lead, noise = float(diffs.mean()), _paired_noise(diffs)
     if lead <= noise:
         return own, (
             f"the recipe's own fine-tune; `{best.name}` leads it at the last point by "
@@ -327,7 +332,7 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
         diffs = returns - zero[:, None]
         drops = -diffs.mean(0)
         worst = int(np.argmax(drops))
-        noise = 2 * float(diffs[:, worst].std(ddof=1)) / math.sqrt(len(tasks))
+        noise = _paired_noise(diffs[:, worst])
         scored.append(
             CandidateResult(
                 name,
