@@ -212,7 +212,9 @@ def test_default_objective_is_the_familys():
     assert TrainConfig(family="CartPole").objective == "rl"
     assert TrainConfig(family="Acrobot").objective == "rl"
     assert TrainConfig(family="MountainCarContinuous").objective == "rl"
-    assert TrainConfig(family="LunarLanderContinuous").objective == "distill"  # not compared yet
+    assert TrainConfig(family="LunarLanderContinuous").objective == "td3"
+    assert TrainConfig(family="LunarLander").objective == "distill"  # not compared yet
+    assert TrainConfig(family="LunarLanderContinuous").td3.iterations == 60  # the recipe's
     assert TrainConfig(family="Pendulum", objective="distill").objective == "distill"
 
 
