@@ -11,7 +11,8 @@ actor and critic one activation, so the fine-tune's policy is
   its actions; every step goes into the model's replay buffer and counts in the
   fine-tune's env steps);
 * copies the prediction's hidden layers into the actor exactly, and its mean's head
-  rescaled to ``tanh``'s units (times :data:`OUTPUT_GAIN`);
+  rescaled to ``tanh``'s units, times ``head_gain`` (3, or ``None``: a gain per action
+  dimension chosen on the warm-up states, :func:`_output_gain`);
 * fits the actor's squashed output to the prediction's action, scaled to ``[-1, 1]`` and
   kept within ``1 - 1e-2`` of the bounds, on the warm-up states and jittered copies of
   them, for ``fit_updates`` small Adam steps (``tanh`` is not ``clip``: the fit closes
@@ -74,6 +75,12 @@ class WarmStart:
             replay buffer and give the states the actor is fitted on; counted).
         warm_noise: Std of the Gaussian noise on those actions, as a fraction of the
             action half-range.
+        head_gain: The gain of the copied mean's head before ``tanh``. ``None``: one per
+            action dimension, the one whose ``tanh`` is closest to the prediction's clipped
+            action on the warm-up states (:func:`_output_gain`), so that the converted
+            actor starts where the prediction acts. The default, 3, starts it steeper,
+            its actions pushed toward the bounds (on Pendulum's torque-limited swing-ups
+            that starts above the prediction; the fit then pulls it back only partly).
         fit_updates: Adam steps fitting the new actor to the prediction.
         critic_updates: Critic-only TD steps on the warm-up transitions.
         log_std: SAC's initial log standard deviation (pre-``tanh``), the same in every
@@ -91,6 +98,7 @@ class WarmStart:
 
     warm_steps: int = 400
     warm_noise: float = 0.1
+    head_gain: float | None = 3.0
     fit_updates: int = 1000
     critic_updates: int = 500
     log_std: float = -2.0
@@ -119,6 +127,8 @@ class WarmStart:
             )
         if not 0 <= self.warm_noise <= 1:
             raise ConfigError(f"warm_noise must be in [0, 1], got {self.warm_noise!r}")
+        if self.head_gain is not None and not 0 < self.head_gain <= 10:
+            raise ConfigError(f"head_gain must be in (0, 10] or None, got {self.head_gain!r}")
         if not -10 <= self.log_std <= 2:
             raise ConfigError(f"log_std must be in [-10, 2], got {self.log_std!r}")
         if not 0 < self.search_scale <= 2:
@@ -164,7 +174,12 @@ def warm_start(
         return torch.maximum(torch.minimum(mean, high), low)
 
     states = _rollout(model, predicted, warm, generator, mid, half)
-    _copy_actor(model, spec, params, mid, half)
+    if warm.head_gain is None:
+        with torch.no_grad():
+            gain = _output_gain((spec.action_mean(actor, states[None])[0] - mid) / half)
+    else:
+        gain = torch.full_like(mid, float(warm.head_gain))
+    _copy_actor(model, spec, params, mid, half, gain)
     if isinstance(model, SAC):
         with torch.no_grad():
             model.actor.log_std.weight.zero_()
@@ -314,9 +329,24 @@ def search_descriptor(
 
 FIT_LR = 1e-4
 """Adam's learning rate in the fit: small, as the fit starts from the copied layers."""
-OUTPUT_GAIN = 3.0
-"""The copied output layer is scaled by this before ``tanh``: ``tanh(1.5 z)`` is within
-0.1 of ``clip(z, -1, 1)`` on ``|z| <= 1.5``'s ends and in the middle; the fit does the rest."""
+GAINS = torch.linspace(0.5, 4.0, 36)
+"""The gains :func:`_output_gain` chooses from."""
+
+
+def _output_gain(scaled: torch.Tensor) -> torch.Tensor:
+    """Per action dimension, the gain ``g`` (of :data:`GAINS`) whose ``tanh(g z)`` is
+    closest, in mean square over the warm-up states, to the prediction's clipped action
+    ``clip(z, -1, 1)``, where ``z`` (``scaled``, states x dimensions) is its mean in
+    ``[-1, 1]`` units (the target kept within ``1 - SATURATION`` of the bounds, as the
+    fit's). A dimension that acts mostly inside the bounds gets a gain near 1 (``tanh(z)``
+    is ``z`` near 0); one that acts at the bounds, the gain that puts ``tanh`` there. The
+    copied head starts at that gain and the fit corrects what one gain cannot. No states:
+    1."""
+    if len(scaled) == 0:
+        return torch.ones(scaled.shape[-1])
+    target = scaled.clamp(-1, 1) * (1 - SATURATION)
+    squashed = torch.tanh(GAINS[:, None, None] * scaled[None])
+    return GAINS[((squashed - target[None]) ** 2).mean(1).argmin(0)]
 
 
 def _actor_linears(model: OffPolicyAlgorithm) -> list[torch.nn.Linear]:
@@ -334,10 +364,11 @@ def _copy_actor(
     params: torch.Tensor,
     mid: torch.Tensor,
     half: torch.Tensor,
+    gain: torch.Tensor,
 ) -> None:
     """The prediction's actor into ``model``'s: its hidden layers exactly, its mean's head
-    rescaled from the env's units to ``tanh``'s (``(mean - mid) / half``, times
-    :data:`OUTPUT_GAIN`)."""
+    rescaled from the env's units to ``tanh``'s (``(mean - mid) / half``, times ``gain``
+    per action dimension)."""
     named = spec.unflatten(params)
     hidden = sorted(
         {int(n.split(".")[2]) for n in named if n.startswith("mlp_extractor.policy_net.")}
@@ -347,7 +378,7 @@ def _copy_actor(
         for i in hidden
     ]
     weight, bias = named["action_net.weight"], named["action_net.bias"]
-    scale = OUTPUT_GAIN / half
+    scale = gain * half.reciprocal()  # = 3.0 / half of earlier versions, to the last bit
     sources.append((weight * scale[:, None], (bias - mid) * scale))
     linears = _actor_linears(model)
     if [tuple(lin.weight.shape) for lin in linears] != [tuple(w.shape) for w, _ in sources]:

@@ -67,10 +67,14 @@ def test_off_policy_adapt_returns_that_sb3_model_carrying_the_prediction(tiny_ma
     assert model.num_timesteps == 32
 
 
-def test_the_converted_actor_acts_like_the_prediction(tiny_mapping):
-    """The fit brings the squashed actor to the clipped prediction on the states visited."""
+@pytest.mark.parametrize("head_gain", [3.0, None])
+def test_the_converted_actor_acts_like_the_prediction(tiny_mapping, head_gain):
+    """The fit brings the squashed actor to the clipped prediction on the states visited,
+    from the default gain or from one per action dimension."""
     path, trained, _, _ = tiny_mapping
-    model = adapt(path, task=TASK, algo="sac", seed=0, warm_steps=200, critic_updates=0)
+    model = adapt(
+        path, task=TASK, algo="sac", seed=0, warm_steps=200, critic_updates=0, head_gain=head_gain
+    )
     env = trained.family.make(task=TASK)
     states = torch.as_tensor(model.replay_buffer.observations[:200, 0])
     mean = trained.spec.action_mean(
@@ -80,6 +84,23 @@ def test_the_converted_actor_acts_like_the_prediction(tiny_mapping):
     want = np.clip(mean.numpy(), low, high)
     got = model.predict(states.numpy(), deterministic=True)[0]
     assert np.abs(got - want).mean() < 0.05 * float(high[0] - low[0])
+
+
+def test_the_copied_head_starts_at_the_gain_that_suits_each_action_dimension():
+    """A dimension acting inside the bounds gets a gain near 1 (``tanh(z)`` is ``z`` near
+    0); one at the bounds, past them by a little, the steep gain that puts ``tanh`` at the
+    fit's ``1 - SATURATION`` there; each is the grid's best for its dimension."""
+    from meta_rl.agents.warm import GAINS, SATURATION, _output_gain
+
+    z = torch.linspace(-0.6, 0.6, 101)
+    bang = torch.sign(z) * 1.2
+    gain = _output_gain(torch.stack([z, bang], dim=1))
+    assert 0.9 <= gain[0] <= 1.2 and gain[1] >= 2.0
+    for scaled, g in ((z, gain[0]), (bang, gain[1])):
+        target = scaled.clamp(-1, 1) * (1 - SATURATION)
+        errors = [float(((torch.tanh(c * scaled) - target) ** 2).mean()) for c in GAINS]
+        assert float(g) == pytest.approx(float(GAINS[int(np.argmin(errors))]))
+    assert torch.equal(_output_gain(torch.empty(0, 3)), torch.ones(3))
 
 
 def test_the_mapping_critic_becomes_an_ordinary_sb3_critic_exactly(td3_mapping):
@@ -246,6 +267,9 @@ def test_warm_start_settings_are_checked():
         WarmStart(actor_delay=1.5)
     with pytest.raises(ConfigError, match="search_scale must be in"):
         WarmStart(search_scale=0.0)
+    with pytest.raises(ConfigError, match="head_gain must be in"):
+        WarmStart(head_gain=0.0)
+    assert WarmStart(head_gain=None).head_gain is None
     warm, rest = WarmStart.split({"warm_steps": 10, "learning_rate": 1e-3})
     assert warm.warm_steps == 10 and rest == {"learning_rate": 1e-3}
 
@@ -359,3 +383,14 @@ def test_a_recipe_records_every_warm_start_setting():
         recipe = replace(recipe_for("pendulum"), **{f"finetune_{algo}": {**warm, "search": 7}})
         again = recipe_from_json(json.loads(json.dumps(asdict(recipe))), family="Pendulum")
         assert again.off_policy_finetune(algo)["search"] == 7
+    # A gain per action dimension (None) survives the checkpoint's JSON; a word does not.
+    recipe = replace(recipe_for("pendulum"), finetune_sac={"head_gain": None})
+    again = recipe_from_json(json.loads(json.dumps(asdict(recipe))), family="Pendulum")
+    assert again.off_policy_finetune("sac")["head_gain"] is None
+    with pytest.raises(CheckpointError, match="head_gain"):
+        recipe_from_json({**asdict(recipe), "finetune_sac": {"head_gain": "steep"}})
+    # HalfCheetahVel's fine-tune, chosen on validation tasks, starts from those gains.
+    cheetah = recipe_for("HalfCheetahVel")
+    assert (
+        cheetah.finetune_algo == "sac" and cheetah.off_policy_finetune("sac")["head_gain"] is None
+    )

@@ -84,6 +84,8 @@ def test_a_family_without_a_recipe_gets_one_derived_from_its_env():
     )
     recipe = recipe_for(box.name)
     assert (recipe.objective, recipe.finetune_algo) == ("td3", "sac")
+    # Its converted actor starts where the prediction acts (a gain per action dimension).
+    assert recipe.off_policy_finetune("sac")["head_gain"] is None
     gamma = round(1 - 5 / 999, 4)
     assert recipe.off_policy == {"gamma": gamma} and recipe.sac == {"gamma": gamma}
     config = TrainConfig(family=box.name, workdir="unused")

@@ -160,6 +160,9 @@ def auto_recipe(family: Any, profile: EnvProfile | None = None) -> tuple[Recipe,
         finetune=warm_start(ppo, n_steps=max(64, n_steps // 2), learning_rate=1e-4),
         finetune_n_envs=2,
         finetune_algo="sac" if box else "ppo",
+        # The converted actor starts where the prediction acts (one gain per action
+        # dimension): the start that kept HalfCheetahVel's SAC fine-tune safe.
+        finetune_sac={"head_gain": None} if box else {},
         pi=(width, width),
         vf=(width, width),
         log_std_init=-0.5,
