@@ -265,6 +265,20 @@ def choose_winner(
     )
 
 
+def selection_tasks(mapping: TrainedMapping, n: int) -> list[Task]:
+    """The first ``n`` validation tasks of ``mapping``'s split past the ``n_val`` that its
+    early stopping used: the tasks ``select-finetune`` scores."""
+    recipe, info = mapping.recipe, mapping.info
+    split = mapping.task_space.split(
+        recipe.n_train,
+        recipe.n_test,
+        n_val=recipe.n_val + n,
+        kind=info.get("split_kind", "interpolation"),
+        seed=int(info.get("split_seed", 0)),
+    )
+    return split.val[recipe.n_val :]
+
+
 def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
     """Score every candidate on validation tasks, pick the winner, write the report."""
     from meta_rl.agents.adapt import check_algo
@@ -273,15 +287,8 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
     candidates = [parse_candidate(c) for c in config.candidates]
     for _, algo, _ in candidates:
         check_algo(mapping, algo)
-    recipe, space, info = mapping.recipe, mapping.task_space, mapping.info
-    split = space.split(
-        recipe.n_train,
-        recipe.n_test,
-        n_val=recipe.n_val + config.val_tasks,
-        kind=info.get("split_kind", "interpolation"),
-        seed=int(info.get("split_seed", 0)),
-    )
-    tasks = split.val[recipe.n_val :]
+    recipe, info = mapping.recipe, mapping.info
+    tasks = selection_tasks(mapping, config.val_tasks)
     if any(t in (info.get("split") or {}).get("val", []) for t in tasks):
         raise RuntimeError("selection tasks overlap the early-stopping tasks")
     config.out_dir.mkdir(parents=True, exist_ok=True)

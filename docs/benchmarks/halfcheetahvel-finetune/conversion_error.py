@@ -22,6 +22,7 @@ import torch
 
 from meta_rl.agents import adapt
 from meta_rl.agents.adapt import load_mapping
+from meta_rl.benchmarks.finetune import selection_tasks
 
 
 def main() -> None:
@@ -33,15 +34,7 @@ def main() -> None:
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     mapping = load_mapping(args.checkpoint)
-    recipe, space, info = mapping.recipe, mapping.task_space, mapping.info
-    split = space.split(
-        recipe.n_train,
-        recipe.n_test,
-        n_val=recipe.n_val + args.tasks,
-        kind=info.get("split_kind", "interpolation"),
-        seed=int(info.get("split_seed", 0)),
-    )
-    tasks = split.val[recipe.n_val :]
+    tasks = selection_tasks(mapping, args.tasks)
     for text in args.settings:
         settings = json.loads(text)
         errors = []

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from meta_rl.agents.adapt import load_mapping
-from meta_rl.benchmarks.finetune import finetune_job, zero_shot_job
+from meta_rl.benchmarks.finetune import finetune_job, selection_tasks, zero_shot_job
 
 
 def main() -> None:
@@ -26,15 +26,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     n_tasks, gains = int(sys.argv[1]), sys.argv[2:]
     mapping = load_mapping("pendulum")
-    recipe, space, info = mapping.recipe, mapping.task_space, mapping.info
-    split = space.split(
-        recipe.n_train,
-        recipe.n_test,
-        n_val=recipe.n_val + 12,
-        kind=info.get("split_kind", "interpolation"),
-        seed=int(info.get("split_seed", 0)),
-    )
-    tasks = split.val[recipe.n_val :][:n_tasks]
+    tasks = selection_tasks(mapping, 12)[:n_tasks]
     zero = [zero_shot_job("pendulum", t, 10, 0) for t in tasks]
     print(f"zero-shot: mean {np.mean(zero):.1f}; per task {np.round(zero, 1).tolist()}")
     for text in gains:
