@@ -325,9 +325,14 @@ def test_select_finetune_scores_candidates_on_validation_tasks_and_resumes(tiny_
     assert [s for s, _ in sac["curves"][0]] == [32, 64]  # the warm start's steps count
     assert (tmp_path / "select" / "results.md").read_text().startswith("Fine-tune selection")
     assert (tmp_path / "select" / "curves.png").stat().st_size > 0
-    # A rerun finds every curve in the cache: the same result, nothing recomputed.
+    # A rerun finds every curve in the cache: the same result, nothing recomputed, and
+    # the wall clock of the run that computed them kept.
     again = run_finetune_selection(config)
     assert again["candidates"] == result["candidates"]
+    assert again["seconds"] == result["seconds"] > 0
+    # One more candidate: only it runs, and its time adds to the earlier run's.
+    more = run_finetune_selection(replace(config, candidates=(*config.candidates, "ppo")))
+    assert more["candidates"][:2] == result["candidates"] and more["seconds"] > result["seconds"]
     assert parse_candidate("sac:learning_rate=3e-4,ent_coef=auto_0.01") == (
         "sac:learning_rate=3e-4,ent_coef=auto_0.01",
         "sac",

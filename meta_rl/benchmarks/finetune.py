@@ -182,7 +182,8 @@ class FinetuneSelectionConfig:
         points: Env-step budgets of the curves; 0 is zero-shot.
         episodes: Deterministic episodes per point.
         seed: Seed of the fine-tunes and evaluations.
-        out_dir: Report and cache (``cache.json``: a rerun only reports).
+        out_dir: Report and cache (``cache.json``: a rerun only reports; the report's
+            ``seconds`` is the wall clock of the runs that computed its curves).
         workers: Processes.
     """
 
@@ -326,7 +327,16 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
                 config.seed,
             )
             jobs.append((f"{name}-{job_key}", finetune_job, args))
-    results = _cached(jobs, config.out_dir / "cache.json", config.workers)
+    cache_path, report_path = config.out_dir / "cache.json", config.out_dir / "results.json"
+    cached = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    found = [job_key in cached for job_key, _, _ in jobs]
+    results = _cached(jobs, cache_path, config.workers)
+    # The wall clock of the runs that computed the curves: a rerun adds its own time only
+    # if it computed some, and the earlier runs' only if it found some.
+    earlier = 0.0
+    if any(found) and report_path.exists():
+        earlier = float(json.loads(report_path.read_text()).get("seconds", 0.0))
+    seconds = earlier + (0.0 if all(found) else time.time() - started)
     zero = np.array(results[: len(tasks)])
     scored: list[CandidateResult] = []
     for i, (name, algo, settings) in enumerate(candidates):
@@ -374,9 +384,9 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
         ],
         "winner": winner.name,
         "reason": reason,
-        "seconds": round(time.time() - started, 1),
+        "seconds": round(seconds, 1),
     }
-    write_json(config.out_dir / "results.json", result)
+    write_json(report_path, result)
     table = selection_table(result)
     write_text(config.out_dir / "results.md", table + "\n")
     from meta_rl.benchmarks.plots import finetune_selection_plot
