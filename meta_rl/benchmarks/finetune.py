@@ -183,7 +183,7 @@ class FinetuneSelectionConfig:
         episodes: Deterministic episodes per point.
         seed: Seed of the fine-tunes and evaluations.
         out_dir: Report and cache (``cache.json``: a rerun only reports; the report's
-            ``seconds`` is the wall clock of the runs that computed its curves).
+            ``seconds`` is the wall clock of the last run that computed curves).
         workers: Processes.
     """
 
@@ -267,8 +267,10 @@ def choose_winner(
 
 
 def selection_tasks(mapping: TrainedMapping, n: int) -> list[Task]:
-    """The first ``n`` validation tasks of ``mapping``'s split past the ``n_val`` that its
-    early stopping used: the tasks ``select-finetune`` scores."""
+    """The ``n`` validation tasks ``select-finetune --val-tasks n`` scores: drawn from
+    ``mapping``'s split with ``n_val + n`` validation tasks, past the ``n_val`` that its
+    early stopping used. On an interpolation split fewer are the first of more; an
+    extrapolation split draws its held-out feature anew for each count."""
     recipe, info = mapping.recipe, mapping.info
     split = mapping.task_space.split(
         recipe.n_train,
@@ -329,14 +331,13 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
             jobs.append((f"{name}-{job_key}", finetune_job, args))
     cache_path, report_path = config.out_dir / "cache.json", config.out_dir / "results.json"
     cached = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    found = [job_key in cached for job_key, _, _ in jobs]
+    computes = any(job_key not in cached for job_key, _, _ in jobs)
     results = _cached(jobs, cache_path, config.workers)
-    # The wall clock of the runs that computed the curves: a rerun adds its own time only
-    # if it computed some, and the earlier runs' only if it found some.
-    earlier = 0.0
-    if any(found) and report_path.exists():
-        earlier = float(json.loads(report_path.read_text()).get("seconds", 0.0))
-    seconds = earlier + (0.0 if all(found) else time.time() - started)
+    # The wall clock of the last run that computed curves: a rerun that finds them all
+    # in the cache reports, and keeps that figure instead of its own.
+    seconds = time.time() - started
+    if not computes and report_path.exists():
+        seconds = float(json.loads(report_path.read_text()).get("seconds", seconds))
     zero = np.array(results[: len(tasks)])
     scored: list[CandidateResult] = []
     for i, (name, algo, settings) in enumerate(candidates):

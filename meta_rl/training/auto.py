@@ -163,6 +163,7 @@ def auto_recipe(family: Any, profile: EnvProfile | None = None) -> tuple[Recipe,
         # The converted actor starts where the prediction acts (one gain per action
         # dimension): the start that kept HalfCheetahVel's SAC fine-tune safe.
         finetune_sac={"head_gain": None} if box else {},
+        finetune_td3={"head_gain": None} if box else {},
         pi=(width, width),
         vf=(width, width),
         log_std_init=-0.5,

@@ -363,6 +363,7 @@ _CHEETAH_VEL = replace(
     # per action dimension (the default gain of 3 starts it below the prediction).
     finetune_algo="sac",
     finetune_sac={"head_gain": None},
+    finetune_td3={"head_gain": None},
 )
 
 _LUNAR_CONTINUOUS = replace(

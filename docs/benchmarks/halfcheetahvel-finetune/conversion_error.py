@@ -1,10 +1,10 @@
 """How far an off-policy fine-tune's converted actor acts from the prediction.
 
-For the first ``--tasks`` validation tasks of ``meta-rl select-finetune`` (past early
-stopping's), ``adapt(..., algo="sac")`` converts the prediction with the given warm-start
-settings; the prediction then plays 3 deterministic episodes, and on every state it visits
-both act. Printed: the mean absolute difference of their actions, in units of the action
-half-range, per task and overall:
+For the validation tasks of ``meta-rl select-finetune --val-tasks N`` (past early
+stopping's; ``--tasks`` gives N), ``adapt(..., algo="sac")`` converts the prediction with
+the given warm-start settings; the prediction then plays 3 deterministic episodes, and on
+every state it visits both act. Printed: the mean absolute difference of their actions,
+in units of the action half-range, per task and overall:
 
     python docs/benchmarks/halfcheetahvel-finetune/conversion_error.py \\
         docs/benchmarks/halfcheetahvel-td3/interpolation-seed0/mapping-99a990e99877.safetensors \\

@@ -83,10 +83,10 @@ def main() -> None:
     lines = [
         f"`{text}` from the published mappings ({args.published}), normalised score "
         "(return) at each point, mean over the split's test tasks and seeds: zero-shot, "
-        "after the warm start (its env steps), then at each budget (the warm start's "
-        "steps included).",
+        "the curve's first point (for SAC and TD3, after the warm start, at its env "
+        "steps), then at each budget (a warm start's steps included).",
         "",
-        "| split | oracle | tasks | zero-shot | warm start | "
+        "| split | oracle | task-seeds | zero-shot | first point | "
         + " | ".join(f"{p:,}" for p in POINTS[1:])
         + " | lift by 5,000 |",
         "|---|---|---|" + "---|" * (len(POINTS) + 2),
