@@ -214,6 +214,9 @@ def test_default_objective_is_the_familys():
     assert TrainConfig(family="MountainCarContinuous").objective == "rl"
     assert TrainConfig(family="LunarLanderContinuous").objective == "td3"
     assert TrainConfig(family="LunarLander").objective == "distill"  # not compared yet
+    for cheetah in ("HalfCheetah", "HalfCheetahVel"):
+        config = TrainConfig(family=cheetah)
+        assert (config.objective, config.td3.iterations, config.td3.gamma) == ("td3", 60, 0.99)
     assert TrainConfig(family="LunarLanderContinuous").td3.iterations == 60  # the recipe's
     assert TrainConfig(family="Pendulum", objective="distill").objective == "distill"
 
