@@ -151,7 +151,7 @@ def zero_shot_job(checkpoint: str, task: Task, episodes: int, seed: int) -> floa
         env.close()
 
 
-def _cached(jobs: list[tuple[str, Any, tuple]], cache_path: Path, workers: int) -> list[Any]:
+def cached_jobs(jobs: list[tuple[str, Any, tuple]], cache_path: Path, workers: int) -> list[Any]:
     """Run ``(key, fn, args)`` jobs whose key is not in the JSON cache at ``cache_path``;
     each result is written there as it arrives, so an interrupted run resumes."""
     cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
@@ -332,7 +332,7 @@ def run_finetune_selection(config: FinetuneSelectionConfig) -> dict[str, Any]:
     cache_path, report_path = config.out_dir / "cache.json", config.out_dir / "results.json"
     cached = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     computes = any(job_key not in cached for job_key, _, _ in jobs)
-    results = _cached(jobs, cache_path, config.workers)
+    results = cached_jobs(jobs, cache_path, config.workers)
     # The wall clock of the last run that computed curves: a rerun that finds them all
     # in the cache reports, and keeps that figure instead of its own.
     seconds = time.time() - started

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from meta_rl.benchmarks.finetune import _cached, finetune_job, parse_candidate
+from meta_rl.benchmarks.finetune import cached_jobs, finetune_job, parse_candidate
 from meta_rl.evaluation import normalised_score
 from meta_rl.infra.files import write_text
 from meta_rl.infra.keys import cache_key
@@ -79,7 +79,7 @@ def main() -> None:
                 )
                 oracle = max(row["oracle"], sac.get(task["target_velocity"], -np.inf))
                 rows.append((split, row, oracle, task["target_velocity"] in sac))
-    curves = _cached(jobs, args.out / "cache.json", args.workers)
+    curves = cached_jobs(jobs, args.out / "cache.json", args.workers)
     lines = [
         f"`{text}` from the published mappings ({args.published}), normalised score "
         "(return) at each point, mean over the split's test tasks and seeds: zero-shot, "
