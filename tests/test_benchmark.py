@@ -19,6 +19,7 @@ from meta_rl.benchmarks.score import (
     evaluation_episodes,
     oracle_note,
     oracle_scale,
+    oracles,
     sac_scale,
 )
 from meta_rl.cli import build_parser
@@ -195,7 +196,7 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     assert np.isfinite(again.summary["interpolation"].mapping[0].score.mean)
 
 
-def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
+def test_suite_seeds_share_tasks_and_oracle_runs(monkeypatch, tmp_path):
     tiny = {"objective": "distill", **TINY_PIPELINE}
     config = BenchmarkConfig(
         family="Pendulum",
@@ -250,6 +251,33 @@ def test_suite_seeds_share_tasks_and_oracle_runs(tmp_path):
         )
     ]
     assert any(differ)  # the seeds train different mappings
+
+    # A split's oracles run apart from its mappings share the benchmark's cache keys:
+    # called without a mapping, nothing trains again and the oracles are the same.
+    def no_training(*args):
+        raise AssertionError("an oracle run was not found in the benchmark's cache")
+
+    import meta_rl.benchmarks.score as score_module
+
+    monkeypatch.setattr(score_module, "_oracle_job", no_training)
+    recipe = recipe_for("Pendulum").scaled(
+        oracle_scale("small", "0.01"), sac_factor=sac_scale("0.005")
+    )
+    apart = oracles(
+        "Pendulum",
+        first.arch,
+        [task for task, _ in by_seed[0]],
+        recipe,
+        ScoreConfig(
+            checkpoint="unused",
+            budget="small",
+            workers=0,
+            progress=False,
+            oracle_cache=tmp_path / "out" / "interpolation-oracles.json",
+        ),
+        episodes=1,
+    )
+    assert [row["oracle"] for row in apart] == [oracle for _, oracle in by_seed[0]]
 
 
 def test_the_context_sac_baseline_trains_on_every_task_a_td3_mapping_drew(monkeypatch, tmp_path):

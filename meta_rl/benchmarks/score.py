@@ -273,21 +273,26 @@ def _oracle_job(
 
 
 def oracles(
-    mapping: TrainedMapping,
+    family_name: str,
+    arch: PolicyArch,
     tasks: Sequence[Task],
     recipe: Recipe,
     config: ScoreConfig,
     episodes: int,
 ) -> list[dict[str, Any]]:
-    """Per task: each candidate's result and the oracle (the best), cached in ``out_dir``."""
+    """Per task: each candidate's result and the oracle (the best), cached in ``out_dir``.
+
+    ``arch`` is the PPO candidate's policy (the mapping's); no mapping is needed, so a
+    split's oracles can be run before, or apart from, its mappings.
+    """
     cache_path = config.oracle_cache or config.out_dir / "oracles.json"
     cache: dict[str, Any] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    candidates = _candidates(recipe, mapping.arch)
+    candidates = _candidates(recipe, arch)
     seed = config.seed if config.oracle_seed is None else config.oracle_seed
     jobs = [
         (
-            _job_key(mapping.family_name, t, c, seed, episodes),
-            (mapping.family_name, t, c, mapping.arch.to_json(), seed, episodes),
+            _job_key(family_name, t, c, seed, episodes),
+            (family_name, t, c, arch.to_json(), seed, episodes),
         )
         for t in tasks
         for c in candidates
@@ -510,7 +515,7 @@ def score_mapping(config: ScoreConfig) -> ScoreResult:
         raise CheckpointError(f"{config.checkpoint} lists no test tasks in its metadata")
     _check_infer_steps(mapping, config)
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    oracle_results = oracles(mapping, tasks, recipe, config, episodes)
+    oracle_results = oracles(mapping.family_name, mapping.arch, tasks, recipe, config, episodes)
     trained = _train_baselines(mapping, config)
     context, maml = trained.get("context"), trained.get("maml")
     recurrent, context_sac = trained.get("recurrent"), trained.get("context-sac")
