@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 
+from meta_rl.errors import ConfigError
 from meta_rl.infra.divergence import Divergence
 from meta_rl.infra.threads import torch_threads
 from meta_rl.objectives.off_policy import ReplayBuffer
@@ -129,12 +130,12 @@ def test_the_caller_sees_the_running_average_of_the_mapping(objective):
 
 
 @pytest.mark.parametrize("objective", LEARNERS)
-@pytest.mark.parametrize("average_tau", [0.0, 0.05])
-def test_off_policy_learning_resumes_exactly_from_its_state(objective, average_tau):
-    uninterrupted, reference = _learner(objective, seed=2, iterations=3, average_tau=average_tau)
+@pytest.mark.parametrize("settings", [{}, {"average_tau": 0.05}, {"hard_share": 0.5}])
+def test_off_policy_learning_resumes_exactly_from_its_state(objective, settings):
+    uninterrupted, reference = _learner(objective, seed=2, iterations=3, **settings)
     uninterrupted.train()
 
-    learner, first = _learner(objective, seed=2, iterations=3, average_tau=average_tau)
+    learner, first = _learner(objective, seed=2, iterations=3, **settings)
     saved: dict = {}
 
     def stop_after_two(iteration: int, steps: int, stats: dict) -> None:
@@ -148,7 +149,7 @@ def test_off_policy_learning_resumes_exactly_from_its_state(objective, average_t
 
     with pytest.raises(KeyboardInterrupt):
         learner.train(on_iteration=stop_after_two)
-    again, second = _learner(objective, seed=2, iterations=3, average_tau=average_tau)
+    again, second = _learner(objective, seed=2, iterations=3, **settings)
     second.load_state_dict(saved["network"])
     again.load_state(saved["tensors"])
     assert again.train(start_iteration=2) == 3 * 20
@@ -225,3 +226,32 @@ def test_the_critic_target_bootstraps_only_where_the_episode_went_on(objective):
     # A terminated transition's target is its reward; the others add the next state's value.
     assert torch.equal(target[ended], batch["rewards"][ended])
     assert (target[~ended] - batch["rewards"][~ended]).abs().min() > 0
+
+
+@pytest.mark.parametrize("objective", LEARNERS)
+def test_hard_share_draws_the_tasks_whose_last_rollout_earned_least(objective):
+    learner, _ = _learner(
+        objective, tasks=None, tasks_per_iteration=2, batch_tasks=2, hard_share=0.5
+    )
+    tasks = torch.arange(4)
+    # Nothing rolled out yet: a uniform draw, as without hard_share.
+    plain, _ = _learner(objective, tasks=None, tasks_per_iteration=2, batch_tasks=2)
+    assert torch.equal(learner._draw(tasks, 2), plain._draw(tasks, 2))
+    # Task 1 earned least: the hardest quarter of four tasks is task 1, in every draw (half
+    # of two), and the other task is any of the rest.
+    learner.last_reward = torch.tensor([0.0, -5.0, 1.0, 2.0])
+    draws = [learner._draw(tasks, 2).tolist() for _ in range(40)]
+    assert all(d[0] == 1 and d[1] != 1 for d in draws)
+    assert {d[1] for d in draws} == {0, 2, 3}
+    # A rollout records each chosen task's reward per step; the batches draw from the
+    # buffer's tasks the same way.
+    learner.last_reward = torch.tensor([0.0, -5.0, 1.0, 2.0])
+    learner.train()
+    assert not torch.isnan(learner.last_reward).any()
+    assert set(learner.buffer.filled().tolist()) <= {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_hard_share_is_a_share(share):
+    with pytest.raises(ConfigError, match="hard_share"):
+        TD3Config(hard_share=share)

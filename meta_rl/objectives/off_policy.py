@@ -65,6 +65,11 @@ class OffPolicyConfig:
             after every actor step; validation scores the average and the checkpoint keeps
             it, while the rollouts and gradient steps use the mapping's own weights (0:
             no average, the mapping's own weights are scored and kept).
+        hard_share: Share of each rollout's tasks and of each batch's tasks drawn from the
+            hardest quarter of the training tasks, those whose last rollout earned the
+            least reward per step (the rest are drawn uniformly, as all are at 0); tasks
+            not rolled out yet are drawn uniformly. It gives the tasks the mapping serves
+            worst more data and more of the actor's gradient.
         eval_every: Iterations between validation scores (model selection).
         batched: Roll out on the family's batched env where it has one.
     """
@@ -86,6 +91,7 @@ class OffPolicyConfig:
     gamma: float = 0.98
     tau: float = 0.005
     average_tau: float = 0.0
+    hard_share: float = 0.0
     eval_every: int = 5
     batched: bool = True
 
@@ -109,7 +115,8 @@ class OffPolicyConfig:
             check_counts(self, name, ("tasks",), minimum=2)
         check_reals(self, name, ("updates_per_step", "actor_lr", "critic_lr", "tau"), positive=True)
         check_reals(self, name, ("average_tau",), positive=False)
-        for factor in ("tau", "average_tau"):
+        check_reals(self, name, ("hard_share",), positive=False)
+        for factor in ("tau", "average_tau", "hard_share"):
             if getattr(self, factor) > 1:
                 raise ConfigError(f"{name}.{factor} must be at most 1")
         if not 0 < self.gamma <= 1:
@@ -171,13 +178,23 @@ class ReplayBuffer:
         self.next[tasks] = (slot + 1) % self.capacity
         self.size[tasks] = torch.clamp(self.size[tasks] + 1, max=self.capacity)
 
+    def filled(self) -> torch.Tensor:
+        """Indices of the tasks that have transitions."""
+        return torch.nonzero(self.size).squeeze(1)
+
     def sample(
-        self, n_tasks: int, per_task: int, generator: torch.Generator
+        self,
+        n_tasks: int,
+        per_task: int,
+        generator: torch.Generator,
+        tasks: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """``per_task`` transitions of each of ``n_tasks`` tasks that have some, shaped
-        ``(n_tasks, per_task, ...)``; ``"task"`` holds the task indices, ``(n_tasks,)``."""
-        filled = torch.nonzero(self.size).squeeze(1)
-        tasks = filled[torch.randperm(len(filled), generator=generator)[:n_tasks]]
+        """``per_task`` transitions of each of ``n_tasks`` tasks that have some (or of the
+        given ``tasks``, which must have some), shaped ``(n_tasks, per_task, ...)``;
+        ``"task"`` holds the task indices, ``(n_tasks,)``."""
+        if tasks is None:
+            filled = self.filled()
+            tasks = filled[torch.randperm(len(filled), generator=generator)[:n_tasks]]
         pick = torch.rand(len(tasks), per_task, generator=generator)
         index = (pick * self.size[tasks, None]).long()
         rows = tasks[:, None].expand_as(index)
@@ -239,6 +256,9 @@ class OffPolicyLearner:
             len(self.tasks), config.buffer_per_task, spec.arch.obs_dim, self._action_width
         )
         self.updates = 0
+        # Reward per step of each task's last rollout (NaN: not rolled out yet), which
+        # ranks the tasks for config.hard_share.
+        self.last_reward = torch.full((len(self.tasks),), float("nan"))
         # The running average of the mapping's weights (config.average_tau), if any.
         self.average = copy.deepcopy(network).requires_grad_(False) if config.average_tau else None
         self._setup()
@@ -316,6 +336,7 @@ class OffPolicyLearner:
         tensors[f"{self.objective}.buffer.next"] = self.buffer.next
         tensors[f"{self.objective}.generator"] = self.generator.get_state()
         tensors[f"{self.objective}.updates"] = torch.tensor(self.updates)
+        tensors[f"{self.objective}.last_reward"] = self.last_reward
         return tensors
 
     def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -335,6 +356,8 @@ class OffPolicyLearner:
         self.buffer.next.copy_(tensors[f"{self.objective}.buffer.next"])
         self.generator.set_state(tensors[f"{self.objective}.generator"])
         self.updates = int(tensors[f"{self.objective}.updates"])
+        last = tensors.get(f"{self.objective}.last_reward")  # absent from older runs
+        self.last_reward = last.clone() if last is not None else self.last_reward.fill_(np.nan)
         self._swap_average()  # saved from on_iteration: the mapping held the average
 
     # --------------------------------------------------------------- training
@@ -384,7 +407,7 @@ class OffPolicyLearner:
         """One rollout of the predicted policies (exploring), into the buffer; returns the
         returns of the episodes that ended."""
         config, spec = self.config, self.spec
-        chosen = torch.randperm(len(self.tasks), generator=self.generator)[: self._n_chosen]
+        chosen = self._draw(torch.arange(len(self.tasks)), self._n_chosen)
         with torch.no_grad():
             actor = self.network(self.descriptors[chosen], spec.actor_rows)
         if not torch.isfinite(actor).all():
@@ -398,6 +421,7 @@ class OffPolicyLearner:
         try:
             obs = envs.reset(self.seed * 100_003 + iteration)
             running = np.zeros(len(chosen))
+            earned = np.zeros(len(chosen))
             for _ in range(config.n_steps):
                 x = torch.as_tensor(np.asarray(obs, dtype=np.float32))
                 with torch.no_grad():
@@ -414,17 +438,37 @@ class OffPolicyLearner:
                     terminated=torch.as_tensor(terminated),
                 )
                 running += reward
+                earned += reward
                 returns.extend(running[ended].tolist())
                 running[ended] = 0.0
         finally:
             envs.close()
+        self.last_reward[chosen] = torch.as_tensor(earned / config.n_steps, dtype=torch.float32)
         return returns
+
+    def _draw(self, candidates: torch.Tensor, n: int) -> torch.Tensor:
+        """``n`` distinct tasks of ``candidates`` (all of them if fewer): with
+        ``config.hard_share``, that share from the hardest quarter of the candidates rolled
+        out so far, the rest uniformly from the others."""
+        share = self.config.hard_share
+        known = candidates[~torch.isnan(self.last_reward[candidates])]
+        n_hard = min(round(share * n), len(known) // 4)
+        if n_hard == 0:  # without hard_share, the uniform draw it always was
+            return candidates[torch.randperm(len(candidates), generator=self.generator)[:n]]
+        hardest = known[torch.argsort(self.last_reward[known])[: len(known) // 4]]
+        hard = hardest[torch.randperm(len(hardest), generator=self.generator)[:n_hard]]
+        rest = candidates[~torch.isin(candidates, hard)]
+        rest = rest[torch.randperm(len(rest), generator=self.generator)[: n - n_hard]]
+        return torch.cat([hard, rest])
 
     def _batch(self) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """A replay batch, its tasks' descriptors ``(T, D)``, and those repeated for each
         state, ``(T, N, D)``."""
         config = self.config
-        batch = self.buffer.sample(config.batch_tasks, config.batch_states, self.generator)
+        tasks = self._draw(self.buffer.filled(), config.batch_tasks) if config.hard_share else None
+        batch = self.buffer.sample(
+            config.batch_tasks, config.batch_states, self.generator, tasks=tasks
+        )
         desc = self.descriptors[batch["task"]]
         return batch, desc, desc[:, None].expand(-1, batch["obs"].shape[1], -1)
 

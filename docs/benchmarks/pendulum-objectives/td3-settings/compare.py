@@ -19,17 +19,10 @@ import torch
 
 from meta_rl.benchmarks.results import bootstrap_ci
 from meta_rl.benchmarks.selection import SelectionConfig, run_selection
-from meta_rl.mapping.checkpoint import TrainedMapping
 from meta_rl.objectives.td3 import TD3Config
 
 HERE = Path(__file__).parent
 PUBLISHED = HERE.parent / "selection" / "results.json"
-
-
-def base_score(checkpoint: Path) -> float:
-    """Round 0 of the checkpoint's validation history: the untrained mapping, which is
-    the base policy, on the early-stopping tasks."""
-    return float(TrainedMapping.load(checkpoint).info["history"][0]["val_return"])
 
 
 def main() -> None:
@@ -37,6 +30,7 @@ def main() -> None:
     parser.add_argument("name")
     parser.add_argument("settings", help="TD3Config fields as JSON, e.g. '{\"gamma\": 0.99}'")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="processes (0: this one)")
     args = parser.parse_args()
     if not 1 <= args.seeds <= 3:
         parser.error("--seeds must be 1 to 3: the published td3 mappings have seeds 0 to 2")
@@ -53,22 +47,23 @@ def main() -> None:
             out_dir=Path("runs/td3-variants") / args.name,
             workdir=Path("runs"),
             train={"td3": TD3Config(**settings)},
+            workers=args.workers,
         )
     )
     if result.val_tasks != reference["val_tasks"]:
         raise SystemExit("the validation tasks differ from the published comparison's")
     published_runs = {r["seed"]: r for r in reference["runs"] if r["objective"] == "td3"}
     for run in result.runs:
-        seed = run.seed
-        name = Path(published_runs[seed]["checkpoint"]).name
-        theirs = PUBLISHED.parent / f"td3-seed{seed}" / name
-        mine_base, their_base = base_score(Path(run.checkpoint)), base_score(theirs)
-        if mine_base != their_base:
+        # The default-task expert is the seed's base: the same returns on the same episodes
+        # say that the variant started from the published run's base.
+        theirs = published_runs[run.seed]["default_expert_returns"]
+        if run.default_expert_returns != theirs:
             raise SystemExit(
-                f"seed {seed}'s base is not the published one (its validation return "
-                f"{mine_base:.1f}, the published base's {their_base:.1f}), so the pairing would "
-                "compare different bases: delete runs/pendulum's cached bases and run again "
-                "with this repository's pinned versions"
+                f"seed {run.seed}'s base is not the published one (its validation return "
+                f"{np.mean(run.default_expert_returns):.1f}, the published base's "
+                f"{np.mean(theirs):.1f}), so the pairing would compare different bases: "
+                "delete runs/pendulum's cached bases and run again with this repository's "
+                "pinned versions"
             )
     published = {seed: r["val_returns"] for seed, r in published_runs.items()}
     seeds = [
