@@ -1,13 +1,15 @@
-"""Score a variant of td3's settings on Pendulum as `meta-rl select-objective` scores the
-objectives (the same 24 validation tasks and episode seeds; test tasks untouched), paired
-with the published td3 mappings of the same seeds (../selection). Run from the repository
-root, for example:
+"""Score a variant of td3's settings as `meta-rl select-objective` scores the objectives
+(the same validation tasks, budget and episode seeds; test tasks untouched), paired with
+the published td3 mappings of the same seeds. Run from the repository root, for example:
 
     python docs/benchmarks/pendulum-objectives/td3-settings/compare.py \
         gamma099 '{"gamma": 0.99}' --seeds 1
 
-The variant's mappings are cached in runs/td3-variants/NAME (a rerun only scores); the
-comparison is written to NAME.json and NAME.md beside this script.
+The published comparison is Pendulum's (../selection) unless ``--published`` names another
+``select-objective`` report (its family, budget and tasks are then used); the variant's
+settings are the family recipe's ``off_policy`` ones with ``SETTINGS`` over them. Its
+mappings are cached in runs/td3-variants/NAME (a rerun only scores); the comparison is
+written to NAME.json and NAME.md beside this script, or in ``--report-dir``.
 """
 
 import argparse
@@ -20,6 +22,8 @@ import torch
 from meta_rl.benchmarks.results import bootstrap_ci
 from meta_rl.benchmarks.selection import SelectionConfig, run_selection
 from meta_rl.objectives.td3 import TD3Config
+from meta_rl.training.config import phase_settings
+from meta_rl.training.recipes import recipe_for
 
 HERE = Path(__file__).parent
 PUBLISHED = HERE.parent / "selection" / "results.json"
@@ -31,22 +35,31 @@ def main() -> None:
     parser.add_argument("settings", help="TD3Config fields as JSON, e.g. '{\"gamma\": 0.99}'")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="processes (0: this one)")
+    parser.add_argument("--published", type=Path, default=PUBLISHED)
+    parser.add_argument("--report-dir", type=Path, default=HERE)
     args = parser.parse_args()
-    if not 1 <= args.seeds <= 3:
-        parser.error("--seeds must be 1 to 3: the published td3 mappings have seeds 0 to 2")
+    reference = json.loads(args.published.read_text())
+    if not 1 <= args.seeds <= reference["seeds"]:
+        parser.error(f"--seeds must be 1 to {reference['seeds']}: the published td3 seeds")
     settings = json.loads(args.settings)
+    family = reference["family"]
+    td3 = phase_settings(TD3Config, {**recipe_for(family).off_policy, **settings})
     # One thread, as `meta-rl` runs: more threads change float sums, and so the bases and
     # mappings, which then no longer pair with the published ones.
     torch.set_num_threads(1)
-    reference = json.loads(PUBLISHED.read_text())
     result = run_selection(
         SelectionConfig(
-            family="Pendulum",
+            family=family,
             objectives=("td3",),
             seeds=args.seeds,
+            split=reference["split"],
+            split_seed=reference["split_seed"],
+            val_tasks=len(reference["val_tasks"]),
+            episodes=reference["episodes"],
+            budget=reference["budget"],
             out_dir=Path("runs/td3-variants") / args.name,
             workdir=Path("runs"),
-            train={"td3": TD3Config(**settings)},
+            train={"td3": td3},
             workers=args.workers,
         )
     )
@@ -87,9 +100,11 @@ def main() -> None:
         "variant_minus_published": paired.to_json(),
         "seeds": seeds,
     }
-    (HERE / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
+    args.report_dir.mkdir(parents=True, exist_ok=True)
+    (args.report_dir / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
-        f"td3 with {settings} on Pendulum, {args.seeds} seed(s), 24 validation tasks:",
+        f"td3 with {settings} on {family}, {args.seeds} seed(s), "
+        f"{len(reference['val_tasks'])} validation tasks:",
         "",
         "| seed | variant | published td3 |",
         "|---|---|---|",
@@ -97,7 +112,7 @@ def main() -> None:
         "",
         f"Variant minus published, paired: {paired.format(digits=1, sign=True)}",
     ]
-    (HERE / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    (args.report_dir / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
