@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from meta_rl.benchmarks.results import bootstrap_ci
 from meta_rl.evaluation import normalised_score
 
 METHODS = {
@@ -71,10 +72,19 @@ def main() -> None:
             f"x {n_seeds} seeds; oracle mean {np.mean(oracles):.1f}"
         )
         for name in METHODS:
+            by_seed = np.array(scores[name]).reshape(n_seeds, -1).tolist()
             print(
-                f"  {name}: score {np.mean(scores[name]):.3f} "
+                f"  {name}: score {bootstrap_ci(by_seed).format(digits=3)} "
                 f"(per task-seed {min(scores[name]):.3f} to {max(scores[name]):.3f}), "
                 f"return {np.mean(raw[name]):.1f}"
+            )
+        mapping = np.array(scores["mapping"])
+        for name in list(METHODS)[1:]:
+            ahead = int(np.sum(mapping > np.array(scores[name])))
+            margin = float(np.min(mapping - np.array(scores[name])))
+            print(
+                f"  mapping ahead of {name} on {ahead} of {len(mapping)} task-seeds "
+                f"(smallest margin {margin:+.3f})"
             )
 
 
