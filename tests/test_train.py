@@ -217,7 +217,8 @@ def test_default_objective_is_the_familys():
     for cheetah in ("HalfCheetah", "HalfCheetahVel"):
         config = TrainConfig(family=cheetah)
         assert (config.objective, config.td3.iterations, config.td3.gamma) == ("td3", 60, 0.99)
-    assert TrainConfig(family="LunarLanderContinuous").td3.iterations == 60  # the recipe's
+    lander = TrainConfig(family="LunarLanderContinuous").td3  # the recipe's settings
+    assert (lander.iterations, lander.actor_lr, lander.average_tau) == (60, 3e-5, 0.001)
     assert TrainConfig(family="Pendulum", objective="distill").objective == "distill"
 
 

@@ -29,6 +29,10 @@ HERE = Path(__file__).parent
 PUBLISHED = HERE.parent / "selection" / "results.json"
 
 
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
@@ -37,10 +41,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="processes (0: this one)")
     parser.add_argument("--published", type=Path, default=PUBLISHED)
     parser.add_argument("--report-dir", type=Path, default=HERE)
+    parser.add_argument("--workdir", type=Path, default=Path("runs"), help="cache of bases")
     args = parser.parse_args()
     reference = json.loads(args.published.read_text())
-    if not 1 <= args.seeds <= reference["seeds"]:
-        parser.error(f"--seeds must be 1 to {reference['seeds']}: the published td3 seeds")
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
     settings = json.loads(args.settings)
     family = reference["family"]
     td3 = phase_settings(TD3Config, {**recipe_for(family).off_policy, **settings})
@@ -58,7 +63,7 @@ def main() -> None:
             episodes=reference["episodes"],
             budget=reference["budget"],
             out_dir=Path("runs/td3-variants") / args.name,
-            workdir=Path("runs"),
+            workdir=args.workdir,
             train={"td3": td3},
             workers=args.workers,
         )
@@ -73,14 +78,15 @@ def main() -> None:
     other_bases = [
         run.seed
         for run in result.runs
-        if run.default_expert_returns != published_runs[run.seed]["default_expert_returns"]
+        if run.seed not in published_runs
+        or run.default_expert_returns != published_runs[run.seed]["default_expert_returns"]
     ]
     published = {seed: r["val_returns"] for seed, r in published_runs.items()}
     seeds = [
         {
             "seed": run.seed,
             "variant": float(np.mean(run.val_returns)),
-            "published": float(np.mean(published[run.seed])),
+            "published": float(np.mean(published[run.seed])) if run.seed in published else None,
             "variant_returns": run.val_returns,
             "base_returns": run.default_expert_returns,
         }
@@ -108,13 +114,13 @@ def main() -> None:
         "",
         "| seed | variant | published td3 |",
         "|---|---|---|",
-        *(f"| {s['seed']} | {s['variant']:.1f} | {s['published']:.1f} |" for s in seeds),
+        *(f"| {s['seed']} | {s['variant']:.1f} | {_number(s['published'])} |" for s in seeds),
         "",
         f"Variant minus published, paired: {paired.format(digits=1, sign=True)}"
         if paired
         else f"Not paired: the published td3 mappings of seeds {other_bases} were trained "
-        "from other bases (the default-task expert's returns differ); pair.py pairs this "
-        "run with the recipe's settings run here, '{}'.",
+        "from other bases (the default-task expert's returns differ), or are not published; "
+        "pair.py pairs this run with the recipe's settings run here, '{}'.",
     ]
     (args.report_dir / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
