@@ -231,4 +231,7 @@ def settings_key(config: TrainConfig) -> str:
     for phase in PHASES:
         if phase not in running:
             fields.pop(phase, None)
+    for phase in ("td3", "sacd"):  # keys of runs from before the setting stay
+        if phase in fields and fields[phase].get("hard_share") == 0.0:
+            fields[phase].pop("hard_share")
     return cache_key(fields, length=64)
