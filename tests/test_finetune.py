@@ -402,3 +402,22 @@ def test_a_recipe_records_every_warm_start_setting():
     assert (
         cheetah.finetune_algo == "sac" and cheetah.off_policy_finetune("sac")["head_gain"] is None
     )
+
+
+def test_a_recipe_records_every_off_policy_objective_setting():
+    # A setting a recipe may give td3 or sacd must survive the checkpoint's JSON: an
+    # unknown one would make every mapping of that family fail to load.
+    from meta_rl.objectives.sacd import SACDConfig
+    from meta_rl.objectives.td3 import TD3Config
+    from meta_rl.training.recipes import RECIPES, recipe_for, recipe_from_json
+
+    for config in (TD3Config(), SACDConfig()):
+        settings = json.loads(json.dumps(asdict(config)))
+        recipe = replace(recipe_for("pendulum"), off_policy=settings)
+        again = recipe_from_json(json.loads(json.dumps(asdict(recipe))), family="Pendulum")
+        assert again.off_policy == settings
+    for name, recipe in RECIPES.items():
+        again = recipe_from_json(json.loads(json.dumps(asdict(recipe))), family=name)
+        assert again.off_policy == recipe.off_policy, name
+    with pytest.raises(CheckpointError, match="hard_share"):
+        recipe_from_json({**asdict(recipe_for("pendulum")), "off_policy": {"hard_share": 2.0}})

@@ -386,8 +386,8 @@ _LUNAR_CONTINUOUS = replace(
     # Its discount is rl-zoo3's SAC's for LunarLanderContinuous (0.99), and its 60
     # iterations (192k env steps) HalfCheetahVel's; both were set before that run. Its
     # actor then declined after the tenth iteration: a slower actor learning rate with a
-    # running average of the mapping's weights led the plain settings on both seeds
-    # compared on the same validation tasks (the benchmarks' docs).
+    # running average of the mapping's weights led the earlier settings on the two seeds
+    # of three where td3 learned, on the same validation tasks (the benchmarks' docs).
     objective="td3",
     off_policy={"gamma": 0.99, "iterations": 60, "actor_lr": 3e-5, "average_tau": 0.001},
     # Kept by `meta-rl select-finetune LunarLanderContinuous` on validation tasks (the
@@ -603,16 +603,38 @@ FINETUNE_TD3_SETTINGS: dict[str, Callable[[Any], bool]] = {
 """Every setting of a recipe's ``finetune_td3``: TD3's and the warm start's."""
 FINETUNE_ALGOS = ("ppo", "a2c", "sac", "td3")
 OFF_POLICY_OBJECTIVE_SETTINGS: dict[str, Callable[[Any], bool]] = {
-    "gamma": _real(0.0, 1.0),
-    "tau": _real(0.0, 1.0),
+    # OffPolicyConfig's, which both objectives have.
+    "tasks": _optional(_count(2, 10**6)),
+    "iterations": _count(1, 10**6),
+    "tasks_per_iteration": _count(1, 10**5),
+    "n_steps": _count(1, _MAX_BUFFER),
+    "warmup_iterations": _count(0, 10**6),
+    "updates_per_step": _real(0.0, 1e3, open_low=True),
+    "batch_tasks": _count(1, 10**5),
+    "batch_states": _count(1, _MAX_BUFFER),
+    "buffer_per_task": _count(1, _MAX_BUFFER),
     "actor_lr": _real(0.0, 10.0, open_low=True),
     "critic_lr": _real(0.0, 10.0, open_low=True),
-    "iterations": _count(1, 10**6),
-    "n_steps": _count(1, _MAX_BUFFER),
-    "updates_per_step": _real(0.0, 1e3, open_low=True),
+    "critic_hidden": _sizes,
+    "gamma": _real(0.0, 1.0),
+    "tau": _real(0.0, 1.0),
+    "average_tau": _real(0.0, 1.0),
+    "hard_share": _real(0.0, 1.0),
+    "eval_every": _count(1, 10**6),
+    "batched": _is_bool,
+    # TD3Config's own.
     "action_noise": _real(0.0, 10.0),
+    "target_noise": _real(0.0, 10.0),
+    "noise_clip": _real(0.0, 10.0),
+    "policy_delay": _count(1, 10**6),
+    "bound_coef": _real(0.0, 1e3),
+    # SACDConfig's own.
+    "init_alpha": _real(0.0, 1e3, open_low=True),
+    "alpha_lr": _real(0.0, 10.0, open_low=True),
+    "target_entropy": _real(0.0, 1.0),
 }
-"""Every setting of a recipe's ``off_policy`` (the ``td3`` and ``sacd`` objectives')."""
+"""Every setting of a recipe's ``off_policy`` (the ``td3`` and ``sacd`` objectives', each
+of which takes those it has)."""
 
 
 def _settings(name: str, value: Any, allowed: dict[str, Callable[[Any], bool]]) -> dict:
