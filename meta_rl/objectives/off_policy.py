@@ -66,10 +66,11 @@ class OffPolicyConfig:
             it, while the rollouts and gradient steps use the mapping's own weights (0:
             no average, the mapping's own weights are scored and kept).
         hard_share: Share of each rollout's tasks and of each batch's tasks drawn from the
-            hardest quarter of the training tasks, those whose last rollout earned the
-            least reward per step (the rest are drawn uniformly, as all are at 0); tasks
-            not rolled out yet are drawn uniformly. It gives the tasks the mapping serves
-            worst more data and more of the actor's gradient.
+            quarter of the tasks rolled out so far whose last rollout earned the least
+            reward per step (at least one task when above 0; the rest are drawn uniformly,
+            as all are at 0, and tasks not rolled out yet only uniformly). The ranking is by
+            raw reward, so it favours tasks whose reward is low by nature (a heavy pendulum
+            with a weak motor, a fast target) as much as tasks the mapping serves badly.
         eval_every: Iterations between validation scores (model selection).
         batched: Roll out on the family's batched env where it has one.
     """
@@ -452,7 +453,7 @@ class OffPolicyLearner:
         out so far, the rest uniformly from the others."""
         share = self.config.hard_share
         known = candidates[~torch.isnan(self.last_reward[candidates])]
-        n_hard = min(round(share * n), len(known) // 4)
+        n_hard = min(max(1, int(share * n + 0.5)) if share > 0 else 0, len(known) // 4)
         if n_hard == 0:  # without hard_share, the uniform draw it always was
             return candidates[torch.randperm(len(candidates), generator=self.generator)[:n]]
         hardest = known[torch.argsort(self.last_reward[known])[: len(known) // 4]]

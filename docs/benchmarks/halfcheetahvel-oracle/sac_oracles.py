@@ -60,6 +60,7 @@ def main() -> None:
     )
     config = ScoreConfig(
         checkpoint=published["checkpoint"],
+        episodes=published["episodes"],  # the scored run's, as its oracle keys hold them
         out_dir=args.out_dir,
         budget=args.budget,
         oracle_budget=args.oracle_budget,

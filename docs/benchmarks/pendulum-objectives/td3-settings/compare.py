@@ -74,7 +74,7 @@ def main() -> None:
     # The default-task expert is the seed's base: the same returns on the same episodes say
     # that the variant started from the published run's base. A base trained since by other
     # code or versions makes the pairing meaningless: the variant is then reported alone,
-    # to be paired (pair.py) with the recipe's settings run the same way, '{}'.
+    # to be paired (pair.py) with the reference settings run the same way.
     other_bases = [
         run.seed
         for run in result.runs
@@ -120,7 +120,7 @@ def main() -> None:
         if paired
         else f"Not paired: the published td3 mappings of seeds {other_bases} were trained "
         "from other bases (the default-task expert's returns differ), or are not published; "
-        "pair.py pairs this run with the recipe's settings run here, '{}'.",
+        "pair.py pairs this run with a run of the reference settings made here.",
     ]
     (args.report_dir / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
