@@ -272,6 +272,15 @@ def _oracle_job(
     return {"task": task, "algo": "sac", "return": curve[-1][1], "curve": curve}
 
 
+def oracle_recipe(family_name: str, config: ScoreConfig) -> Recipe:
+    """The recipe the oracles train with: the family's current one (not the one a mapping
+    was trained with), at the oracle's budget and SAC's own."""
+    return recipe_for(family_name).scaled(
+        oracle_scale(config.budget, config.oracle_budget),
+        sac_factor=None if config.sac_budget is None else sac_scale(config.sac_budget),
+    )
+
+
 def oracles(
     family_name: str,
     arch: PolicyArch,
@@ -502,11 +511,7 @@ def score_mapping(config: ScoreConfig) -> ScoreResult:
     mapping = TrainedMapping.load(config.checkpoint)
     if config.context_sac:  # before any oracle trains
         check_context_sac(mapping.family_name, mapping.arch.action_kind)
-    # Oracles follow the family's current recipe, not the one the mapping was trained with.
-    recipe = recipe_for(mapping.family_name).scaled(
-        oracle_scale(config.budget, config.oracle_budget),
-        sac_factor=None if config.sac_budget is None else sac_scale(config.sac_budget),
-    )
+    recipe = oracle_recipe(mapping.family_name, config)
     episodes = evaluation_episodes(config, mapping.recipe)
     tasks = list(mapping.info.get("split", {}).get("test", []))
     if config.budget == "small":

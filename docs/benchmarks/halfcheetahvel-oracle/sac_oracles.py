@@ -24,9 +24,8 @@ from pathlib import Path
 from meta_rl.benchmarks.score import (
     ScoreConfig,
     evaluation_episodes,
-    oracle_scale,
+    oracle_recipe,
     oracles,
-    sac_scale,
 )
 from meta_rl.envs import get_family
 from meta_rl.mapping.policy import PolicyArch
@@ -54,10 +53,6 @@ def main() -> None:
         raise SystemExit(f"{args.published} scores {published['family']}, not {args.family}")
     tasks = [row["task"] for row in published["rows"]]
     recipe = recipe_for(args.family)
-    scaled = recipe.scaled(
-        oracle_scale(args.budget, args.oracle_budget),
-        sac_factor=None if args.sac_budget is None else sac_scale(args.sac_budget),
-    )
     config = ScoreConfig(
         checkpoint=published["checkpoint"],
         episodes=published["episodes"],  # the scored run's, as its oracle keys hold them
@@ -78,6 +73,7 @@ def main() -> None:
         probe.close()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    scaled = oracle_recipe(args.family, config)
     results = oracles(args.family, arch, tasks, scaled, config, evaluation_episodes(config, recipe))
     print(f"{len(results)} tasks' oracles in {time.perf_counter() - start:.0f} s")
     for row in results:
