@@ -14,7 +14,9 @@ mapping has to beat.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -29,6 +31,8 @@ from tqdm.auto import tqdm
 from meta_rl.envs import DescriptorObservation, Family, Task, TaskResampling
 from meta_rl.errors import ConfigError
 from meta_rl.evaluation import run_episodes
+from meta_rl.infra.files import load_optimizer, load_tensors, optimizer_tensors, save_tensors
+from meta_rl.infra.keys import cache_key
 from meta_rl.infra.sb3 import make_agent
 from meta_rl.mapping.policy import PolicyArch
 from meta_rl.training.recipes import Recipe
@@ -40,20 +44,22 @@ class StepProgress(BaseCallback):
     """A tqdm bar over env steps. SB3's own ``progress_bar`` needs ``rich``, which is not a
     dependency of this project."""
 
-    def __init__(self, total: int, desc: str) -> None:
+    def __init__(self, total: int, desc: str, initial: int = 0) -> None:
         super().__init__()
-        self.total, self.desc = total, desc
+        self.total, self.desc, self.initial = total, desc, initial
         self.bar: Any = None
 
     def _on_training_start(self) -> None:
-        self.bar = tqdm(total=self.total, desc=self.desc, unit="step")
+        if self.bar is None:  # one bar over the ``learn`` calls of a run in chunks
+            self.bar = tqdm(total=self.total, initial=self.initial, desc=self.desc, unit="step")
 
     def _on_step(self) -> bool:
         self.bar.update(self.training_env.num_envs)
         return True
 
     def _on_training_end(self) -> None:
-        self.bar.close()
+        if self.bar.n >= self.total:
+            self.bar.close()
 
 
 def make_context_env(family: Family, tasks: Sequence[Mapping[str, float]]):
@@ -103,6 +109,10 @@ def train_context_policy(
     return model
 
 
+CONTEXT_SAC_CHUNK = 10_000
+"""Env steps of the context SAC's chunks: its resume points (see :func:`train_context_sac`)."""
+
+
 def train_context_sac(
     family: Family,
     tasks: Sequence[Task],
@@ -112,18 +122,43 @@ def train_context_sac(
     seed: int,
     progress_bar: bool = False,
     threads: int | None = DEFAULT_THREADS,
+    resume: str | os.PathLike | None = None,
+    chunk: int = CONTEXT_SAC_CHUNK,
 ) -> SAC:
     """SB3's SAC on one env that resamples its task from ``tasks`` at every reset and shows
     its descriptor: the off-policy counterpart of :func:`train_context_policy`, with the
     recipe's SAC settings (those of the oracle's SAC run; SB3's defaults where it has none).
-    The arguments are :func:`train_context_policy`'s.
+
+    The run learns in chunks of ``chunk`` env steps, each from fresh seeds drawn from
+    ``(seed, chunk index)`` (SB3's generators, the action space's, and the env's, whose
+    episode restarts), so where it stops between chunks does not change what it learns.
+    With ``resume``, the state after every chunk (networks, optimizers, entropy
+    coefficient, replay buffer, counters) is written to that file atomically (safetensors,
+    no pickle), and a run that finds the file goes on from it: a resumed run ends with the
+    same networks as one never stopped. The file stays after the run ends (it then holds
+    the finished run, which a later call returns without learning); the caller removes it.
+
+    Args:
+        family: The family.
+        tasks: Training tasks.
+        recipe: The family's recipe (its ``sac`` settings).
+        steps: Env steps, usually those the mapping pipeline spent in total.
+        seed: Seed of SAC, of the envs' task draws and of every chunk's seeds.
+        progress_bar: Show a progress bar.
+        threads: Torch threads, as :func:`train_context_policy`'s.
+        resume: The resume file (read if present, written after every chunk); ``None``:
+            no file, the same chunks.
+        chunk: Env steps per chunk.
 
     Raises:
-        ConfigError: no tasks, or a family with discrete actions (SAC needs continuous
-            ones; the context-conditioned PPO policy serves both).
+        ConfigError: no tasks, a family with discrete actions (SAC needs continuous
+            ones; the context-conditioned PPO policy serves both), a chunk under 1, or a
+            resume file written by a run of other settings.
     """
     if not tasks:
         raise ConfigError("the context-conditioned SAC policy needs at least one training task")
+    if chunk < 1:
+        raise ConfigError(f"chunk must be at least 1 env step (got {chunk})")
     env = make_vec_env(lambda: make_context_env(family, tasks), n_envs=1, seed=seed)
     if not isinstance(env.action_space, gym.spaces.Box):
         env.close()
@@ -134,11 +169,98 @@ def train_context_sac(
     settings = dict(recipe.sac or {})
     if steps <= int(settings.get("learning_starts", 100)):  # a smoke budget still learns
         settings["learning_starts"] = max(1, steps // 4)
+    run_key = cache_key(
+        {
+            "family": family.name,
+            "tasks": [dict(t) for t in tasks],
+            "seed": seed,
+            "sac": settings,
+            "chunk": chunk,
+        }
+    )
     with torch_threads(threads):
         model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
     model = scope_learn(model, threads)
-    model.learn(steps, callback=StepProgress(steps, "context SAC") if progress_bar else None)
+    done_chunks = 0
+    if resume is not None and Path(resume).exists():
+        done_chunks = _load_sac_state(model, Path(resume), run_key)
+        if model.num_timesteps > steps:
+            raise ConfigError(
+                f"{resume} holds a context SAC run of {model.num_timesteps} env steps, more "
+                f"than the {steps} asked for: delete it, or give another resume path"
+            )
+    callback = (
+        StepProgress(steps, "context SAC", initial=model.num_timesteps) if progress_bar else None
+    )
+    while model.num_timesteps < steps:
+        chunk_seed = int(np.random.SeedSequence([seed, done_chunks]).generate_state(1)[0])
+        model.set_random_seed(chunk_seed)  # torch, numpy, the action space, the env's reset
+        model._last_obs = None  # so that ``learn`` resets the env with that seed
+        model.learn(
+            min(chunk, steps - model.num_timesteps), callback=callback, reset_num_timesteps=False
+        )
+        done_chunks += 1
+        if resume is not None:
+            _save_sac_state(model, Path(resume), run_key, done_chunks)
     return model
+
+
+_BUFFER_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
+
+
+def _save_sac_state(model: SAC, path: Path, run_key: str, done_chunks: int) -> None:
+    """Write what :func:`_load_sac_state` restores, atomically."""
+    buffer = model.replay_buffer
+    filled = buffer.buffer_size if buffer.full else buffer.pos
+    tensors = {f"policy.{k}": v for k, v in model.policy.state_dict().items()}
+    tensors.update(optimizer_tensors(model.actor.optimizer, "optim.actor"))
+    tensors.update(optimizer_tensors(model.critic.optimizer, "optim.critic"))
+    if model.ent_coef_optimizer is not None:
+        tensors["log_ent_coef"] = model.log_ent_coef.detach()
+        tensors.update(optimizer_tensors(model.ent_coef_optimizer, "optim.ent_coef"))
+    for name in _BUFFER_FIELDS:
+        tensors[f"buffer.{name}"] = torch.from_numpy(
+            np.ascontiguousarray(getattr(buffer, name)[:filled])
+        )
+    meta = {
+        "run_key": run_key,
+        "chunks": done_chunks,
+        "num_timesteps": int(model.num_timesteps),
+        "n_updates": int(model._n_updates),
+        "episode_num": int(model._episode_num),
+        "buffer_pos": int(buffer.pos),
+        "buffer_full": bool(buffer.full),
+    }
+    save_tensors(path, tensors, meta)
+
+
+def _load_sac_state(model: SAC, path: Path, run_key: str) -> int:
+    """Restore a state :func:`_save_sac_state` wrote into a freshly built ``model`` of the
+    same settings; returns the chunks it had done."""
+    tensors, meta = load_tensors(path)
+    if meta.get("run_key") != run_key:
+        raise ConfigError(
+            f"{path} is the resume file of a context SAC run with other tasks, seed, SAC "
+            "settings or chunk size: delete it to start again, or give another resume path"
+        )
+    model.policy.load_state_dict(
+        {k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")}
+    )
+    load_optimizer(model.actor.optimizer, tensors, "optim.actor")
+    load_optimizer(model.critic.optimizer, tensors, "optim.critic")
+    if model.ent_coef_optimizer is not None:
+        with torch.no_grad():
+            model.log_ent_coef.copy_(tensors["log_ent_coef"])
+        load_optimizer(model.ent_coef_optimizer, tensors, "optim.ent_coef")
+    buffer = model.replay_buffer
+    for name in _BUFFER_FIELDS:
+        saved = tensors[f"buffer.{name}"].numpy()
+        getattr(buffer, name)[: len(saved)] = saved
+    buffer.pos, buffer.full = int(meta["buffer_pos"]), bool(meta["buffer_full"])
+    model.num_timesteps = int(meta["num_timesteps"])
+    model._n_updates = int(meta["n_updates"])
+    model._episode_num = int(meta["episode_num"])
+    return int(meta["chunks"])
 
 
 def context_sac_state(model: SAC) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -69,6 +69,58 @@ def test_context_sac_sees_the_descriptor_learns_and_reloads_without_pickle(tmp_p
         train_context_sac(get_family("CartPole"), [{}], recipe_for("cartpole"), steps=64, seed=0)
 
 
+def test_context_sac_resumed_after_a_stop_ends_as_a_run_never_stopped(monkeypatch, tmp_path):
+    import meta_rl.agents.baselines as baselines
+
+    family = get_family("Pendulum")
+    recipe = recipe_for("pendulum")
+    tasks = family.task_space.sample(3, 0)
+    run = {"steps": 300, "seed": 0, "chunk": 100}  # past learning_starts (100): it learns
+    never_stopped = train_context_sac(family, tasks, recipe, **run)
+
+    resume = tmp_path / "context-sac.resume.safetensors"
+    save = baselines._save_sac_state
+    saved: list[int] = []
+
+    def stop_after_the_second_chunk(model, *args):
+        save(model, *args)
+        saved.append(model.num_timesteps)
+        if len(saved) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(baselines, "_save_sac_state", stop_after_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        train_context_sac(family, tasks, recipe, resume=resume, **run)
+    assert saved == [100, 200] and resume.exists()
+    saved.clear()
+    monkeypatch.setattr(baselines, "_save_sac_state", save)
+
+    learned: list[int] = []
+    real_learn = type(never_stopped).learn
+
+    def counting_learn(self, total_timesteps, *args, **kwargs):
+        learned.append(total_timesteps)
+        return real_learn(self, total_timesteps, *args, **kwargs)
+
+    monkeypatch.setattr(type(never_stopped), "learn", counting_learn)
+    resumed = train_context_sac(family, tasks, recipe, resume=resume, **run)
+    assert learned == [100]  # the third chunk alone
+    assert resumed.num_timesteps == never_stopped.num_timesteps == 300
+    assert resumed._n_updates == never_stopped._n_updates > 0
+    own, again = never_stopped.policy.state_dict(), resumed.policy.state_dict()
+    assert own.keys() == again.keys()
+    assert all(torch.equal(own[k], again[k]) for k in own)
+    assert torch.equal(never_stopped.log_ent_coef, resumed.log_ent_coef)
+    # The file now holds the finished run: asked again, it returns without learning.
+    learned.clear()
+    finished = train_context_sac(family, tasks, recipe, resume=resume, **run)
+    assert learned == [] and finished.num_timesteps == 300
+    with pytest.raises(ConfigError, match="other tasks, seed"):
+        train_context_sac(family, tasks, recipe, resume=resume, **{**run, "seed": 1})
+    with pytest.raises(ConfigError, match="more than the 200 asked for"):
+        train_context_sac(family, tasks, recipe, resume=resume, **{**run, "steps": 200})
+
+
 def test_recurrent_policy_hides_the_task_and_reloads_without_pickle(tmp_path):
     family = get_family("Pendulum")
     recipe = recipe_for("pendulum")

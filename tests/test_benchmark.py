@@ -225,7 +225,11 @@ def test_suite_seeds_share_tasks_and_oracle_runs(monkeypatch, tmp_path):
     assert again.context_sac == summary.context_sac
     assert again.context_sac_env_steps == summary.context_sac_env_steps
     assert "zero_shot_minus_context_sac" in summary.targets
-    report = (tmp_path / "out" / "results.md").read_text()
+    out = tmp_path / "out"
+    # Each run's policy is cached; its resume file is gone once the cache holds it.
+    assert len(list(out.glob("interpolation-seed*/context-sac-*.safetensors"))) == 2
+    assert not list(out.rglob("*.resume.safetensors"))
+    report = (out / "results.md").read_text()
     assert "recurrent PPO, task hidden" in report
     assert "| context-conditioned SAC (trained for 256 / 256) | 0 |" in report
     assert "mapping zero-shot minus context-conditioned SAC" in report

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -747,13 +748,19 @@ def check_context_sac(family_name: str, action_kind: str) -> None:
 
 def _context_sac(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]:
     """The context-conditioned SAC policy for the mapping's training tasks, cached as its
-    policy's tensors (safetensors, no pickle) in ``out_dir``."""
-    from meta_rl.agents.baselines import context_sac_state, train_context_sac
+    policy's tensors (safetensors, no pickle) in ``out_dir``. Its run resumes from a file
+    beside the cache (``<cache name>.resume.safetensors``), written after every chunk of
+    env steps and removed once the cache holds the finished policy."""
+    from meta_rl.agents import baselines
 
     check_context_sac(mapping.family_name, mapping.arch.action_kind)
     sac = mapping.recipe.sac or {}
     steps, path = _baseline_budget(mapping, config, "context-sac", {"sac": sac})
-    return _trained_state(mapping, config, steps, path, train_context_sac, context_sac_state)
+    resume = path.with_name(f"{path.stem}.resume.safetensors")
+    train = partial(baselines.train_context_sac, resume=resume)
+    trained = _trained_state(mapping, config, steps, path, train, baselines.context_sac_state)
+    resume.unlink(missing_ok=True)
+    return trained
 
 
 _BASELINES = {
