@@ -1,11 +1,11 @@
 """Paired differences between the zero-shot scores of benchmark runs, task by task.
 
 The README's "paired" figures for `meta-rl benchmark` folders: the mapping minus the
-context-conditioned policy of the same folder, and, given a second folder of the same
-family and split (the same test tasks and seeds), the first folder's mapping minus the
-second's. Each is a mean over seeds x test tasks with a 95% two-level bootstrap interval; a task
-whose oracle is no better than random has no score and is left out, as in the benchmark's
-means.
+context-conditioned policies of the same folder (PPO, and SAC where the runs trained it),
+and, given a second folder of the same family and split (the same test tasks and seeds),
+the first folder's mapping minus the second's. Each is a mean over seeds x test tasks with
+a 95% two-level bootstrap interval; a task whose oracle is no better than random has no
+score and is left out, as in the benchmark's means.
 Run from the repository root, for example:
 
     python docs/benchmarks/paired.py docs/benchmarks/pendulum-td3 interpolation
@@ -53,13 +53,16 @@ def main() -> None:
     parser.add_argument("--against", type=Path, help="a second benchmark folder")
     args = parser.parse_args()
     first = seed_rows(args.folder, args.split)
-    context = [[x.context_score for x in r] for r in first]
     print("mapping by seed:", ", ".join(f"{mean(zero_shot(r)):.3f}" for r in first))
-    print("context policy by seed:", ", ".join(f"{mean(c):.3f}" for c in context))
-    show(
-        "mapping minus context policy, paired",
-        [minus(zero_shot(r), c) for r, c in zip(first, context, strict=True)],
-    )
+    for label, field in (("context policy", "context_score"), ("context SAC", "context_sac_score")):
+        baseline = [[getattr(x, field) for x in r] for r in first]
+        if not any(s is not None for seed in baseline for s in seed):
+            continue  # the folder's runs left this baseline out
+        print(f"{label} by seed:", ", ".join(f"{mean(b):.3f}" for b in baseline))
+        show(
+            f"mapping minus {label}, paired",
+            [minus(zero_shot(r), b) for r, b in zip(first, baseline, strict=True)],
+        )
     if args.against is not None:
         second = seed_rows(args.against, args.split)
         if len(second) != len(first):
