@@ -136,7 +136,8 @@ def train_context_sac(
     coefficient, replay buffer, counters) is written to that file atomically (safetensors,
     no pickle), and a run that finds the file goes on from it: a resumed run ends with the
     same networks as one never stopped. The file stays after the run ends (it then holds
-    the finished run, which a later call returns without learning); the caller removes it.
+    the finished run, which the same call returns without learning; an off-policy
+    rollout may end a few steps past ``steps``); the caller removes it.
 
     Args:
         family: The family.
@@ -152,8 +153,9 @@ def train_context_sac(
 
     Raises:
         ConfigError: no tasks, a family with discrete actions (SAC needs continuous
-            ones; the context-conditioned PPO policy serves both), a chunk under 1, or a
-            resume file written by a run of other settings.
+            ones; the context-conditioned PPO policy serves both), a chunk under 1,
+            ``optimize_memory_usage`` in the recipe's SAC settings, or a resume file that
+            is not one or was written by a run of other settings.
     """
     if not tasks:
         raise ConfigError("the context-conditioned SAC policy needs at least one training task")
@@ -167,12 +169,19 @@ def train_context_sac(
             f"{type(env.action_space).__name__} actions (use the context-conditioned PPO policy)"
         )
     settings = dict(recipe.sac or {})
+    if settings.get("optimize_memory_usage"):  # its buffer keeps no next observations
+        env.close()
+        raise ConfigError(
+            "the context-conditioned SAC cannot resume with optimize_memory_usage; "
+            "leave it out of the recipe's sac settings"
+        )
     if steps <= int(settings.get("learning_starts", 100)):  # a smoke budget still learns
         settings["learning_starts"] = max(1, steps // 4)
     run_key = cache_key(
         {
             "family": family.name,
             "tasks": [dict(t) for t in tasks],
+            "steps": steps,
             "seed": seed,
             "sac": settings,
             "chunk": chunk,
@@ -184,11 +193,6 @@ def train_context_sac(
     done_chunks = 0
     if resume is not None and Path(resume).exists():
         done_chunks = _load_sac_state(model, Path(resume), run_key)
-        if model.num_timesteps > steps:
-            raise ConfigError(
-                f"{resume} holds a context SAC run of {model.num_timesteps} env steps, more "
-                f"than the {steps} asked for: delete it, or give another resume path"
-            )
     callback = (
         StepProgress(steps, "context SAC", initial=model.num_timesteps) if progress_bar else None
     )
@@ -238,10 +242,17 @@ def _load_sac_state(model: SAC, path: Path, run_key: str) -> int:
     """Restore a state :func:`_save_sac_state` wrote into a freshly built ``model`` of the
     same settings; returns the chunks it had done."""
     tensors, meta = load_tensors(path)
-    if meta.get("run_key") != run_key:
+    needed = [f"buffer.{name}" for name in _BUFFER_FIELDS]
+    if "run_key" not in meta or not all(key in tensors for key in needed):
         raise ConfigError(
-            f"{path} is the resume file of a context SAC run with other tasks, seed, SAC "
-            "settings or chunk size: delete it to start again, or give another resume path"
+            f"{path} is not a context SAC resume file: give the path of one, or a path "
+            "that does not exist yet"
+        )
+    if meta["run_key"] != run_key:
+        raise ConfigError(
+            f"{path} is the resume file of a context SAC run with other tasks, env steps, "
+            "seed, SAC settings or chunk size: delete it to start again, or give another "
+            "resume path"
         )
     model.policy.load_state_dict(
         {k[len("policy.") :]: v for k, v in tensors.items() if k.startswith("policy.")}

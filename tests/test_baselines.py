@@ -3,6 +3,8 @@ policy and MAML produce finite numbers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -69,31 +71,57 @@ def test_context_sac_sees_the_descriptor_learns_and_reloads_without_pickle(tmp_p
         train_context_sac(get_family("CartPole"), [{}], recipe_for("cartpole"), steps=64, seed=0)
 
 
-def test_context_sac_resumed_after_a_stop_ends_as_a_run_never_stopped(monkeypatch, tmp_path):
-    import meta_rl.agents.baselines as baselines
-
-    family = get_family("Pendulum")
-    recipe = recipe_for("pendulum")
-    tasks = family.task_space.sample(3, 0)
-    run = {"steps": 300, "seed": 0, "chunk": 100}  # past learning_starts (100): it learns
-    never_stopped = train_context_sac(family, tasks, recipe, **run)
-
-    resume = tmp_path / "context-sac.resume.safetensors"
+def _stopping_save(monkeypatch, baselines, after: int) -> list[int]:
+    """Make the ``after``-th resume save of a context SAC run raise KeyboardInterrupt, as a
+    stop would; returns the env steps of every save."""
     save = baselines._save_sac_state
     saved: list[int] = []
 
-    def stop_after_the_second_chunk(model, *args):
+    def save_then_stop(model, *args):
         save(model, *args)
         saved.append(model.num_timesteps)
-        if len(saved) == 2:
+        if len(saved) == after:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(baselines, "_save_sac_state", stop_after_the_second_chunk)
+    monkeypatch.setattr(baselines, "_save_sac_state", save_then_stop)
+    return saved
+
+
+def _same_sac(a, b) -> bool:
+    own, other = a.policy.state_dict(), b.policy.state_dict()
+    return own.keys() == other.keys() and all(torch.equal(own[k], other[k]) for k in own)
+
+
+@pytest.mark.parametrize(
+    ("sac", "stop_after"),
+    [
+        # Episodes (200 steps) end inside chunks, and the buffer wraps before the stop.
+        ({"learning_rate": 1e-3, "buffer_size": 300}, 2),
+        # A fixed entropy coefficient, state-dependent noise, and rollouts of 32 steps
+        # that end past the chunks' ends; stopped after the last chunk was saved.
+        ({"train_freq": 32, "gradient_steps": 8, "ent_coef": 0.1, "use_sde": True}, 3),
+    ],
+)
+def test_context_sac_resumed_after_a_stop_ends_as_a_run_never_stopped(
+    monkeypatch, tmp_path, sac, stop_after
+):
+    import meta_rl.agents.baselines as baselines
+
+    family = get_family("Pendulum")
+    recipe = replace(recipe_for("pendulum"), sac=sac)
+    tasks = family.task_space.sample(3, 0)
+    run = {"steps": 750, "seed": 0, "chunk": 250}  # past learning_starts (100): it learns
+    never_stopped = train_context_sac(family, tasks, recipe, **run)
+    assert never_stopped._episode_num > 0 and never_stopped._n_updates > 0
+
+    resume = tmp_path / "context-sac.resume.safetensors"
+    saved = _stopping_save(monkeypatch, baselines, after=stop_after)
     with pytest.raises(KeyboardInterrupt):
         train_context_sac(family, tasks, recipe, resume=resume, **run)
-    assert saved == [100, 200] and resume.exists()
-    saved.clear()
-    monkeypatch.setattr(baselines, "_save_sac_state", save)
+    assert len(saved) == stop_after and resume.exists()
+    if "buffer_size" in sac:
+        assert saved[-1] > sac["buffer_size"]  # the saved buffer had wrapped
+    monkeypatch.undo()
 
     learned: list[int] = []
     real_learn = type(never_stopped).learn
@@ -104,21 +132,34 @@ def test_context_sac_resumed_after_a_stop_ends_as_a_run_never_stopped(monkeypatc
 
     monkeypatch.setattr(type(never_stopped), "learn", counting_learn)
     resumed = train_context_sac(family, tasks, recipe, resume=resume, **run)
-    assert learned == [100]  # the third chunk alone
-    assert resumed.num_timesteps == never_stopped.num_timesteps == 300
-    assert resumed._n_updates == never_stopped._n_updates > 0
-    own, again = never_stopped.policy.state_dict(), resumed.policy.state_dict()
-    assert own.keys() == again.keys()
-    assert all(torch.equal(own[k], again[k]) for k in own)
-    assert torch.equal(never_stopped.log_ent_coef, resumed.log_ent_coef)
-    # The file now holds the finished run: asked again, it returns without learning.
+    assert len(learned) == 3 - stop_after  # only the chunks the stop left
+    assert resumed.num_timesteps == never_stopped.num_timesteps >= 750
+    assert resumed._n_updates == never_stopped._n_updates
+    assert resumed._episode_num == never_stopped._episode_num
+    assert _same_sac(never_stopped, resumed)
+    if never_stopped.ent_coef_optimizer is not None:
+        assert torch.equal(never_stopped.log_ent_coef, resumed.log_ent_coef)
+    # The file holds the finished run now: the same call returns it without learning.
     learned.clear()
     finished = train_context_sac(family, tasks, recipe, resume=resume, **run)
-    assert learned == [] and finished.num_timesteps == 300
-    with pytest.raises(ConfigError, match="other tasks, seed"):
-        train_context_sac(family, tasks, recipe, resume=resume, **{**run, "seed": 1})
-    with pytest.raises(ConfigError, match="more than the 200 asked for"):
-        train_context_sac(family, tasks, recipe, resume=resume, **{**run, "steps": 200})
+    assert learned == [] and _same_sac(finished, never_stopped)
+    for other in ({"seed": 1}, {"steps": 500}, {"chunk": 125}):
+        with pytest.raises(ConfigError, match="other tasks, env steps, seed"):
+            train_context_sac(family, tasks, recipe, resume=resume, **{**run, **other})
+
+
+def test_context_sac_refuses_a_file_that_is_not_its_resume_file(tmp_path):
+    family = get_family("Pendulum")
+    tasks = family.task_space.sample(2, 0)
+    other = tmp_path / "policy.safetensors"
+    save_tensors(other, {"x": torch.zeros(1)}, {"steps": 1})
+    with pytest.raises(ConfigError, match="is not a context SAC resume file"):
+        train_context_sac(
+            family, tasks, recipe_for("pendulum"), steps=64, seed=0, chunk=32, resume=other
+        )
+    memory_saving = replace(recipe_for("pendulum"), sac={"optimize_memory_usage": True})
+    with pytest.raises(ConfigError, match="cannot resume with optimize_memory_usage"):
+        train_context_sac(family, tasks, memory_saving, steps=64, seed=0)
 
 
 def test_recurrent_policy_hides_the_task_and_reloads_without_pickle(tmp_path):

@@ -755,7 +755,8 @@ def _context_sac(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, Any]
 
     check_context_sac(mapping.family_name, mapping.arch.action_kind)
     sac = mapping.recipe.sac or {}
-    steps, path = _baseline_budget(mapping, config, "context-sac", {"sac": sac})
+    settings = {"sac": sac, "chunk": baselines.CONTEXT_SAC_CHUNK}
+    steps, path = _baseline_budget(mapping, config, "context-sac", settings)
     resume = path.with_name(f"{path.stem}.resume.safetensors")
     train = partial(baselines.train_context_sac, resume=resume)
     trained = _trained_state(mapping, config, steps, path, train, baselines.context_sac_state)
