@@ -190,9 +190,10 @@ def train_context_sac(
     with torch_threads(threads):
         model = SAC("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **settings)
     model = scope_learn(model, threads)
+    resume = None if resume is None else Path(resume)
     done_chunks = 0
-    if resume is not None and Path(resume).exists():
-        done_chunks = _load_sac_state(model, Path(resume), run_key)
+    if resume is not None and resume.exists():
+        done_chunks = _load_sac_state(model, resume, run_key)
     callback = (
         StepProgress(steps, "context SAC", initial=model.num_timesteps) if progress_bar else None
     )
@@ -205,7 +206,7 @@ def train_context_sac(
         )
         done_chunks += 1
         if resume is not None:
-            _save_sac_state(model, Path(resume), run_key, done_chunks)
+            _save_sac_state(model, resume, run_key, done_chunks)
     return model
 
 

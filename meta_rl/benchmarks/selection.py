@@ -104,6 +104,12 @@ class SelectionConfig:
         return run_train_config(self, seed=seed, objective=objective, split=self.split)
 
 
+def val_seed(index: int) -> int:
+    """Seed of the episodes on the ``index``-th validation task, the same for every mapping
+    scored (and for any other policy paired with them)."""
+    return 10_000 + index * 100
+
+
 @torch_threads(1)  # one thread per job; the caller's count is given back
 def _score_job(checkpoint: str, tasks: list[dict[str, float]], episodes: int) -> dict[str, Any]:
     """Worker: the mapping's zero-shot return and the default expert's on every task."""
@@ -113,7 +119,7 @@ def _score_job(checkpoint: str, tasks: list[dict[str, float]], episodes: int) ->
     def returns(params_of: Any) -> list[float]:
         # The same episode seeds on every task for every mapping: paired comparisons.
         return [
-            evaluate_params(spec, params_of(t), family, t, episodes=episodes, seed=10_000 + i * 100)
+            evaluate_params(spec, params_of(t), family, t, episodes=episodes, seed=val_seed(i))
             for i, t in enumerate(tasks)
         ]
 

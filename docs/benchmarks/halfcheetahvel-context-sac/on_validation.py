@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from meta_rl.agents.baselines import evaluate_context_policy, rebuild_context_sac
+from meta_rl.benchmarks.selection import val_seed
 from meta_rl.infra.files import load_tensors
 from meta_rl.infra.threads import torch_threads
 from meta_rl.mapping.checkpoint import TrainedMapping
@@ -40,9 +41,8 @@ def main() -> None:
     tensors, meta = load_tensors(policy_path)
     policy = rebuild_context_sac(mapping.family, mapping.training_tasks, tensors, meta)
     returns = [
-        # The episode seeds of `select-objective`'s scoring (task i: 10,000 + 100 i).
         evaluate_context_policy(
-            policy, mapping.family, task, episodes=report["episodes"], seed=10_000 + i * 100
+            policy, mapping.family, task, episodes=report["episodes"], seed=val_seed(i)
         )
         for i, task in enumerate(report["val_tasks"])
     ]
