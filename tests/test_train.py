@@ -53,6 +53,43 @@ def test_a_td3_mapping_predicts_for_descriptors_clamped_to_its_training_region(t
     )
 
 
+def test_a_familys_recipe_chooses_whether_its_mappings_clamp(tiny_mapping):
+    from dataclasses import asdict
+
+    from meta_rl.errors import CheckpointError
+    from meta_rl.training.config import settings_key
+    from meta_rl.training.recipes import recipe_for, recipe_from_json
+
+    _, trained, _, _ = tiny_mapping
+    space = trained.task_space
+    first = space.features[0]
+    beyond = {**space.default_task(), first.name: float(first.denormalise(0.9))}
+    edge = {**space.default_task(), first.name: float(first.denormalise(0.5))}
+    td3 = replace(trained, objective="td3", info={**trained.info, "split_kind": "extrapolation"})
+    # A recipe that says no clamp: the td3 mapping extrapolates, with no warning from adapt.
+    own = replace(td3, recipe=replace(td3.recipe, clamp=False))
+    assert not own.clamps
+    assert torch.equal(own.predict(beyond, extrapolate=True), td3.predict(beyond, clamp=False))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        adapt(own, task=beyond, n_steps=64, batch_size=32)
+    # A recipe that says clamp: any objective's mapping predicts at the region's edge.
+    other = replace(trained, info=td3.info, recipe=replace(trained.recipe, clamp=True))
+    assert other.clamps and torch.allclose(other.predict(beyond), other.predict(edge), atol=1e-5)
+    # Saved before the choice (no "clamp"): the family's installed choice; a recorded one
+    # is kept; anything but a boolean or null is refused.
+    old = {k: v for k, v in asdict(recipe_for("HalfCheetahVel")).items() if k != "clamp"}
+    assert recipe_from_json(old, family="HalfCheetahVel").clamp is False
+    assert recipe_from_json(old, family="Pendulum").clamp is None
+    assert recipe_from_json({**old, "clamp": True}, family="HalfCheetahVel").clamp is True
+    with pytest.raises(CheckpointError, match="clamp"):
+        recipe_from_json({**old, "clamp": "yes"})
+    # The clamp is not training: a run's key does not change with it.
+    config = TrainConfig(family="Pendulum", recipe=recipe_for("Pendulum"), workdir="unused")
+    clamped = replace(config, recipe=replace(config.recipe, clamp=True))
+    assert settings_key(config) == settings_key(clamped)
+
+
 def test_train_save_load_round_trip(tiny_mapping):
     path, trained, log, _ = tiny_mapping
     loaded = TrainedMapping.load(path)

@@ -111,7 +111,10 @@ class TrainedMapping:
 
     @property
     def clamps(self) -> bool:
-        """Whether :meth:`predict` clamps descriptors to :meth:`training_region`."""
+        """Whether :meth:`predict` clamps descriptors to :meth:`training_region`: the
+        recipe's ``clamp`` where the family chose it, else the last phase's default."""
+        if self.recipe.clamp is not None:
+            return self.recipe.clamp
         return phase_infos(self.objective)[-1].clamps
 
     def training_region(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,8 +141,8 @@ class TrainedMapping:
             task: Feature values (missing ones take defaults).
             extrapolate: Accept values outside the bounds.
             clamp: Predict for the nearest descriptor inside :meth:`training_region`
-                (default: :attr:`clamps`, true for a ``td3`` mapping). Inside the region it
-                changes nothing.
+                (default: :attr:`clamps`, true for a ``td3`` mapping unless its family's
+                recipe says otherwise). Inside the region it changes nothing.
 
         Raises:
             ValueError: The task is invalid, or (with ``extrapolate``) so far outside the

@@ -224,6 +224,8 @@ def settings_key(config: TrainConfig) -> str:
             fields.pop("recipe")
         else:  # a family's own or automatic recipe: a change to it is a new run
             fields["recipe"] = asdict(recipe_for(config.family))
+    if fields.get("recipe") is not None:  # how it predicts beyond its region, not training
+        fields["recipe"].pop("clamp", None)
     if config.inference is None:  # keys of runs from before the field stay
         fields.pop("inference")
     fields["split_seed"] = config.task_split_seed

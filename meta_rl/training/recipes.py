@@ -64,6 +64,12 @@ class Recipe:
             ``normalize`` (``VecNormalize``) and ``policy_kwargs``, or where they want longer
             rollouts than the warm starts. Their result is made plain by
             :func:`meta_rl.policy_spec.plain_params`. ``None``: ``ppo``.
+        clamp: Whether a mapping predicts, for a task beyond its training region, the
+            policy of the nearest task inside it (``True``) or its own extrapolation
+            (``False``). ``None``: its objective's default (``td3`` clamps, the others do
+            not). Chosen per family on tasks from an extrapolation split's held-out region
+            that are not its test tasks (``docs/benchmarks/clamp_check.py``). It changes
+            nothing inside the region, nor the training.
     """
 
     ppo: dict[str, Any]
@@ -89,6 +95,7 @@ class Recipe:
     objective: str = "distill"
     scratch_ppo: dict[str, Any] | None = None
     off_policy: dict[str, Any] = field(default_factory=dict)
+    clamp: bool | None = None
 
     @property
     def scratch(self) -> dict[str, Any]:
@@ -364,6 +371,10 @@ _CHEETAH_VEL = replace(
     finetune_algo="sac",
     finetune_sac={"head_gain": None},
     finetune_td3={"head_gain": None},
+    # Beyond the training speeds the mapping's own extrapolation runs faster than the
+    # nearest trained task's policy (docs/benchmarks/clamp_check.py on held-out-region
+    # tasks that are not test tasks; the benchmarks' docs), unlike Pendulum's.
+    clamp=False,
 )
 
 _LUNAR_CONTINUOUS = replace(
@@ -681,6 +692,7 @@ _RECIPE_FIELDS: dict[str, Callable[[Any], bool]] = {
     "sac_steps": _count(0, _MAX_STEPS),
     "objective": lambda v: isinstance(v, str) and len(v) <= 200 and _objective(v),
     "finetune_algo": lambda v: v in FINETUNE_ALGOS,
+    "clamp": lambda v: v is None or isinstance(v, bool),
 }
 _RECIPE_SETTINGS = {
     "ppo": PPO_SETTINGS,
@@ -699,7 +711,8 @@ def recipe_from_json(data: dict[str, Any], *, family: str | None = None) -> Reci
 
     A recipe saved before fine-tunes were chosen per family (no ``finetune_algo``) takes
     ``family``'s installed choice (``finetune_algo``, ``finetune_sac``, ``finetune_td3``)
-    where ``family`` is given, else the defaults.
+    where ``family`` is given, else the defaults; one saved before the clamp was chosen per
+    family (no ``clamp``), ``family``'s installed ``clamp``.
 
     Raises:
         CheckpointError: not an object, a required field missing, or a field (or an
@@ -708,6 +721,12 @@ def recipe_from_json(data: dict[str, Any], *, family: str | None = None) -> Reci
     """
     if not isinstance(data, dict):
         raise CheckpointError("malformed recipe in metadata: not an object")
+    if family is not None and "clamp" not in data:
+        # Saved before the clamp was chosen per family: the installed family's choice.
+        try:
+            data = {**data, "clamp": recipe_for(family).clamp}
+        except FamilyError:  # the family is not here: the objective's default
+            pass
     if family is not None and "finetune_algo" not in data:
         # Saved before the fine-tune was chosen per family: the installed family's choice.
         try:
