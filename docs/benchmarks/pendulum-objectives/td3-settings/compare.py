@@ -7,13 +7,16 @@ the published td3 mappings of the same seeds. Run from the repository root, for 
 
 The published comparison is Pendulum's (../selection) unless ``--published`` names another
 ``select-objective`` report (its family, budget and tasks are then used); the variant's
-settings are the family recipe's ``off_policy`` ones with ``SETTINGS`` over them. Its
+settings are the family recipe's ``off_policy`` ones with ``SETTINGS`` over them, and
+``--recipe`` changes other fields of the family's recipe (its base policy's env steps,
+say; every budget is then scaled by the published report's budget). Its
 mappings are cached in runs/td3-variants/NAME (a rerun only scores); the comparison is
 written to NAME.json and NAME.md beside this script, or in ``--report-dir``.
 """
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +45,11 @@ def main() -> None:
     parser.add_argument("--published", type=Path, default=PUBLISHED)
     parser.add_argument("--report-dir", type=Path, default=HERE)
     parser.add_argument("--workdir", type=Path, default=Path("runs"), help="cache of bases")
+    parser.add_argument(
+        "--recipe",
+        default="{}",
+        help="Recipe fields over the family's as JSON, e.g. '{\"base_steps\": 100000}'",
+    )
     args = parser.parse_args()
     reference = json.loads(args.published.read_text())
     if args.seeds < 1:
@@ -49,6 +57,10 @@ def main() -> None:
     settings = json.loads(args.settings)
     family = reference["family"]
     td3 = phase_settings(TD3Config, {**recipe_for(family).off_policy, **settings})
+    recipe_changes = json.loads(args.recipe)
+    train: dict = {"td3": td3}
+    if recipe_changes:
+        train["recipe"] = replace(recipe_for(family), **recipe_changes)
     # One thread, as `meta-rl` runs: more threads change float sums, and so the bases and
     # mappings, which then no longer pair with the published ones.
     torch.set_num_threads(1)
@@ -64,7 +76,7 @@ def main() -> None:
             budget=reference["budget"],
             out_dir=Path("runs/td3-variants") / args.name,
             workdir=args.workdir,
-            train={"td3": td3},
+            train=train,
             workers=args.workers,
         )
     )
@@ -102,6 +114,7 @@ def main() -> None:
         )
     report = {
         "settings": settings,
+        "recipe": recipe_changes,
         "variant": result.summary["td3"].val_return.to_json(),
         "variant_minus_published": paired.to_json() if paired else None,
         "seeds": seeds,
@@ -109,7 +122,8 @@ def main() -> None:
     args.report_dir.mkdir(parents=True, exist_ok=True)
     (args.report_dir / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
-        f"td3 with {settings} on {family}, {args.seeds} seed(s), "
+        f"td3 with {settings}{f' (recipe {recipe_changes})' if recipe_changes else ''} "
+        f"on {family}, {args.seeds} seed(s), "
         f"{len(reference['val_tasks'])} validation tasks:",
         "",
         "| seed | variant | published td3 |",
