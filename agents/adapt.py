@@ -37,6 +37,7 @@ from meta_rl.infra.sb3 import (
     make_off_policy_agent,
 )
 from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.mapping.critic import BOX_CRITIC_OBJECTIVES
 
 from .threads import DEFAULT_THREADS, check_threads, scope_learn, torch_threads
 from .warm import WarmStart, search_descriptor, warm_start
@@ -408,9 +409,9 @@ def _off_policy_model(
             "rewards: give the env without VecNormalize"
         )
     warm, settings = WarmStart.split({**trained.recipe.off_policy_finetune(algo), **overrides})
-    critic = (
-        trained.critic if trained.critic is not None and trained.critic.objective == "td3" else None
-    )
+    critic = trained.critic
+    if critic is not None and critic.objective not in BOX_CRITIC_OBJECTIVES:
+        critic = None
     settings.setdefault("gamma", critic.gamma if critic is not None else 0.99)
     if critic is not None and settings["gamma"] != critic.gamma:
         critic = None  # a critic of another discount would only mislead: warm up instead

@@ -58,7 +58,7 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.utils import polyak_update
 
 from meta_rl.errors import ConfigError, TaskError
-from meta_rl.mapping.critic import TaskCritic
+from meta_rl.mapping.critic import BOX_CRITIC_OBJECTIVES, TaskCritic
 from meta_rl.mapping.policy import PolicySpec
 
 SATURATION = 1e-2
@@ -446,7 +446,7 @@ def _load_critic(
 ) -> None:
     """The task-conditioned critic, folded for ``descriptor`` and for SB3's action scale,
     into ``model``'s critic and its target."""
-    if critic.objective != "td3":
+    if critic.objective not in BOX_CRITIC_OBJECTIVES:
         raise ConfigError(f"a {critic.objective} critic cannot warm a Box-action fine-tune")
     nets = critic.for_task(descriptor)
     obs_dim = model.observation_space.shape[0]

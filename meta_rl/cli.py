@@ -154,7 +154,7 @@ def _add_phase_settings(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--rl-lr", type=_positive_float, default=None, help="learning rate of rl (default: 1e-4)"
     )
-    for phase in ("td3", "sacd"):  # the off-policy objectives
+    for phase in ("td3", "sac", "sacd"):  # the off-policy objectives
         p.add_argument(
             f"--{phase}-iterations",
             type=_positive,
@@ -171,21 +171,19 @@ def _add_phase_settings(p: argparse.ArgumentParser) -> None:
 
 
 def _phase_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``rl``, ``td3`` and ``sacd`` settings of ``TrainConfig`` that the command line
+    """The ``rl``, ``td3``, ``sac`` and ``sacd`` settings of ``TrainConfig`` that the command line
     gives (the off-policy ones over the family recipe's ``off_policy``; a phase with no
     option given is left to ``TrainConfig``: its defaults, or ``--budget quick``'s), and
     ``keep_going`` where asked."""
     from meta_rl.objectives.on_policy import RLConfig
-    from meta_rl.objectives.sacd import SACDConfig
-    from meta_rl.objectives.td3 import TD3Config
-    from meta_rl.training.config import phase_settings
+    from meta_rl.training.config import OFF_POLICY_CONFIGS, phase_settings
     from meta_rl.training.recipes import recipe_for
 
     settings: dict[str, Any] = {}
     rl = {k: v for k in ("iterations", "lr") if (v := getattr(args, f"rl_{k}")) is not None}
     if rl:
         settings["rl"] = RLConfig(**rl)
-    for name, cls in (("td3", TD3Config), ("sacd", SACDConfig)):
+    for name, cls in OFF_POLICY_CONFIGS.items():
         given = {
             key: value
             for key in ("iterations", "tasks")
@@ -631,7 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_objective,
         default=None,
         help="distill, params, rl (PPO through the mapping), td3 (TD3 through the mapping; "
-        "Box actions), sacd (discrete SAC through the mapping; discrete actions), or two "
+        "Box actions), sac (SAC through the mapping; Box actions), sacd (discrete SAC "
+        "through the mapping; discrete actions), or two "
         "in sequence (default: the family's, chosen on validation tasks: td3 for "
         "Pendulum; rl for CartPole, Acrobot and MountainCarContinuous; distill elsewhere)",
     )

@@ -40,6 +40,7 @@ from meta_rl.errors import ConfigError
 from meta_rl.infra.files import write_json, write_text
 from meta_rl.infra.parallel import check_backend, run_jobs
 from meta_rl.mapping.checkpoint import TrainedMapping
+from meta_rl.mapping.critic import CRITIC_OBJECTIVES
 from meta_rl.training.config import TrainConfig, settings_key
 from meta_rl.training.inference import InferenceConfig, train_inference
 from meta_rl.training.trainer import train
@@ -169,7 +170,7 @@ def run_train_config(config: Any, *, seed: int, **settings: Any) -> TrainConfig:
 def _lacks_critic(path: Path, config: TrainConfig) -> bool:
     """Whether a cached mapping of an off-policy objective predates checkpoints keeping
     the critic (an off-policy fine-tune starts from it, so it is retrained)."""
-    off_policy = {"td3", "sacd"} & set(config.objective.split("+"))
+    off_policy = set(CRITIC_OBJECTIVES) & set(config.objective.split("+"))
     return bool(off_policy) and TrainedMapping.load(path).critic is None
 
 

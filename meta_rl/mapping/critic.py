@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-CRITIC_OBJECTIVES = ("td3", "sacd")
+CRITIC_OBJECTIVES = ("td3", "sac", "sacd")
 """The objectives that train a task-conditioned critic."""
+BOX_CRITIC_OBJECTIVES = ("td3", "sac")
+"""Those whose critic is ``Q(s, a, d)``, for Box actions."""
 PREFIX = "critic."
 """Prefix of the critic's tensors in a checkpoint."""
 
@@ -36,7 +38,7 @@ def critic_shapes(
 
     ``td3``'s nets read ``[s; a; d]`` and give one value; ``sacd``'s read ``[s; d]`` and
     give one value per action (``action_dim`` actions)."""
-    box = objective == "td3"
+    box = objective in BOX_CRITIC_OBJECTIVES
     width = obs_dim + (action_dim if box else 0) + descriptor_dim
     shapes: dict[str, tuple[int, ...]] = {}
     for net in ("q1", "q2"):

@@ -337,6 +337,16 @@ class PolicySpec:
             ]
         )
 
+    @functools.cached_property
+    def log_std_rows(self) -> torch.Tensor:
+        """Positions, in the flat vector, of a Box action's ``log_std`` (empty otherwise)."""
+        start = 0
+        for name, size in zip(self.names, self.sizes, strict=True):
+            if name == "log_std":
+                return torch.arange(start, start + size)
+            start += size
+        return torch.arange(0)
+
     def action_mean(self, actor: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         """Action means (or logits) of batched policies from their actor parameters alone.
 

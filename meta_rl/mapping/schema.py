@@ -30,7 +30,7 @@ The schema (``format_version`` 1)::
     info            object; where present: split.{train,val,test} and <phase>_tasks lists
                     of tasks of the task space, split_kind "interpolation" |
                     "extrapolation", env_steps a non-negative int
-    critic          optional: objective "td3" | "sacd" (a phase of the checkpoint's
+    critic          optional: objective "td3" | "sac" | "sacd" (a phase of the checkpoint's
                     objective), hidden: non-empty list of positive ints, gamma in (0, 1]; its
                     weights are named critic.q1.0.weight and so on
     inference       optional: hidden: non-empty list of positive ints; probe_steps,
@@ -228,7 +228,7 @@ def _check_critic(
     data = _object(data, "critic")
     name = _get(data, "objective", "critic.objective")
     if name not in CRITIC_OBJECTIVES or name not in objective.split("+"):
-        _fail("critic.objective", "a phase of the objective, td3 or sacd", name)
+        _fail("critic.objective", "a phase of the objective, td3, sac or sacd", name)
     hidden = _sizes(_get(data, "hidden", "critic.hidden"), "critic.hidden", empty=False)
     gamma = _get(data, "gamma", "critic.gamma")
     if not _is_real(gamma) or not 0 < gamma <= 1:

@@ -1,4 +1,4 @@
-"""What the off-policy objectives through the mapping share (``td3`` and ``sacd``).
+"""What the off-policy objectives through the mapping share (``td3``, ``sac``, ``sacd``).
 
 Every env of a rollout holds its own training task and acts with the mapping's
 prediction for that task (plus the objective's exploration); the transitions go to one
@@ -283,6 +283,11 @@ class OffPolicyLearner:
         """The subclass's own state, once the shared state is built."""
 
     @property
+    def _rollout_rows(self) -> torch.Tensor:
+        """The rows of the flat policy vector :meth:`_explore` acts with."""
+        return self.spec.actor_rows
+
+    @property
     def _action_width(self) -> int:
         """Numbers per action in the replay buffer."""
         return self.spec.arch.action_dim
@@ -296,9 +301,9 @@ class OffPolicyLearner:
     def _explore(
         self, actor: torch.Tensor, obs: torch.Tensor, chosen: torch.Tensor
     ) -> tuple[torch.Tensor, np.ndarray]:
-        """The actions of the rollout's policies (actor parameters ``actor``, one row per
-        env; tasks ``chosen``) on ``obs``: as the buffer keeps them, and as the envs take
-        them."""
+        """The actions of the rollout's policies (``actor``: their parameters at
+        :attr:`_rollout_rows`, one row per env; tasks ``chosen``) on ``obs``: as the buffer
+        keeps them, and as the envs take them."""
         raise NotImplementedError
 
     def _target(
@@ -407,10 +412,10 @@ class OffPolicyLearner:
     def _collect(self, iteration: int) -> list[float]:
         """One rollout of the predicted policies (exploring), into the buffer; returns the
         returns of the episodes that ended."""
-        config, spec = self.config, self.spec
+        config = self.config
         chosen = self._draw(torch.arange(len(self.tasks)), self._n_chosen)
         with torch.no_grad():
-            actor = self.network(self.descriptors[chosen], spec.actor_rows)
+            actor = self.network(self.descriptors[chosen], self._rollout_rows)
         if not torch.isfinite(actor).all():
             raise Divergence(
                 f"{self.objective} objective: the mapping predicted non-finite parameters"
@@ -517,7 +522,8 @@ def polyak(target: nn.Module, source: nn.Module, tau: float) -> None:
 
 
 def off_policy_tasks(config: TrainConfig, phase: str) -> list[Task]:
-    """The training tasks an off-policy phase (``td3``, ``sacd``) of ``config`` learns from.
+    """The training tasks an off-policy phase (``td3``, ``sac``, ``sacd``) of ``config``
+    learns from.
 
     It trains no expert per task, so it may draw more tasks for free (``settings.tasks``):
     the split's own training stream, longer; the validation and test tasks do not change.

@@ -13,12 +13,14 @@ from meta_rl.envs import Family
 from meta_rl.errors import ConfigError, FamilyError
 from meta_rl.objectives.on_policy import RLPhase
 from meta_rl.objectives.phase import Phase, PhaseInfo
+from meta_rl.objectives.sac import SACPhase
 from meta_rl.objectives.sacd import SACDPhase
 from meta_rl.objectives.supervised import DistillPhase, ParamsPhase
 from meta_rl.objectives.td3 import TD3Phase
 
 PHASES: dict[str, type[Phase]] = {
-    cls.info.name: cls for cls in (ParamsPhase, DistillPhase, RLPhase, TD3Phase, SACDPhase)
+    cls.info.name: cls
+    for cls in (ParamsPhase, DistillPhase, RLPhase, TD3Phase, SACPhase, SACDPhase)
 }
 """Every phase by name."""
 

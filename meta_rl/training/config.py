@@ -15,6 +15,7 @@ from meta_rl.infra.parallel import check_backend
 from meta_rl.mapping.network import MappingConfig
 from meta_rl.objectives.on_policy import RLConfig
 from meta_rl.objectives.registry import PHASES, check_objective, phase_infos
+from meta_rl.objectives.sac import SACConfig
 from meta_rl.objectives.sacd import SACDConfig
 from meta_rl.objectives.td3 import TD3Config
 from meta_rl.training.inference import InferenceConfig
@@ -30,6 +31,7 @@ class TrainConfig:
         objective: ``"distill"`` (behaviour matching with DAgger states), ``"params"``
             (regression onto expert parameters), ``"rl"`` (PPO through the mapping, no
             experts), ``"td3"`` (TD3 through the mapping, no experts, Box actions),
+            ``"sac"`` (soft actor-critic through the mapping, no experts, Box actions),
             ``"sacd"`` (discrete soft actor-critic through the mapping, no experts,
             discrete actions), or two in sequence: ``"distill+rl"``, ``"params+distill"``. Default:
             the family recipe's, the one ``meta-rl select-objective`` chose on validation
@@ -50,7 +52,7 @@ class TrainConfig:
         budget: ``"full"``, or ``"quick"``: a first run of a few minutes on a
             classic-control-sized env, every setting not given taking :data:`QUICK`'s
             value (env-step budgets a quarter, fewer training tasks, distill rounds and
-            ``rl``/``td3``/``sacd`` iterations) instead of its default.
+            ``rl``/``td3``/``sac``/``sacd`` iterations) instead of its default.
         budget_scale: Factor on the env-step budgets of the family's recipe (the base, the
             experts, the oracle); the phases' rounds and iterations stay (``budget="quick"``
             shrinks them too). Default 1.
@@ -68,6 +70,8 @@ class TrainConfig:
             see :func:`~meta_rl.training.recipes.recipe_for`).
         rl: Settings of the ``rl`` phase (default: :class:`RLConfig`'s).
         td3: Settings of the ``td3`` phase (default: :class:`TD3Config`'s, under the
+            recipe's ``off_policy``).
+        sac: Settings of the ``sac`` phase (default: :class:`SACConfig`'s, under the
             recipe's ``off_policy``).
         sacd: Settings of the ``sacd`` phase (default: :class:`SACDConfig`'s, under the
             recipe's ``off_policy``).
@@ -103,6 +107,7 @@ class TrainConfig:
     recipe: Recipe | None = None
     rl: RLConfig = None  # type: ignore[assignment]
     td3: TD3Config | None = None
+    sac: SACConfig | None = None
     sacd: SACDConfig | None = None
     inference: InferenceConfig | None = None
     keep_going: bool = False
@@ -149,7 +154,7 @@ class TrainConfig:
                 object.__setattr__(self, name, quick.get(name, default))
         if self.rl is None:
             object.__setattr__(self, "rl", RLConfig(**quick.get("rl", {})))
-        for name, cls in (("td3", TD3Config), ("sacd", SACDConfig)):
+        for name, cls in OFF_POLICY_CONFIGS.items():
             if getattr(self, name) is None:
                 settings = {**recipe.off_policy, **quick.get(name, {})}
                 object.__setattr__(self, name, phase_settings(cls, settings))
@@ -172,6 +177,9 @@ class TrainConfig:
         return recipe
 
 
+OFF_POLICY_CONFIGS: dict[str, type] = {"td3": TD3Config, "sac": SACConfig, "sacd": SACDConfig}
+"""The off-policy phases and their settings' classes."""
+
 DEFAULTS: dict[str, Any] = {
     "budget_scale": 1.0,
     "rounds": 6,
@@ -188,6 +196,7 @@ QUICK: dict[str, Any] = {
     "states_per_task": 500,
     "rl": {"iterations": 50},
     "td3": {"iterations": 12, "warmup_iterations": 2, "eval_every": 2},
+    "sac": {"iterations": 12, "warmup_iterations": 2, "eval_every": 2},
     "sacd": {"iterations": 12, "warmup_iterations": 2, "eval_every": 2},
 }
 """``budget="quick"``: the values of the settings not given (``n_train``: at most 12; a
@@ -195,9 +204,9 @@ phase's settings given as a whole, ``td3=TD3Config(...)`` say, are kept whole)."
 
 
 def phase_settings(cls: type, settings: dict) -> Any:
-    """An off-policy objective's settings (``cls``: :class:`TD3Config` or
-    :class:`SACDConfig`) from those of ``settings`` it has (a recipe's ``off_policy``, say):
-    the others belong to the other objective."""
+    """An off-policy objective's settings (``cls``: one of :data:`OFF_POLICY_CONFIGS`) from
+    those of ``settings`` it has (a recipe's ``off_policy``, say): the others belong to the
+    other objectives."""
     names = {f.name for f in dataclass_fields(cls)}
     return cls(**{k: v for k, v in settings.items() if k in names})
 
@@ -233,7 +242,7 @@ def settings_key(config: TrainConfig) -> str:
     for phase in PHASES:
         if phase not in running:
             fields.pop(phase, None)
-    for phase in ("td3", "sacd"):  # keys of runs from before the setting stay
+    for phase in OFF_POLICY_CONFIGS:  # keys of runs from before the setting stay
         if phase in fields and fields[phase].get("hard_share") == 0.0:
             fields[phase].pop("hard_share")
     return cache_key(fields, length=64)

@@ -642,13 +642,15 @@ OFF_POLICY_OBJECTIVE_SETTINGS: dict[str, Callable[[Any], bool]] = {
     "noise_clip": _real(0.0, 10.0),
     "policy_delay": _count(1, 10**6),
     "bound_coef": _real(0.0, 1e3),
-    # SACDConfig's own.
+    # SACDConfig's own, the first two SACConfig's too.
     "init_alpha": _real(0.0, 1e3, open_low=True),
     "alpha_lr": _real(0.0, 10.0, open_low=True),
     "target_entropy": _real(0.0, 1.0),
+    # SACConfig's own.
+    "entropy_per_dim": _real(-1e3, 1e3),
 }
-"""Every setting of a recipe's ``off_policy`` (the ``td3`` and ``sacd`` objectives', each
-of which takes those it has)."""
+"""Every setting of a recipe's ``off_policy`` (the ``td3``, ``sac`` and ``sacd``
+objectives', each of which takes those it has)."""
 
 
 def _settings(name: str, value: Any, allowed: dict[str, Callable[[Any], bool]]) -> dict:

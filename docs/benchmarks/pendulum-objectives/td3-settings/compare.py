@@ -1,6 +1,7 @@
 """Score a variant of td3's settings as `meta-rl select-objective` scores the objectives
 (the same validation tasks, budget and episode seeds; test tasks untouched), paired with
-the published td3 mappings of the same seeds. Run from the repository root, for example:
+the published td3 mappings of the same seeds; ``--objective`` scores another off-policy
+objective (``sac``, say) the same way. Run from the repository root, for example:
 
     python docs/benchmarks/pendulum-objectives/td3-settings/compare.py \
         gamma099 '{"gamma": 0.99}' --seeds 1
@@ -24,8 +25,7 @@ import torch
 
 from meta_rl.benchmarks.results import bootstrap_ci
 from meta_rl.benchmarks.selection import SelectionConfig, run_selection
-from meta_rl.objectives.td3 import TD3Config
-from meta_rl.training.config import phase_settings
+from meta_rl.training.config import OFF_POLICY_CONFIGS, phase_settings
 from meta_rl.training.recipes import recipe_for
 
 HERE = Path(__file__).parent
@@ -39,7 +39,14 @@ def _number(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
-    parser.add_argument("settings", help="TD3Config fields as JSON, e.g. '{\"gamma\": 0.99}'")
+    parser.add_argument("settings", help="the objective's fields as JSON, e.g. '{\"gamma\": 0.99}'")
+    parser.add_argument(
+        "--objective",
+        default="td3",
+        choices=sorted(OFF_POLICY_CONFIGS),
+        help="the off-policy objective the variant trains (default td3; it is paired with "
+        "the published td3 mappings either way)",
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="processes (0: this one)")
     parser.add_argument("--published", type=Path, default=PUBLISHED)
@@ -56,9 +63,12 @@ def main() -> None:
         parser.error("--seeds must be at least 1")
     settings = json.loads(args.settings)
     family = reference["family"]
-    td3 = phase_settings(TD3Config, {**recipe_for(family).off_policy, **settings})
+    objective = args.objective
+    phase = phase_settings(
+        OFF_POLICY_CONFIGS[objective], {**recipe_for(family).off_policy, **settings}
+    )
     recipe_changes = json.loads(args.recipe)
-    train: dict = {"td3": td3}
+    train: dict = {objective: phase}
     if recipe_changes:
         train["recipe"] = replace(recipe_for(family), **recipe_changes)
     # One thread, as `meta-rl` runs: more threads change float sums, and so the bases and
@@ -67,7 +77,7 @@ def main() -> None:
     result = run_selection(
         SelectionConfig(
             family=family,
-            objectives=("td3",),
+            objectives=(objective,),
             seeds=args.seeds,
             split=reference["split"],
             split_seed=reference["split_seed"],
@@ -115,14 +125,15 @@ def main() -> None:
     report = {
         "settings": settings,
         "recipe": recipe_changes,
-        "variant": result.summary["td3"].val_return.to_json(),
+        "objective": objective,
+        "variant": result.summary[objective].val_return.to_json(),
         "variant_minus_published": paired.to_json() if paired else None,
         "seeds": seeds,
     }
     args.report_dir.mkdir(parents=True, exist_ok=True)
     (args.report_dir / f"{args.name}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
-        f"td3 with {settings}{f' (recipe {recipe_changes})' if recipe_changes else ''} "
+        f"{objective} with {settings}{f' (recipe {recipe_changes})' if recipe_changes else ''} "
         f"on {family}, {args.seeds} seed(s), "
         f"{len(reference['val_tasks'])} validation tasks:",
         "",
