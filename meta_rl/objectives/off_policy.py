@@ -12,6 +12,7 @@ critic means something.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -512,6 +513,37 @@ class OffPolicyLearner:
         loss.backward()
         self.critic_opt.step()
         self.updates += 1
+
+
+class TunedTemperature(OffPolicyLearner):
+    """A learner with SAC's entropy temperature ``alpha``, tuned by Adam on ``log alpha``
+    (``sac``, ``sacd``): its config has ``init_alpha`` and ``alpha_lr``, and the
+    temperature and its optimizer are saved with the rest of the learner's state."""
+
+    def _setup(self) -> None:
+        config: Any = self.config
+        self.log_alpha = torch.tensor(math.log(config.init_alpha), requires_grad=True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.alpha_lr)
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {**super()._optimizers(), "alpha_opt": self.alpha_opt}
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        key = f"{self.objective}.log_alpha"
+        return {**super().state_tensors(), key: self.log_alpha.detach().clone()}
+
+    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().load_state(tensors)
+        with torch.no_grad():
+            self.log_alpha.copy_(tensors[f"{self.objective}.log_alpha"])
+
+    def _step_temperature(self, entropy: torch.Tensor, goal: float, iteration: int) -> None:
+        """One Adam step of ``log alpha`` moving the policies' entropy towards ``goal``."""
+        alpha_loss = self.log_alpha * (entropy - goal)
+        self._check(alpha_loss, "temperature loss", iteration)
+        self.alpha_opt.zero_grad()
+        alpha_loss.backward()
+        self.alpha_opt.step()
 
 
 def polyak(target: nn.Module, source: nn.Module, tau: float) -> None:

@@ -35,8 +35,8 @@ from meta_rl.errors import ConfigError
 from meta_rl.infra.checks import check_counts, check_reals
 from meta_rl.objectives.off_policy import (
     OffPolicyConfig,
-    OffPolicyLearner,
     OffPolicyPhase,
+    TunedTemperature,
     polyak,
 )
 from meta_rl.objectives.phase import PhaseInfo
@@ -80,7 +80,7 @@ class SACConfig(OffPolicyConfig):
             raise ConfigError(f"sac.entropy_per_dim must be finite, got {self.entropy_per_dim}")
 
 
-class SACLearner(OffPolicyLearner):
+class SACLearner(TunedTemperature):
     """SAC with the mapping as its actor, across training tasks (Box actions; arguments
     as :class:`OffPolicyLearner`'s, with a :class:`SACConfig`)."""
 
@@ -90,10 +90,9 @@ class SACLearner(OffPolicyLearner):
     config: SACConfig
 
     def _setup(self) -> None:
+        super()._setup()
         self.low, self.high = task_bounds(self.family, self.tasks)
         self.half = (self.high - self.low) / 2
-        self.log_alpha = torch.tensor(math.log(self.config.init_alpha), requires_grad=True)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=self.config.alpha_lr)
         self.rows = torch.cat([self.spec.actor_rows, self.spec.log_std_rows])
 
     @property
@@ -103,17 +102,6 @@ class SACLearner(OffPolicyLearner):
     def _make_critic(self, descriptor_dim: int) -> nn.Module:
         arch = self.spec.arch
         return TwinCritic(arch.obs_dim, arch.action_dim, descriptor_dim, self.config.critic_hidden)
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {**super()._optimizers(), "alpha_opt": self.alpha_opt}
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {**super().state_tensors(), "sac.log_alpha": self.log_alpha.detach().clone()}
-
-    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        super().load_state(tensors)
-        with torch.no_grad():
-            self.log_alpha.copy_(tensors["sac.log_alpha"])
 
     # --------------------------------------------------------------- policies
     def _gaussian(
@@ -192,11 +180,7 @@ class SACLearner(OffPolicyLearner):
                 loss = (alpha * log_p - q).mean() + config.bound_coef * beyond.sum(-1).mean()
                 self._step_actor(loss, iteration)
                 entropy = -log_p.detach().mean() / action_dim
-                alpha_loss = self.log_alpha * (entropy - config.entropy_per_dim)
-                self._check(alpha_loss, "temperature loss", iteration)
-                self.alpha_opt.zero_grad()
-                alpha_loss.backward()
-                self.alpha_opt.step()
+                self._step_temperature(entropy, config.entropy_per_dim, iteration)
                 stats.update(entropy=float(entropy), alpha=float(alpha), q=float(q.detach().mean()))
             polyak(self.critic_target, self.critic, config.tau)
         return stats

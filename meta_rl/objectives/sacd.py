@@ -32,8 +32,8 @@ from meta_rl.errors import ConfigError
 from meta_rl.infra.checks import check_reals
 from meta_rl.objectives.off_policy import (
     OffPolicyConfig,
-    OffPolicyLearner,
     OffPolicyPhase,
+    TunedTemperature,
     mlp,
     polyak,
 )
@@ -89,7 +89,7 @@ class DiscreteTwinCritic(nn.Module):
         return self.q1(x), self.q2(x)
 
 
-class SACDLearner(OffPolicyLearner):
+class SACDLearner(TunedTemperature):
     """SAC-Discrete with the mapping as its actor, across training tasks (discrete
     actions; arguments as :class:`OffPolicyLearner`'s, with a :class:`SACDConfig`)."""
 
@@ -99,8 +99,7 @@ class SACDLearner(OffPolicyLearner):
     config: SACDConfig
 
     def _setup(self) -> None:
-        self.log_alpha = torch.tensor(math.log(self.config.init_alpha), requires_grad=True)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=self.config.alpha_lr)
+        super()._setup()
         self.entropy_goal = self.config.target_entropy * math.log(self.spec.arch.action_dim)
 
     @property
@@ -112,17 +111,6 @@ class SACDLearner(OffPolicyLearner):
         return DiscreteTwinCritic(
             arch.obs_dim, arch.action_dim, descriptor_dim, self.config.critic_hidden
         )
-
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {**super()._optimizers(), "alpha_opt": self.alpha_opt}
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {**super().state_tensors(), "sacd.log_alpha": self.log_alpha.detach().clone()}
-
-    def load_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        super().load_state(tensors)
-        with torch.no_grad():
-            self.log_alpha.copy_(tensors["sacd.log_alpha"])
 
     def _explore(
         self, actor: torch.Tensor, obs: torch.Tensor, chosen: torch.Tensor
@@ -172,11 +160,7 @@ class SACDLearner(OffPolicyLearner):
                     q = torch.min(*self.critic(batch["obs"], states_desc))
                 self._step_actor((p * (alpha * log_p - q)).sum(-1).mean(), iteration)
                 entropy = -(p.detach() * log_p.detach()).sum(-1).mean()
-                alpha_loss = self.log_alpha * (entropy - self.entropy_goal)
-                self._check(alpha_loss, "temperature loss", iteration)
-                self.alpha_opt.zero_grad()
-                alpha_loss.backward()
-                self.alpha_opt.step()
+                self._step_temperature(entropy, self.entropy_goal, iteration)
                 stats.update(entropy=float(entropy), alpha=float(alpha), q=float(q.mean()))
             polyak(self.critic_target, self.critic, config.tau)
         return stats
