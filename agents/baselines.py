@@ -98,6 +98,7 @@ def train_context_policy(
         action_dim=int(getattr(env.action_space, "n", 0) or env.action_space.shape[0]),
         pi=recipe.pi,
         vf=recipe.vf,
+        activation=recipe.activation,
         log_std_init=recipe.log_std_init,
     )
     with torch_threads(threads):

@@ -43,11 +43,13 @@ from meta_rl.training.recipes import recipe_for
 
 def test_context_policy_sees_descriptor_and_runs():
     family = get_family("Pendulum")
-    recipe = recipe_for("pendulum").scaled(0.01)
+    recipe = replace(recipe_for("pendulum").scaled(0.01), activation="relu")
     tasks = family.task_space.sample(3, 0)
     # The bar must not need SB3's optional ``rich``, which is not a dependency.
     model = train_context_policy(family, tasks, recipe, steps=256, seed=0, progress_bar=True)
     assert model.observation_space.shape == (3 + family.task_space.dim,)
+    # The recipe's policy, the mapping's, is the context policy's too.
+    assert model.policy.activation_fn is torch.nn.ReLU
     ret = evaluate_context_policy(model, family, tasks[0], episodes=1, seed=0)
     assert np.isfinite(ret)
 

@@ -130,6 +130,26 @@ def test_a_recipe_given_to_the_family_or_the_run_is_the_one_used():
     _discrete_mountain_car()  # registered again without a recipe, for the other tests
 
 
+def test_a_recipes_activation_is_the_predicted_policys_and_part_of_the_key():
+    from dataclasses import asdict
+
+    from meta_rl.training.recipes import recipe_from_json
+    from meta_rl.training.trainer import Trainer
+
+    tanh = RECIPES["pendulum"]
+    relu = replace(tanh, activation="relu")
+    config = TrainConfig(family="Pendulum", recipe=relu, workdir="unused")
+    assert Trainer(config).policy_arch().activation == "relu"
+    assert settings_key(config) != settings_key(replace(config, recipe=tanh))
+    # The default is left out of the key: a run given this recipe before the field existed
+    # had this key, and keeps it.
+    assert settings_key(replace(config, recipe=tanh))[:12] == "affec915064c"
+    assert recipe_from_json(asdict(relu)).activation == "relu"
+    assert recipe_from_json({k: v for k, v in asdict(tanh).items() if k != "activation"}) == tanh
+    with pytest.raises(CheckpointError, match="activation"):
+        recipe_from_json({**asdict(tanh), "activation": "sigmoid"})
+
+
 def test_keys_of_runs_without_a_recipe_are_unchanged():
     # The key of the benchmark's seed-0 Pendulum td3 run (the shipped mapping's settings),
     # computed before a run could be given a recipe: cached runs stay valid.

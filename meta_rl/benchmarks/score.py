@@ -655,7 +655,11 @@ def _context_policy(mapping: TrainedMapping, config: ScoreConfig) -> dict[str, A
         progress_bar=config.progress,
     )
     arch = PolicyArch.for_env(
-        model.get_env(), pi=recipe.pi, vf=recipe.vf, log_std_init=recipe.log_std_init
+        model.get_env(),
+        pi=recipe.pi,
+        vf=recipe.vf,
+        activation=recipe.activation,
+        log_std_init=recipe.log_std_init,
     )
     params = plain_params(model, PolicySpec(arch))
     save_tensors(path, {"params": params}, {"arch": arch.to_json(), "steps": steps})

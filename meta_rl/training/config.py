@@ -235,6 +235,8 @@ def settings_key(config: TrainConfig) -> str:
             fields["recipe"] = asdict(recipe_for(config.family))
     if fields.get("recipe") is not None:  # how it predicts beyond its region, not training
         fields["recipe"].pop("clamp", None)
+        if fields["recipe"].get("activation") == "tanh":  # keys of runs from before it stay
+            fields["recipe"].pop("activation")
     if config.inference is None:  # keys of runs from before the field stay
         fields.pop("inference")
     fields["split_seed"] = config.task_split_seed

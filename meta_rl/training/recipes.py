@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from meta_rl.errors import CheckpointError, FamilyError
+from meta_rl.mapping.policy import ACTIVATIONS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +47,9 @@ class Recipe:
         n_test: Test tasks (reported, never used for a choice).
         pi: Actor hidden layers.
         vf: Critic hidden layers.
+        activation: The policy's hidden activation (``"tanh"``, ``"relu"``, ``"elu"``): the
+            base's, the experts', the oracles' PPO, the context PPO's and so the predicted
+            policy's.
         log_std_init: Initial log standard deviation of the base (Box actions).
         eval_episodes: Episodes per task when evaluating.
         expert_eval_episodes: Episodes of each evaluation inside an expert's fine-tune
@@ -87,6 +91,7 @@ class Recipe:
     n_test: int = 6
     pi: tuple[int, ...] = (64, 64)
     vf: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
     log_std_init: float = 0.0
     eval_episodes: int = 10
     expert_eval_episodes: int | None = None
@@ -691,6 +696,7 @@ _RECIPE_FIELDS: dict[str, Callable[[Any], bool]] = {
     "n_test": _count(0, 1_000_000),
     "pi": _sizes,
     "vf": _sizes,
+    "activation": lambda v: isinstance(v, str) and v in ACTIVATIONS,
     "log_std_init": _real(-20.0, 20.0),
     "eval_episodes": _count(1, 1_000_000),
     "expert_eval_episodes": _optional(_count(1, 1_000_000)),

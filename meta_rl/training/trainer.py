@@ -163,7 +163,11 @@ class Trainer:
         try:
             recipe = self.recipe
             return PolicyArch.for_env(
-                probe, pi=recipe.pi, vf=recipe.vf, log_std_init=recipe.log_std_init
+                probe,
+                pi=recipe.pi,
+                vf=recipe.vf,
+                activation=recipe.activation,
+                log_std_init=recipe.log_std_init,
             )
         finally:
             probe.close()
