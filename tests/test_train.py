@@ -251,9 +251,13 @@ def test_default_objective_is_the_familys():
     assert TrainConfig(family="MountainCarContinuous").objective == "rl"
     assert TrainConfig(family="LunarLanderContinuous").objective == "td3"
     assert TrainConfig(family="LunarLander").objective == "distill"  # not compared yet
-    for cheetah in ("HalfCheetah", "HalfCheetahVel"):
+    for cheetah, iterations in (("HalfCheetah", 60), ("HalfCheetahVel", 100)):
         config = TrainConfig(family=cheetah)
-        assert (config.objective, config.td3.iterations, config.td3.gamma) == ("td3", 60, 0.99)
+        assert (config.objective, config.td3.iterations, config.td3.gamma) == (
+            "td3",
+            iterations,
+            0.99,
+        )
     lander = TrainConfig(family="LunarLanderContinuous").td3  # the recipe's settings
     assert (lander.iterations, lander.actor_lr, lander.average_tau) == (60, 3e-5, 0.001)
     assert TrainConfig(family="Pendulum", objective="distill").objective == "distill"
