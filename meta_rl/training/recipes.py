@@ -368,10 +368,10 @@ _CHEETAH = Recipe(
 
 _CHEETAH_VEL = replace(
     _CHEETAH,
-    # `td3` with 100 iterations: on three seeds' validation tasks 80 led HalfCheetah's 60
-    # by 2.1 and 100 led 80 by 1.4, a seed whose run starts late gaining most (the
-    # benchmarks' notes). A running average of the mapping's weights led the last weights
-    # by about 2 on validation tasks; a faster actor lost.
+    # `td3` with 100 iterations, not HalfCheetah's 60: on three seeds' validation tasks
+    # 100 led 60 by 3.5 and 80 by 1.4, every seed gaining, most the seed whose run starts
+    # late (the benchmarks' notes). A running average of the mapping's weights led the
+    # last weights by about 2 on validation tasks; a faster actor lost.
     off_policy={**_CHEETAH.off_policy, "average_tau": 0.001, "iterations": 100},
     # Chosen by `meta-rl select-finetune HalfCheetahVel` on validation tasks (the
     # benchmarks' docs): SAC with the mapping's critic, its actor converted with one gain
