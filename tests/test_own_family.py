@@ -161,6 +161,8 @@ def test_keys_of_runs_without_a_recipe_are_unchanged():
     # A setting added since keeps the key at its default, and changes it otherwise.
     harder = replace(config, td3=replace(config.td3, hard_share=0.5))
     assert settings_key(harder)[:12] != "858d8d31d11b"
+    anchored = replace(config, td3=replace(config.td3, bc_coef=0.4))
+    assert settings_key(anchored)[:12] != "858d8d31d11b"
 
 
 def test_a_checkpoint_names_the_module_that_defines_its_family(tmp_path, monkeypatch):

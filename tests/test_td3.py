@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,6 +44,8 @@ def test_td3_config_errors():
         TD3Config(gamma=0.0)
     with pytest.raises(ValueError, match=r"td3\.action_noise"):
         TD3Config(action_noise=-0.1)
+    with pytest.raises(ValueError, match=r"td3\.bc_coef"):
+        TD3Config(bc_coef=-1.0)
 
 
 def test_td3_objective_trains_without_experts(tmp_path):
@@ -74,3 +77,34 @@ def test_td3_draws_its_own_training_tasks_and_leaves_validation_and_test_alone(t
     assert saved.info["td3_tasks"] == off_policy_tasks(config, "td3")
     # The benchmark's baselines train on the same tasks, each once.
     assert saved.training_tasks == saved.info["td3_tasks"]
+
+
+def _moved_from_base(bc_coef: float) -> float:
+    """How far a few td3 iterations move a Pendulum mapping's action means from the
+    base's on fixed states (mean squared difference)."""
+    torch.manual_seed(0)
+    family = get_family("Pendulum")
+    arch = PolicyArch.for_env(family.make(), pi=(8,), vf=(8,))
+    spec = PolicySpec(arch)
+    base = torch.randn(spec.numel) * 0.3
+    network = MappingNetwork(family.task_space.dim, base, MappingConfig(hidden=(8,), rank=4))
+    tasks = family.task_space.sample(4, 0)
+    descriptors = torch.as_tensor(
+        np.stack([family.task_space.to_descriptor(t) for t in tasks]), dtype=torch.float32
+    )
+    config = TD3Config(
+        **{**TINY_OFF_POLICY, "iterations": 6, "warmup_iterations": 1, "actor_lr": 3e-3},
+        bc_coef=bc_coef,
+    )
+    TD3Learner(spec, network, family, tasks, descriptors, config, seed=0).train()
+    obs = torch.randn(len(tasks), 32, arch.obs_dim)
+    with torch.no_grad():
+        predicted = spec.action_mean(network(descriptors, spec.actor_rows), obs)
+        anchor = spec.action_mean(base[spec.actor_rows].expand(len(tasks), -1), obs)
+    return float(((predicted - anchor) ** 2).mean())
+
+
+def test_bc_coef_holds_the_prediction_near_the_base():
+    free, held = _moved_from_base(0.0), _moved_from_base(100.0)
+    assert free > 0  # plain TD3 moves the actor
+    assert held < free / 10

@@ -60,6 +60,13 @@ class TD3Config(OffPolicyConfig):
         noise_clip: Clip of that noise (same units).
         policy_delay: Critic updates per actor update.
         bound_coef: Weight of the penalty on an action mean beyond the task's bounds.
+        bc_coef: Weight of a pull of the predicted action means towards the base policy's
+            on the batch's states, in units of each task's action half-range: TD3+BC's
+            behaviour-cloning term (Fujimoto and Gu, 2021), with the base as the behaviour.
+            With it the Q term is divided by its mean magnitude, as TD3+BC's ``lambda``
+            does, so that the weight does not depend on the reward's scale. It keeps a
+            strong base from being wrecked while the critic is still wrong about the
+            actions the base never takes. 0: plain TD3.
     """
 
     NAME: ClassVar[str] = "td3"
@@ -69,6 +76,7 @@ class TD3Config(OffPolicyConfig):
     noise_clip: float = 0.5
     policy_delay: int = 2
     bound_coef: float = 1.0
+    bc_coef: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -76,7 +84,7 @@ class TD3Config(OffPolicyConfig):
         check_reals(
             self,
             "td3",
-            ("action_noise", "target_noise", "noise_clip", "bound_coef"),
+            ("action_noise", "target_noise", "noise_clip", "bound_coef", "bc_coef"),
             positive=False,
         )
 
@@ -186,11 +194,24 @@ class TD3Learner(OffPolicyLearner):
                 inside = torch.maximum(torch.minimum(mean, high), low)
                 q = self.critic.q1(torch.cat([batch["obs"], inside, states_desc], -1))
                 beyond = ((mean - inside) / half) ** 2  # SB3 would clip it: pull it back in
-                self._step_actor(-q.mean() + config.bound_coef * beyond.sum(-1).mean(), iteration)
+                value = -q.mean()
+                if config.bc_coef > 0:  # TD3+BC: the Q term scale-free, the base's pull
+                    value = value / q.detach().abs().mean().clamp_min(1e-6)
+                    value = value + config.bc_coef * self._from_base(mean, batch["obs"], half)
+                self._step_actor(value + config.bound_coef * beyond.sum(-1).mean(), iteration)
                 polyak(self.actor_target, self.network, config.tau)
                 stats["q"] = float(q.detach().mean())
             polyak(self.critic_target, self.critic, config.tau)
         return stats
+
+    def _from_base(self, mean: torch.Tensor, obs: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+        """Mean squared distance of the action means ``mean`` from the base policy's on
+        the states ``obs``, in units of each task's action half-range."""
+        rows = self.spec.actor_rows
+        with torch.no_grad():
+            base = self.network.base[rows].expand(len(obs), -1)
+            base_mean = self.spec.action_mean(base, obs)
+        return (((mean - base_mean) / half) ** 2).sum(-1).mean()
 
 
 class TD3Phase(OffPolicyPhase):

@@ -247,4 +247,6 @@ def settings_key(config: TrainConfig) -> str:
     for phase in OFF_POLICY_CONFIGS:  # keys of runs from before the setting stay
         if phase in fields and fields[phase].get("hard_share") == 0.0:
             fields[phase].pop("hard_share")
+        if phase in fields and fields[phase].get("bc_coef") == 0.0:
+            fields[phase].pop("bc_coef")
     return cache_key(fields, length=64)
