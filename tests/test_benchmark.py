@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import runpy
+import shutil
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +35,8 @@ from meta_rl.training.config import TrainConfig
 from meta_rl.training.recipes import recipe_for
 
 from .conftest import TINY_PIPELINE
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 @pytest.mark.parametrize(
@@ -126,7 +132,7 @@ def _png(path) -> tuple[int, ...]:
     return matplotlib.image.imread(path).shape
 
 
-def test_suite_runs_every_baseline_on_both_splits(tmp_path):
+def test_suite_runs_every_baseline_on_both_splits(tmp_path, monkeypatch, capsys):
     tiny = {"objective": "distill", **TINY_PIPELINE}
     config = BenchmarkConfig(
         family="Pendulum",
@@ -194,6 +200,20 @@ def test_suite_runs_every_baseline_on_both_splits(tmp_path):
     assert all(run.train_seconds is None for run in again.runs)
     assert again.summary["interpolation"] == result.summary["interpolation"]
     assert np.isfinite(again.summary["interpolation"].mapping[0].score.mean)
+
+    # docs/benchmarks/rescore.py scores a run folder's other mapping file on its test tasks
+    # with the benchmark's episode seeds: a copy of the scored one gives its very numbers.
+    run_dir = out / "interpolation-seed0"
+    (scored,) = run_dir.glob("mapping-*.safetensors")
+    shutil.copy(scored, run_dir / "mapping-copy.safetensors")
+    monkeypatch.setattr(sys, "argv", ["rescore.py", str(out), "interpolation"])
+    capsys.readouterr()  # the benchmark's own output
+    runpy.run_path(str(DOCS / "benchmarks" / "rescore.py"), run_name="__main__")
+    lines = capsys.readouterr().out.splitlines()
+    mapping = result.summary["interpolation"].mapping[0].score
+    assert any(line.startswith(f"other mapping: {mapping.format()} (") for line in lines)
+    assert "other minus scored mapping, paired: +0.000 [+0.000, +0.000]" in lines
+    assert any(line.startswith("other mapping minus context policy, paired") for line in lines)
 
 
 def test_suite_seeds_share_tasks_and_oracle_runs(monkeypatch, tmp_path):
