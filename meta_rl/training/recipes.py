@@ -647,6 +647,7 @@ OFF_POLICY_OBJECTIVE_SETTINGS: dict[str, Callable[[Any], bool]] = {
     "noise_clip": _real(0.0, 10.0),
     "policy_delay": _count(1, 10**6),
     "bound_coef": _real(0.0, 1e3),
+    "bc_coef": _real(0.0, 1e3),
     # SACDConfig's own, the first two SACConfig's too.
     "init_alpha": _real(0.0, 1e3, open_low=True),
     "alpha_lr": _real(0.0, 10.0, open_low=True),
