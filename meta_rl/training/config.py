@@ -215,6 +215,11 @@ RUN_ONLY = ("workdir", "workers", "backend", "progress", "resume", "keep_going")
 """Settings that say where and how a run goes, not what it computes."""
 
 
+_ADDED_OFF_POLICY_SETTINGS = {"hard_share": 0.0, "bc_coef": 0.0}
+"""Off-policy settings added after runs were cached, with the defaults at which a run's
+key leaves them out (so that it stays the key the run had before them)."""
+
+
 def settings_key(config: TrainConfig) -> str:
     """The key of a run's results (the benchmark's cached mapping, a run's resume state).
 
@@ -245,8 +250,7 @@ def settings_key(config: TrainConfig) -> str:
         if phase not in running:
             fields.pop(phase, None)
     for phase in OFF_POLICY_CONFIGS:  # keys of runs from before the setting stay
-        if phase in fields and fields[phase].get("hard_share") == 0.0:
-            fields[phase].pop("hard_share")
-        if phase in fields and fields[phase].get("bc_coef") == 0.0:
-            fields[phase].pop("bc_coef")
+        for name, default in _ADDED_OFF_POLICY_SETTINGS.items():
+            if phase in fields and fields[phase].get(name) == default:
+                fields[phase].pop(name)
     return cache_key(fields, length=64)
